@@ -1,0 +1,84 @@
+"""How long to wait before the next attempt: full-jitter backoff, ``Retry-After``, a retry budget.
+
+Full jitter (AWS, "Exponential Backoff and Jitter"): ``uniform(0, min(cap, base * 2**n))``.
+``Retry-After`` wins over the formula when the server sent one; a little jitter is added so
+that workers paused together do not all come back in the same millisecond.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Delays between attempts. ``base=0`` makes every wait zero (tests)."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    retry_after_max: float = 120.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            wanted = min(max(retry_after, 0.0), self.retry_after_max)
+            return wanted + self.rng.uniform(0.0, 0.1 * wanted + 0.05) if self.base else wanted
+        ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
+        return self.rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delay-seconds or HTTP-date); None if absent or bad."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until_date(text, now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _seconds_until_date(text: str, now: datetime | None) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # asctime dates come back naive; HTTP dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(delta, 0.0)
+
+
+@dataclass(slots=True)
+class RetryBudget:
+    """A run-wide allowance of retries, in the manner of botocore's retry quota.
+
+    Each retry costs tokens (a timeout costs more: it held a connection for long); each
+    session that succeeds on its first attempt gives one back. When the budget is spent no
+    session is retried any more, so a broken API does not get hammered by retries.
+    """
+
+    capacity: int = 500
+    retry_cost: int = 5
+    timeout_cost: int = 10
+    available: int = -1
+
+    def __post_init__(self) -> None:
+        if self.available < 0:
+            self.available = self.capacity
+
+    def take(self, *, timeout: bool = False) -> bool:
+        cost = self.timeout_cost if timeout else self.retry_cost
+        if cost > self.available:
+            return False
+        self.available -= cost
+        return True
+
+    def refund(self) -> None:
+        self.available = min(self.capacity, self.available + 1)

@@ -1,0 +1,203 @@
+"""The HTTP seam: the only module that knows aiohttp's exceptions.
+
+Every call returns an ``Answer``: an HTTP status with a parsed body, or the kind of transport
+failure that happened. Nothing here retries or decides outcomes; ``terminate`` does that.
+The request path is built from an id that was validated and is percent-encoded again, so
+no id can leave ``/v3/organizations/{org_id}/sessions/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import quote
+
+import aiohttp
+
+from worker._version import __version__
+from worker.backoff import parse_retry_after
+from worker.models import (
+    ServiceUserSelf,
+    SessionPage,
+    SessionResponse,
+    describe_error,
+    parse_session,
+)
+
+QueryValue = str | int | bool | Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one request got back. ``status`` is None when no HTTP answer arrived."""
+
+    status: int | None
+    body: bytes = b""
+    retry_after: float | None = None
+    failure: str | None = None  # transport failure kind: timeout, connection, ...
+    maybe_sent: bool = False  # the server may have acted although no answer came
+
+    @property
+    def session(self) -> SessionResponse | None:
+        return parse_session(self.body) if self.status == 200 else None
+
+    @property
+    def error(self) -> str:
+        if self.status is None:
+            return self.failure or "no answer"
+        return (
+            f"HTTP {self.status}: {describe_error(self.body)}"
+            if self.body
+            else f"HTTP {self.status}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    base_url: str
+    org_id: str
+    token: str
+    timeout: float = 30.0
+    concurrency: int = 8
+    ca_bundle: str | None = None
+
+
+class DevinClient:
+    """One ``aiohttp.ClientSession`` per run, with the token in its default headers."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        self._options = options
+        self._prefix = (
+            f"{options.base_url.rstrip('/')}/v3/organizations/{quote(options.org_id, safe='')}"
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> DevinClient:
+        opts = self._options
+        ssl_context = ssl.create_default_context(cafile=opts.ca_bundle) if opts.ca_bundle else True
+        connector = aiohttp.TCPConnector(
+            limit=opts.concurrency + 2,
+            limit_per_host=opts.concurrency + 2,
+            ttl_dns_cache=300,
+            keepalive_timeout=4.0,
+            ssl=ssl_context,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=opts.timeout, sock_connect=min(opts.timeout, 10.0)),
+            headers={
+                "Authorization": f"Bearer {opts.token}",
+                "Accept": "application/json",
+                "User-Agent": f"devin-terminate/{__version__}",
+            },
+            raise_for_status=False,
+        )
+        # aiohttp re-sends an idempotent request once, silently, when a kept-alive connection
+        # drops. Our retry loop must know about every send to tell a repeat from a first
+        # answer, so that hidden retry is switched off (private attribute, aiohttp >= 3.10).
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            await asyncio.sleep(0)
+
+    def session_url(self, session_id: str) -> str:
+        return f"{self._prefix}/sessions/{quote(session_id, safe='')}"
+
+    async def terminate(self, session_id: str, *, archive: bool) -> Answer:
+        params = {"archive": "true" if archive else "false"}
+        return await self._send("DELETE", self.session_url(session_id), params, mutating=True)
+
+    async def get_session(self, session_id: str) -> Answer:
+        return await self._send("GET", self.session_url(session_id), None, mutating=False)
+
+    async def whoami(self) -> Answer:
+        base = self._options.base_url.rstrip("/")
+        return await self._send("GET", f"{base}/v3/self", None, mutating=False)
+
+    async def list_sessions(
+        self, query: Mapping[str, QueryValue]
+    ) -> tuple[Answer, SessionPage | None]:
+        answer = await self._send(
+            "GET", f"{self._prefix}/sessions", _flatten(query), mutating=False
+        )
+        if answer.status != 200:
+            return answer, None
+        try:
+            return answer, SessionPage.model_validate_json(answer.body)
+        except ValueError:
+            return answer, None
+
+    async def self_info(self) -> tuple[Answer, ServiceUserSelf | None]:
+        answer = await self.whoami()
+        if answer.status != 200:
+            return answer, None
+        try:
+            return answer, ServiceUserSelf.model_validate_json(answer.body)
+        except ValueError:
+            return answer, None
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+        *,
+        mutating: bool,
+    ) -> Answer:
+        assert self._session is not None, "use DevinClient as an async context manager"
+        try:
+            async with self._session.request(
+                method, url, params=params, allow_redirects=False
+            ) as resp:
+                body = await resp.read()
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                return Answer(resp.status, body, retry_after)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Answer(
+                None,
+                failure=f"TLS certificate not trusted: {exc.certificate_error}",
+                maybe_sent=False,
+            )
+        except aiohttp.ClientConnectorError as exc:
+            return Answer(None, failure=f"cannot connect: {_safe(exc)}")
+        except aiohttp.ConnectionTimeoutError:
+            return Answer(None, failure="connect timeout")
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            return Answer(None, failure=f"connection lost: {_safe(exc)}", maybe_sent=mutating)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+            return Answer(None, failure=f"broken answer: {_safe(exc)}", maybe_sent=mutating)
+        except TimeoutError:
+            return Answer(None, failure="timeout", maybe_sent=mutating)
+        except aiohttp.ClientError as exc:
+            return Answer(None, failure=f"{type(exc).__name__}: {_safe(exc)}", maybe_sent=mutating)
+
+
+def _safe(exc: BaseException) -> str:
+    """A one-line text of an aiohttp error; never its repr, which may carry request headers."""
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+def _flatten(query: Mapping[str, QueryValue]) -> list[tuple[str, str]]:
+    """Query pairs; lists become repeated keys (``tags=a&tags=b``), booleans ``true``/``false``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in query.items():
+        if isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        elif isinstance(value, str | int):
+            pairs.append((key, str(value)))
+        else:
+            pairs.extend((key, str(item)) for item in value)
+    return pairs

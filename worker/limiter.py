@@ -1,0 +1,182 @@
+"""The one rate limit that every attempt passes through, retries included.
+
+asyncio-throttle is a sliding-window log: it never grants more than ``rate_limit`` in any
+``period``, but it polls, grants a whole period's quota in one burst, and is not fair
+between waiters. So exactly one task, the pump, talks to it, with a period of about a tenth
+of a second (bursts of ``rate/10`` at most); workers wait on a FIFO queue of permits fed by
+the pump, so grants come smooth and in arrival order, and polling costs one task, not
+``concurrency`` of them.
+
+On top sits adaptive control (``RateController``): a 429 (or a 503 that says when to come
+back) lowers the granted rate multiplicatively, at most once per cool-down, towards the
+throughput the server actually accepted, and pauses every worker until ``Retry-After``;
+clean answers raise the rate again along a cubic curve: fast while far below the rate that
+was throttled, slowly near it, then probing beyond it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from asyncio_throttle.throttler import Throttler
+
+Clock = Callable[[], float]
+RateListener = Callable[[float, float, str], None]
+
+
+@dataclass(slots=True)
+class RateController:
+    """CUBIC-style control of the granted rate. Pure logic; the clock is injected.
+
+    A throttle sets ``w_max`` to the rate the server really accepted just before (or the
+    granted rate when that cannot be measured) and drops the rate to ``beta * w_max``. The
+    rate then follows ``w_max + c * (t - k)**3``: a quick, concave climb back to ``w_max``
+    over ``k = plateau`` seconds, a plateau there, and a slow, then faster, probe beyond, so
+    that throttles stay rare while a limit that was lifted is found again.
+    """
+
+    ceiling: float
+    clock: Clock = time.monotonic
+    beta: float = 0.9
+    plateau: float = 8.0
+    cooldown: float = 1.0
+    fallback_pause: float = 1.0
+    max_pause: float = 60.0
+    rate: float = 0.0
+    pause_until: float = 0.0
+    _w_max: float = 0.0
+    _last_decrease: float = float("-inf")
+    _last_update: float = float("-inf")
+    _accepted: deque[float] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.rate = self.rate or self.ceiling
+        self._w_max = self.ceiling
+
+    @property
+    def floor(self) -> float:
+        return max(0.1, self.ceiling / 100)
+
+    def on_throttled(self, retry_after: float | None) -> float | None:
+        """A 429: pause everyone, lower the rate (once per cool-down). Returns the new rate."""
+        now = self.clock()
+        pause = self.fallback_pause if retry_after is None else retry_after
+        resume_at = now + min(pause, self.max_pause)
+        if now - self._last_decrease < self.cooldown:
+            self.pause_until = max(self.pause_until, resume_at)
+            return None
+        accepted = self._accepted_rate(now)
+        self.pause_until = max(self.pause_until, resume_at)
+        self._w_max = min(self.rate, accepted) if accepted else self.rate
+        self.rate = max(self.floor, self.beta * self._w_max)
+        self._last_decrease = self._last_update = now
+        self._accepted.clear()
+        return self.rate
+
+    def on_accepted(self) -> float | None:
+        """An answer that was not a throttle. Returns the new rate when it changed."""
+        now = self.clock()
+        self._accepted.append(now)
+        if self.rate >= self.ceiling or now - self._last_update < 0.25:
+            return None
+        self._last_update = now
+        t = max(0.0, now - max(self._last_decrease, self.pause_until))
+        c = self._w_max * (1 - self.beta) / self.plateau**3
+        target = self._w_max + c * (t - self.plateau) ** 3
+        new = min(self.ceiling, max(self.rate, target))
+        if new - self.rate < 0.01 * self.rate:
+            return None
+        self.rate = new
+        return new
+
+    def _accepted_rate(self, now: float, window: float = 2.0) -> float | None:
+        """Answers accepted per second since the last pause (at most ``window``), if measurable."""
+        since = max(now - window, self.pause_until)
+        while self._accepted and self._accepted[0] < since:
+            self._accepted.popleft()
+        span = now - since
+        return len(self._accepted) / span if span >= 0.5 and len(self._accepted) >= 10 else None
+
+
+class RateGate:
+    """``await gate.acquire()`` before every HTTP attempt. ``rate=None``: no limit."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        burst: int | None = None,
+        adaptive: bool = True,
+        clock: Clock = time.monotonic,
+        on_change: RateListener | None = None,
+    ) -> None:
+        self._control = RateController(rate, clock=clock) if rate else None
+        self._adaptive = adaptive
+        self._burst = burst
+        self._clock = clock
+        self._on_change = on_change
+        self._permits: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+        self._throttler = Throttler(rate_limit=1, period=1.0)
+        self._pump_task: asyncio.Task[None] | None = None
+        if self._control:
+            self._configure(self._control.rate)
+
+    @property
+    def rate(self) -> float | None:
+        return self._control.rate if self._control else None
+
+    async def acquire(self) -> None:
+        if self._control is None:
+            return
+        if self._pump_task is None:
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+        await self._permits.get()
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Report a 429 (or a 503 with Retry-After)."""
+        if self._control is None:
+            return
+        old = self._control.rate
+        new = self._control.on_throttled(retry_after)
+        if new is not None and self._adaptive:
+            self._changed(old, new, "throttled")
+
+    def accepted(self) -> None:
+        """Report an answer that was not a throttle."""
+        if self._control is None or not self._adaptive:
+            return
+        old = self._control.rate
+        new = self._control.on_accepted()
+        if new is not None:
+            self._changed(old, new, "recovering")
+
+    async def aclose(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+            self._pump_task = None
+
+    def _changed(self, old: float, new: float, reason: str) -> None:
+        self._configure(new)
+        if self._on_change is not None:
+            self._on_change(old, new, reason)
+
+    def _configure(self, rate: float) -> None:
+        window = max(1, round(rate * 0.1))
+        count = min(window, self._burst) if self._burst else window
+        self._throttler.rate_limit = count
+        self._throttler.period = count / rate
+        self._throttler.retry_interval = max(0.001, min(0.01, count / rate / 50))
+
+    async def _pump(self) -> None:
+        control = self._control
+        assert control is not None
+        while True:
+            while (wait := control.pause_until - self._clock()) > 0:
+                await asyncio.sleep(wait)
+            await self._throttler.acquire()  # type: ignore[no-untyped-call]
+            await self._permits.put(None)

@@ -1,0 +1,53 @@
+"""What happened to one session: the value every stage passes along."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Outcome = Literal[
+    "terminated",
+    "archived",
+    "already_terminated",
+    "not_found",
+    "failed",
+    "cancelled",
+    "invalid",
+    "would_terminate",
+]
+
+OUTCOMES: tuple[Outcome, ...] = (
+    "terminated",
+    "archived",
+    "already_terminated",
+    "not_found",
+    "failed",
+    "cancelled",
+    "invalid",
+    "would_terminate",
+)
+
+# A session whose latest outcome is one of these is done: a resumed run skips it.
+FINAL_OUTCOMES: frozenset[str] = frozenset(
+    {"terminated", "archived", "already_terminated", "not_found"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """The result of one session id (or of one invalid input line, ``session_id`` None)."""
+
+    session_id: str | None
+    outcome: Outcome
+    archived: bool | None = None
+    status: str | None = None
+    http_status: int | None = None
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    error: str | None = None
+    source: str | None = None
+    input: str | None = None  # the offending text of an invalid line
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in FINAL_OUTCOMES or self.outcome == "would_terminate"

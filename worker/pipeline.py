@@ -1,0 +1,305 @@
+"""The run: intake → (dedupe, resume) → bounded concurrent terminate → result log.
+
+One TaskGroup owns every session task; the concurrency slot is taken before the task is
+created. Shutdown is two-phase: the first SIGINT/SIGTERM stops intake and lets the requests
+in flight finish within ``drain_timeout``; the deadline or a second signal cancels them, and
+each cancelled session is recorded as ``cancelled``. A failure for one session is a result;
+only auth failures, the failure breaker and signals stop the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from worker.backoff import Backoff, RetryBudget
+from worker.client import ClientOptions, DevinClient
+from worker.limiter import RateGate
+from worker.outcomes import SessionResult
+from worker.settings import Settings
+from worker.sources import InputItem
+from worker.terminate import Halt, Terminator
+
+log = structlog.get_logger("worker.pipeline")
+
+ResultSink = Callable[[SessionResult], None]
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass(slots=True)
+class Tally:
+    """Live figures of a run, read by progress displays and the summary."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    expected: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    rate_limit: float | None = None
+
+    @property
+    def settled(self) -> int:
+        return sum(n for k, n in self.counts.items() if k not in ("skipped", "duplicate"))
+
+
+@dataclass(slots=True)
+class RunReport:
+    counts: dict[str, int]
+    exit_code: int
+    interrupted: bool
+    reason: str | None
+    elapsed_s: float
+    requests: int
+
+
+class _Breaker:
+    """Trips when at least ``threshold`` of the last ``window`` settled sessions failed."""
+
+    def __init__(self, window: int, threshold: float) -> None:
+        self._recent: deque[bool] = deque(maxlen=window)
+        self._threshold = threshold
+
+    def record(self, failed: bool) -> bool:
+        self._recent.append(failed)
+        full = len(self._recent) == self._recent.maxlen
+        return full and sum(self._recent) >= self._threshold * len(self._recent)
+
+
+class Pipeline:
+    """Runs one job; ``sink`` receives every result (the result log, a list, a callback)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sink: ResultSink,
+        *,
+        settled: set[int] | None = None,
+        tally: Tally | None = None,
+        handle_signals: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.tally = tally or Tally()
+        self._sink = sink
+        self._settled = settled or set()
+        self._seen: set[int] = set()
+        self._handle_signals = handle_signals
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._halt = Halt(listener=self._halted)
+        self._term: Terminator | None = None
+        self._breaker = _Breaker(settings.breaker_window, settings.breaker_threshold)
+        self._signal: signal.Signals | None = None
+        self._breaker_tripped = False
+        self._intake_task: asyncio.Task[None] | None = None
+        self._main: asyncio.Task[object] | None = None
+        self._cancel_handle: asyncio.TimerHandle | None = None
+
+    async def run(self, items: AsyncIterator[InputItem]) -> RunReport:
+        started = time.monotonic()
+        self._main = asyncio.current_task()
+        gate = RateGate(
+            self.settings.rate or None,
+            burst=self.settings.burst,
+            adaptive=self.settings.adaptive,
+            on_change=self._rate_changed,
+        )
+        self.tally.rate_limit = gate.rate
+        self._install_signals()
+        try:
+            async with DevinClient(self._client_options()) as client:
+                await self._run_all(items, self._terminator(client, gate))
+        finally:
+            self._remove_signals()
+            await gate.aclose()
+        return self._report(time.monotonic() - started)
+
+    async def _run_all(self, items: AsyncIterator[InputItem], term: Terminator) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._intake_task = tg.create_task(self._intake(items, tg, term))
+        except asyncio.CancelledError:
+            if self._signal is None or self._main is None:
+                raise
+            self._main.uncancel()
+        finally:
+            if self._cancel_handle is not None:
+                self._cancel_handle.cancel()
+
+    async def _intake(
+        self, items: AsyncIterator[InputItem], tg: asyncio.TaskGroup, term: Terminator
+    ) -> None:
+        try:
+            async for item in items:
+                if self._halt:
+                    break
+                if not self._admit(item):
+                    continue
+                await self._slots.acquire()
+                if self._halt:
+                    self._slots.release()
+                    break
+                tg.create_task(self._one(term, item))
+        except asyncio.CancelledError:
+            return  # stop intake; the session tasks drain on their own
+
+    def _admit(self, item: InputItem) -> bool:
+        """Record what needs no request; True when the item must be sent."""
+        if item.session_id is None:
+            self._record(
+                SessionResult(None, "invalid", error=item.error, source=item.source, input=item.raw)
+            )
+            return False
+        key = hash(item.session_id)
+        if key in self._seen:
+            self.tally.counts["duplicate"] += 1
+            return False
+        self._seen.add(key)
+        if key in self._settled:
+            self.tally.counts["skipped"] += 1
+            return False
+        return True
+
+    async def _one(self, term: Terminator, item: InputItem) -> None:
+        assert item.session_id is not None
+        try:
+            if self.settings.dry_run:
+                result = await term.preview(item.session_id, item.source)
+            else:
+                result = await term.terminate(item.session_id, item.source)
+        except asyncio.CancelledError:
+            self._record(
+                SessionResult(
+                    item.session_id,
+                    "cancelled",
+                    source=item.source,
+                    error="interrupted before an answer came",
+                )
+            )
+            raise
+        except Exception as exc:  # a bug must cost one session, not the run
+            log.exception("session.internal_error", session_id=item.session_id)
+            result = SessionResult(
+                item.session_id,
+                "failed",
+                source=item.source,
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        finally:
+            self._slots.release()
+        self._record(result)
+
+    def _record(self, result: SessionResult) -> None:
+        self._sink(result)
+        self.tally.counts[result.outcome] += 1
+        log.debug(
+            "session.settled",
+            session_id=result.session_id,
+            outcome=result.outcome,
+            attempts=result.attempts,
+            error=result.error,
+            source=result.source,
+        )
+        if result.outcome in ("invalid", "cancelled"):
+            return
+        if self._breaker.record(result.outcome == "failed") and not self._halt:
+            self._breaker_tripped = True
+            self._stop(
+                f"failure breaker: at least {self.settings.breaker_threshold:.0%} of the last "
+                f"{self.settings.breaker_window} sessions failed (last error: {result.error})"
+            )
+
+    def _stop(self, reason: str) -> None:
+        self._halt(reason)
+
+    def _halted(self) -> None:
+        """The run must stop sending: no more intake (the session tasks see the halt)."""
+        if self._intake_task is not None:
+            self._intake_task.cancel()
+
+    def _terminator(self, client: DevinClient, gate: RateGate) -> Terminator:
+        s = self.settings
+        self._term = Terminator(
+            client=client,
+            gate=gate,
+            archive=s.archive,
+            max_attempts=s.max_attempts,
+            backoff=Backoff(
+                base=s.backoff_base, cap=s.backoff_max, retry_after_max=s.retry_after_max
+            ),
+            budget=RetryBudget(capacity=s.retry_budget),
+            halt=self._halt,
+        )
+        return self._term
+
+    def _client_options(self) -> ClientOptions:
+        s = self.settings
+        token = s.token.get_secret_value() if s.token else ""
+        return ClientOptions(
+            base_url=s.base_url,
+            org_id=s.org_id or "",
+            token=token,
+            timeout=s.timeout,
+            concurrency=s.concurrency,
+            ca_bundle=str(s.ca_bundle) if s.ca_bundle else None,
+        )
+
+    def _rate_changed(self, old: float, new: float, reason: str) -> None:
+        self.tally.rate_limit = new
+        log.info("rate.changed", old=round(old, 2), new=round(new, 2), reason=reason)
+
+    def _install_signals(self) -> None:
+        if not self._handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNAL_EXIT:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _remove_signals(self) -> None:
+        if not self._handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNAL_EXIT:
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        loop = asyncio.get_running_loop()
+        if self._signal is not None:  # second signal: stop draining now
+            log.warning("run.drain_aborted", signal=sig.name)
+            self._cancel_now()
+            return
+        self._signal = sig
+        drain = self.settings.drain_timeout
+        log.warning(
+            "run.interrupted",
+            signal=sig.name,
+            drain_timeout_s=drain,
+            hint="waiting for requests in flight; send the signal again to stop at once",
+        )
+        self._stop(f"interrupted by {sig.name}")
+        self._cancel_handle = loop.call_later(drain, self._cancel_now)
+
+    def _cancel_now(self) -> None:
+        if self._main is not None and not self._main.done():
+            self._main.cancel()
+
+    def _report(self, elapsed: float) -> RunReport:
+        counts = dict(self.tally.counts)
+        if self._signal is not None:
+            code = _SIGNAL_EXIT[self._signal]
+        elif self._halt.auth or self._breaker_tripped:
+            code = 3
+        elif counts.get("failed") or counts.get("invalid") or counts.get("cancelled"):
+            code = 1
+        else:
+            code = 0
+        return RunReport(
+            counts=counts,
+            exit_code=code,
+            interrupted=self._signal is not None,
+            reason=self._halt.reason,
+            elapsed_s=elapsed,
+            requests=self._term.requests if self._term else 0,
+        )

@@ -1,0 +1,166 @@
+"""Settings: built-in defaults < TOML file (``--config``) < environment < command-line flags.
+
+Names line up: flag ``--max-attempts`` = TOML ``max_attempts`` = env
+``DEVIN_TERMINATE_MAX_ATTEMPTS``, except the conventional ``DEVIN_API_KEY`` (the token:
+environment or ``--token-file`` only, never a flag or TOML value), ``DEVIN_ORG_ID`` and
+``DEVIN_API_URL``. Every error names the setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from worker._names import TOKEN_ENV, env_name, flag_name
+from worker.errors import ConfigError
+
+__all__ = ["TOKEN_ENV", "Settings", "check_base_url", "env_name", "load_settings"]
+
+
+class Settings(BaseModel):
+    """Every setting of ``run`` (and the connection settings of ``list``), with its default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    org_id: str | None = Field(None, pattern=r"^org-[A-Za-z0-9_-]{1,128}$")
+    base_url: str = "https://api.devin.ai"
+    token_file: Path | None = None
+    ca_bundle: Path | None = None
+    archive: bool = False
+    concurrency: int = Field(8, ge=1, le=1024)
+    rate: float = Field(20.0, ge=0)  # requests per second, every attempt counted; 0 = no limit
+    burst: int | None = Field(None, ge=1)
+    adaptive: bool = True
+    max_attempts: int = Field(6, ge=1, le=100)
+    timeout: float = Field(30.0, gt=0)
+    backoff_base: float = Field(0.5, ge=0)
+    backoff_max: float = Field(30.0, ge=0)
+    retry_after_max: float = Field(120.0, ge=0)
+    retry_budget: int = Field(500, ge=0)
+    breaker_window: int = Field(50, ge=1)
+    breaker_threshold: float = Field(0.8, gt=0, le=1)
+    drain_timeout: float = Field(10.0, ge=0)
+    results: Path = Path("results.jsonl")
+    resume: bool = True
+    dry_run: bool = False
+    max_sessions: int | None = Field(None, ge=0)
+    yes: bool = False
+    column: str | None = None
+    lock: Path | None = None
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    progress: Literal["auto", "on", "off"] = "auto"
+    progress_interval: float = Field(30.0, gt=0)
+
+    token: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """The settings as written to ``run.started``: JSON-ready, no secret."""
+        return self.model_dump(mode="json", exclude={"token"})
+
+
+def load_settings(
+    flags: Mapping[str, Any], *, config: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge the four layers and validate; raise ConfigError with a teaching message."""
+    environ = os.environ if environ is None else environ
+    layers: dict[str, tuple[Any, str]] = {}
+    if config:
+        layers.update({k: (v, f"{config}") for k, v in _read_toml(config).items()})
+    layers.update(_from_env(environ))
+    layers.update({k: (v, flag_name(k)) for k, v in flags.items() if v is not None})
+    values = {key: value for key, (value, _) in layers.items()}
+    values["token"] = _read_token(values.get("token_file"), environ)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, layers)) from None
+    check_base_url(settings.base_url)
+    return settings
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+    section = data.get("devin_terminate", data)
+    if "token" in section:
+        raise ConfigError(
+            f"{path}: the token must not be stored in the config file; "
+            f"set {TOKEN_ENV} or token_file instead"
+        )
+    return dict(section)
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    found: dict[str, tuple[Any, str]] = {}
+    for name in Settings.model_fields:
+        if name == "token":
+            continue
+        key = env_name(name)
+        if environ.get(key, "") != "":
+            found[name] = (environ[key], key)
+    return found
+
+
+def _read_token(token_file: Any, environ: Mapping[str, str]) -> str | None:
+    if token_file:
+        path = Path(str(token_file))
+        try:
+            mode = path.stat().st_mode
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the token file {path}: {exc.strerror}") from None
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            import structlog
+
+            structlog.get_logger("worker.settings").warning(
+                "token_file.readable_by_others", path=str(path), hint=f"chmod 600 {path}"
+            )
+        return text or None
+    return environ.get(TOKEN_ENV) or None
+
+
+def check_base_url(url: str) -> None:
+    """https anywhere; plain http only to a loopback host (the simulator, a local proxy)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base URL {url!r} is not an http(s) URL, e.g. https://api.devin.ai")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"refusing plain http to {parts.hostname}: the token would travel unencrypted. "
+            "Use https, or http only for a loopback host such as 127.0.0.1."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _explain(exc: ValidationError, layers: Mapping[str, tuple[Any, str]]) -> str:
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        origin = layers.get(name, (None, "default"))[1]
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {name!r} (from {origin}); see config/example.toml")
+        else:
+            lines.append(f"setting {name} (from {origin}): {error['msg']}")
+    return "; ".join(lines)
