@@ -1,0 +1,47 @@
+"""A faithful Devin API v3 simulator (aiohttp) for the demo, the tests and the benchmarks.
+
+    async with running_simulator(SimulatorConfig(sessions=50, rate_limit=100)) as sim:
+        ...  # talk to sim.base_url with sim.config.token; read sim.stats
+
+The configuration and population parts import no aiohttp; the server parts are loaded
+on first use, so importing this package (or the ``simulate`` command) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import SimulatorConfig
+from .population import make_population, terminable_ids, write_ids_csv
+from .stats import SimulatorStats
+
+if TYPE_CHECKING:
+    from .app import make_app
+    from .server import RunningSimulator, running_simulator, serve
+
+_LAZY = {
+    "make_app": ".app",
+    "RunningSimulator": ".server",
+    "running_simulator": ".server",
+    "serve": ".server",
+}
+
+__all__ = [
+    "RunningSimulator",
+    "SimulatorConfig",
+    "SimulatorStats",
+    "make_app",
+    "make_population",
+    "running_simulator",
+    "serve",
+    "terminable_ids",
+    "write_ids_csv",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,150 @@
+"""The ``simulate`` command: flags for every SimulatorConfig field, then serve.
+
+aiohttp is imported inside ``main()`` only, so building the parser (and ``--help``)
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .config import (
+    ALREADY_TERMINATED_MODES,
+    PROBLEM_CONTENT_TYPES,
+    RETRY_AFTER_MODES,
+    SimulatorConfig,
+)
+
+_DEFAULTS = SimulatorConfig()
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's flags to ``parser`` (defaults are SimulatorConfig's)."""
+    _add_population_flags(parser)
+    _add_limit_flags(parser)
+    _add_fault_flags(parser)
+    _add_answer_flags(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Serve the simulator as ``args`` say; 0 on a clean stop, 2 on a bad setting."""
+    try:
+        config = config_from_args(args)
+        from .server import serve
+
+        serve(config, args.host, args.port, args.write_ids)
+    except ValueError as error:
+        print(f"devin-terminate simulate: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """The SimulatorConfig the parsed flags describe (ValueError if inconsistent)."""
+    names = [name for name in SimulatorConfig.__dataclass_fields__ if hasattr(args, name)]
+    values: dict[str, Any] = {name: getattr(args, name) for name in names}
+    values["fault_kinds"] = tuple(args.fault_kinds)
+    values["faults_by_id"] = dict(args.fault_script or [])
+    return SimulatorConfig(**values)
+
+
+def _add_population_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("population and identity")
+    group.add_argument("--host", default="127.0.0.1", help="loopback address (default %(default)s)")
+    group.add_argument(
+        "--port", type=int, default=8080, help="port, 0 = any free (default %(default)s)"
+    )
+    group.add_argument("--sessions", type=int, default=_DEFAULTS.sessions, help="population size")
+    group.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="population and fault seed")
+    group.add_argument("--token", default=_DEFAULTS.token, help="the bearer token to accept")
+    group.add_argument("--org-id", default=_DEFAULTS.org_id, help="the organisation id")
+    group.add_argument(
+        "--write-ids", metavar="PATH", help="write the terminable ids to PATH as CSV"
+    )
+    group.add_argument("--exit-ratio", type=float, default=_DEFAULTS.exit_ratio)
+    group.add_argument("--error-ratio", type=float, default=_DEFAULTS.error_ratio)
+    group.add_argument("--archived-ratio", type=float, default=_DEFAULTS.archived_ratio)
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("rate limit and latency")
+    group.add_argument("--rate-limit", type=float, help="requests/s for the token (default: none)")
+    group.add_argument("--rate-burst", type=int, help="bucket size (default: rate-limit / 10)")
+    group.add_argument(
+        "--retry-after",
+        choices=RETRY_AFTER_MODES,
+        default=_DEFAULTS.retry_after,
+        help="how 429s carry Retry-After (default %(default)s)",
+    )
+    group.add_argument("--latency-ms", type=float, default=_DEFAULTS.latency_ms)
+    group.add_argument("--latency-jitter-ms", type=float, default=_DEFAULTS.latency_jitter_ms)
+
+
+def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("faults")
+    group.add_argument(
+        "--fault-rate",
+        type=float,
+        default=_DEFAULTS.fault_rate,
+        help="probability of a random fault per request",
+    )
+    group.add_argument(
+        "--fault-kinds",
+        type=_kinds,
+        default=_DEFAULTS.fault_kinds,
+        help="comma-separated: " + ",".join(_DEFAULTS.fault_kinds),
+    )
+    group.add_argument(
+        "--fault-script",
+        type=_script,
+        action="append",
+        metavar="ID=KIND,KIND",
+        help="faults for successive requests naming ID (repeatable)",
+    )
+    group.add_argument("--timeout-hang-s", type=float, default=_DEFAULTS.timeout_hang_s)
+    group.add_argument(
+        "--ghost-success-rate",
+        type=float,
+        default=_DEFAULTS.ghost_success_rate,
+        help="chance a reset/timed-out DELETE was applied anyway",
+    )
+
+
+def _add_answer_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("answers")
+    group.add_argument(
+        "--unknown-enums",
+        action="store_true",
+        help="answer enum values and fields the spec does not know",
+    )
+    group.add_argument(
+        "--already-terminated",
+        choices=ALREADY_TERMINATED_MODES,
+        default=_DEFAULTS.already_terminated,
+    )
+    group.add_argument(
+        "--lacks-manage-permission",
+        action="store_true",
+        help="DELETE and archive answer 403 (no ManageOrgSessions)",
+    )
+    group.add_argument(
+        "--problem-content-type",
+        choices=PROBLEM_CONTENT_TYPES,
+        default=_DEFAULTS.problem_content_type,
+    )
+    group.add_argument(
+        "--legacy-422", action="store_true", help="422s use the older HTTPValidationError body"
+    )
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    return tuple(kind.strip() for kind in text.split(",") if kind.strip())
+
+
+def _script(text: str) -> tuple[str, tuple[str, ...]]:
+    devin_id, sep, kinds = text.partition("=")
+    if not sep or not devin_id.strip():
+        raise argparse.ArgumentTypeError(f"expected ID=KIND,KIND, got {text!r}")
+    return devin_id.strip(), _kinds(kinds)

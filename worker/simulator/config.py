@@ -1,0 +1,113 @@
+"""What the simulator should do: population, auth, rate limit, latency and faults.
+
+One frozen value, checked once on construction, so a typo in a fault kind or a
+`Retry-After` mode fails at start-up with a message rather than mid-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: Faults that may be injected at random (``fault_rate``) or scripted per id.
+RANDOM_FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "504", "reset", "timeout", "malformed")
+#: Faults that only make sense scripted for one id (``faults_by_id``).
+SCRIPTED_FAULT_KINDS: tuple[str, ...] = (
+    *RANDOM_FAULT_KINDS,
+    "429",
+    "409",
+    "404",
+    "503-retry-after",
+)
+RETRY_AFTER_MODES: tuple[str, ...] = ("seconds", "http-date", "absent", "mixed")
+ALREADY_TERMINATED_MODES: tuple[str, ...] = ("409", "200")
+PROBLEM_CONTENT_TYPES: tuple[str, ...] = ("application/problem+json", "application/json", "mixed")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """Settings of one simulated Devin organisation.
+
+    ``rate_limit`` is requests per second for the one valid token (a token bucket of
+    ``rate_burst`` tokens, by default a tenth of a second's worth); ``None`` is unlimited.
+    ``faults_by_id`` maps a session id to a script of fault kinds consumed in order by
+    successive requests that name that id; random faults (``fault_rate``) draw from
+    ``fault_kinds``. The ratios shape the seeded population: a share terminated
+    (``exit_ratio``), failed (``error_ratio``) and archived (``archived_ratio``).
+    """
+
+    sessions: int = 200
+    seed: int = 0
+    token: str = "cog_simulator_token"
+    org_id: str = "org-simulator"
+    rate_limit: float | None = None
+    rate_burst: int | None = None
+    retry_after: str = "seconds"
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = RANDOM_FAULT_KINDS
+    faults_by_id: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    timeout_hang_s: float = 30.0
+    ghost_success_rate: float = 0.5
+    unknown_enums: bool = False
+    already_terminated: str = "409"
+    lacks_manage_permission: bool = False
+    problem_content_type: str = "application/problem+json"
+    legacy_422: bool = False
+    exit_ratio: float = 0.2
+    error_ratio: float = 0.05
+    archived_ratio: float = 0.1
+    service_user_id: str = "service-user-simulator"
+    service_user_name: str = "Simulator Bot"
+
+    def __post_init__(self) -> None:
+        _check_choice("retry_after", self.retry_after, RETRY_AFTER_MODES)
+        _check_choice("already_terminated", self.already_terminated, ALREADY_TERMINATED_MODES)
+        _check_choice("problem_content_type", self.problem_content_type, PROBLEM_CONTENT_TYPES)
+        _check_faults(self)
+        _check_numbers(self)
+
+    @property
+    def burst(self) -> int:
+        """Bucket size: ``rate_burst``, else a tenth of a second's worth (at least 1)."""
+        if self.rate_burst is not None:
+            return self.rate_burst
+        return max(1, int((self.rate_limit or 0.0) / 10))
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def _check_faults(config: SimulatorConfig) -> None:
+    for kind in config.fault_kinds:
+        _check_choice("fault_kinds", kind, RANDOM_FAULT_KINDS)
+    for script in config.faults_by_id.values():
+        for kind in script:
+            _check_choice("faults_by_id", kind, SCRIPTED_FAULT_KINDS)
+    if config.fault_rate > 0 and not config.fault_kinds:
+        raise ValueError("fault_rate > 0 needs at least one of fault_kinds")
+
+
+def _check_numbers(config: SimulatorConfig) -> None:
+    for name in ("fault_rate", "ghost_success_rate", "exit_ratio", "error_ratio", "archived_ratio"):
+        _check_probability(name, getattr(config, name))
+    if config.sessions < 0:
+        raise ValueError(f"sessions must be 0 or more, got {config.sessions}")
+    if config.exit_ratio + config.error_ratio > 1.0:
+        raise ValueError("exit_ratio + error_ratio must not exceed 1.0")
+    if config.rate_limit is not None and config.rate_limit <= 0:
+        raise ValueError(
+            f"rate_limit must be positive (or None for unlimited), got {config.rate_limit}"
+        )
+    if config.rate_burst is not None and config.rate_burst < 1:
+        raise ValueError(f"rate_burst must be at least 1, got {config.rate_burst}")
+    if min(config.latency_ms, config.latency_jitter_ms, config.timeout_hang_s) < 0:
+        raise ValueError("latency_ms, latency_jitter_ms and timeout_hang_s must be 0 or more")

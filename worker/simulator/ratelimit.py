@@ -1,0 +1,65 @@
+"""The simulator's rate limit: a token bucket on an injected clock, and Retry-After values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from email.utils import formatdate
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` banked; starts full.
+
+    ``take()`` spends a token and returns 0.0, or returns the seconds until a token
+    will be available and spends nothing (a throttled request does not refill slower).
+    """
+
+    __slots__ = ("_burst", "_clock", "_rate", "_tokens", "_updated")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def take(self) -> float:
+        now = self._clock()
+        elapsed = now - self._updated
+        self._updated = now
+        if elapsed > 0:
+            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._rate
+
+
+class RetryAfter:
+    """Renders the Retry-After header of a 429/503 in the configured mode.
+
+    ``seconds``: whole seconds, rounded up, at least 1; ``http-date``: the wall-clock
+    moment as an IMF-fixdate; ``absent``: no header; ``mixed``: those three in turn.
+    """
+
+    __slots__ = ("_mode", "_now", "_turn")
+
+    _CYCLE = ("seconds", "http-date", "absent")
+
+    def __init__(self, mode: str, now: Callable[[], float]) -> None:
+        self._mode = mode
+        self._now = now
+        self._turn = 0
+
+    def header(self, wait_s: float) -> dict[str, str]:
+        mode = self._mode
+        if mode == "mixed":
+            mode = self._CYCLE[self._turn % len(self._CYCLE)]
+            self._turn += 1
+        seconds = max(1, math.ceil(wait_s))
+        if mode == "seconds":
+            return {"Retry-After": str(seconds)}
+        if mode == "http-date":
+            # HTTP-dates have whole-second resolution: round up so the client never comes early.
+            return {"Retry-After": formatdate(math.ceil(self._now()) + seconds, usegmt=True)}
+        return {}
