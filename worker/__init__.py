@@ -2,11 +2,28 @@
 
 The library API: ``await terminate_sessions(ids, org_id=..., token=...)`` returns a
 ``RunSummary`` of typed ``SessionResult`` values. The command line is ``worker.cli``.
+Names are loaded on first use, so that the command line's ``--help`` imports nothing heavy.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from worker._version import __version__
-from worker.api import RunSummary, terminate_sessions
-from worker.outcomes import FINAL_OUTCOMES, OUTCOMES, Outcome, SessionResult
+
+if TYPE_CHECKING:
+    from worker.api import RunSummary, terminate_sessions
+    from worker.outcomes import FINAL_OUTCOMES, OUTCOMES, Outcome, SessionResult
+
+_LAZY = {
+    "RunSummary": "worker.api",
+    "terminate_sessions": "worker.api",
+    "FINAL_OUTCOMES": "worker.outcomes",
+    "OUTCOMES": "worker.outcomes",
+    "Outcome": "worker.outcomes",
+    "SessionResult": "worker.outcomes",
+}
 
 __all__ = [
     "FINAL_OUTCOMES",
@@ -17,3 +34,9 @@ __all__ = [
     "__version__",
     "terminate_sessions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -133,7 +133,7 @@ def _explain(
     print("outcomes:  ", dict(sorted(Counter(r["outcome"] for r in records).items())))
     print("counts:    ", report.counts)
     print(
-        f"requests:   {report.requests} sent; simulator saw {stats.get('total_requests')}, "
+        f"requests:   {report.requests} sent; simulator saw {stats.get('requests_total')}, "
         f"faults injected {stats.get('faults_injected')}"
     )
     print(f"exit code:  {report.exit_code}: {MEANING.get(report.exit_code, '?')}")

@@ -18,7 +18,8 @@ from worker.client import ClientOptions, DevinClient
 from worker.errors import AuthError, ConfigError, InputError
 from worker.intake import threaded
 from worker.lock import RunLock
-from worker.pipeline import Pipeline, RunReport, Tally
+from worker.outcomes import Tally
+from worker.pipeline import Pipeline, RunReport
 from worker.results import ResultLog, scan_results
 from worker.settings import TOKEN_ENV, Settings
 from worker.sources import check_inputs, count_distinct_ids, read_inputs

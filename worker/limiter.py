@@ -111,10 +111,17 @@ class RateGate:
         *,
         burst: int | None = None,
         adaptive: bool = True,
+        max_pause: float = 60.0,
         clock: Clock = time.monotonic,
         on_change: RateListener | None = None,
     ) -> None:
-        self._control = RateController(rate, clock=clock) if rate else None
+        self._control = (
+            RateController(
+                rate, clock=clock, max_pause=max_pause, fallback_pause=min(1.0, max_pause)
+            )
+            if rate
+            else None
+        )
         self._adaptive = adaptive
         self._burst = burst
         self._clock = clock

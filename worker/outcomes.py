@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Literal
 
 Outcome = Literal[
@@ -51,3 +53,19 @@ class SessionResult:
     @property
     def ok(self) -> bool:
         return self.outcome in FINAL_OUTCOMES or self.outcome == "would_terminate"
+
+
+@dataclass(slots=True)
+class Tally:
+    """Live figures of a run, read by progress displays (from any thread) and the summary."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    expected: int | None = None  # distinct ids of the inputs, when known before the run
+    started: float = field(default_factory=time.monotonic)
+    rate_limit: float | None = None  # the rate currently granted (adaptive control moves it)
+    requests: int = 0  # every request sent, retries and checks included
+
+    @property
+    def settled(self) -> int:
+        """Ids done with, in any way: results written plus skipped and duplicate ids."""
+        return sum(self.counts.values())

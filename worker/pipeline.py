@@ -12,16 +12,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
 from worker.limiter import RateGate
-from worker.outcomes import SessionResult
+from worker.outcomes import SessionResult, Tally
 from worker.settings import Settings
 from worker.sources import InputItem
 from worker.terminate import Halt, Terminator
@@ -30,20 +30,6 @@ log = structlog.get_logger("worker.pipeline")
 
 ResultSink = Callable[[SessionResult], None]
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass(slots=True)
-class Tally:
-    """Live figures of a run, read by progress displays and the summary."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    expected: int | None = None
-    started: float = field(default_factory=time.monotonic)
-    rate_limit: float | None = None
-
-    @property
-    def settled(self) -> int:
-        return sum(n for k, n in self.counts.items() if k not in ("skipped", "duplicate"))
 
 
 @dataclass(slots=True)
@@ -104,6 +90,7 @@ class Pipeline:
             self.settings.rate or None,
             burst=self.settings.burst,
             adaptive=self.settings.adaptive,
+            max_pause=self.settings.retry_after_max,
             on_change=self._rate_changed,
         )
         self.tally.rate_limit = gate.rate
@@ -231,6 +218,7 @@ class Pipeline:
             ),
             budget=RetryBudget(capacity=s.retry_budget),
             halt=self._halt,
+            tally=self.tally,
         )
         return self._term
 
@@ -301,5 +289,5 @@ class Pipeline:
             interrupted=self._signal is not None,
             reason=self._halt.reason,
             elapsed_s=elapsed,
-            requests=self._term.requests if self._term else 0,
+            requests=self.tally.requests,
         )

@@ -21,7 +21,7 @@ from worker.backoff import Backoff, RetryBudget
 from worker.client import Answer, DevinClient
 from worker.limiter import RateGate
 from worker.models import SessionResponse
-from worker.outcomes import Outcome, SessionResult
+from worker.outcomes import Outcome, SessionResult, Tally
 
 log = structlog.get_logger("worker.terminate")
 
@@ -59,7 +59,7 @@ class Terminator:
     halt: Halt = field(default_factory=Halt)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
-    requests: int = 0  # every request sent, retries and checks included
+    tally: Tally = field(default_factory=Tally)
 
     async def terminate(self, session_id: str, source: str | None = None) -> SessionResult:
         return await _Attempts(self, session_id, source).run()
@@ -107,7 +107,7 @@ class _Attempts:
             await self.t.sleep(wait)
 
     async def _send(self) -> Answer:
-        self.t.requests += 1
+        self.t.tally.requests += 1
         if self.dry_run:
             return await self.t.client.get_session(self.session_id)
         return await self.t.client.terminate(self.session_id, archive=self.t.archive)
@@ -115,10 +115,7 @@ class _Attempts:
     async def _settle(self, answer: Answer) -> SessionResult | None:
         """The result when this answer settles the session; None when it should be retried."""
         status = answer.status
-        if status == 429 or (status == 503 and answer.retry_after is not None):
-            self.t.gate.throttled(answer.retry_after)
-        elif status is not None:
-            self.t.gate.accepted()
+        self._report(answer)
         if status == 200:
             return self._succeeded(answer)
         if status in (404, 409):
@@ -150,9 +147,7 @@ class _Attempts:
             return self._result(
                 "not_found" if answer.status == 404 else "failed", answer, error=answer.error
             )
-        await self.t.gate.acquire()
-        self.t.requests += 1
-        check = await self.t.client.get_session(self.session_id)
+        check = await self._check()
         session = check.session
         if check.status == 404:
             return self._result("not_found", answer, error=answer.error)
@@ -164,6 +159,29 @@ class _Attempts:
             return self._result("failed", answer, session=session, error=answer.error)
         outcome = self._done_outcome(session) if self.uncertain else "already_terminated"
         return self._result(outcome, answer, session=session)
+
+    async def _check(self) -> Answer:
+        """GET the session, retrying what can recover, within the attempts allowed."""
+        checks = 0
+        while True:
+            await self.t.gate.acquire()
+            self.t.tally.requests += 1
+            checks += 1
+            answer = await self.t.client.get_session(self.session_id)
+            self._report(answer)
+            readable = answer.status != 200 or answer.session is not None
+            if readable and answer.status not in _RETRY_STATUSES and answer.status is not None:
+                return answer
+            if checks >= self.t.max_attempts or not self.t.budget.take():
+                return answer
+            await self.t.sleep(self.t.backoff.delay(checks, answer.retry_after))
+
+    def _report(self, answer: Answer) -> None:
+        """Tell the rate gate: a throttle (429, or 503 saying when to return), or not."""
+        if answer.status == 429 or (answer.status == 503 and answer.retry_after is not None):
+            self.t.gate.throttled(answer.retry_after)
+        elif answer.status is not None:
+            self.t.gate.accepted()
 
     def _refused(self, answer: Answer) -> SessionResult:
         text = answer.error

@@ -1,0 +1,281 @@
+"""Never lose a result: faults, throttling, bad tokens, signals, kill -9, overlapping runs.
+
+Every test runs the CLI as a subprocess against the simulator, also a subprocess, and reads
+the result log back. Backoff is zero (conftest's environment); Retry-After is capped at 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from conftest import cli_env, read_results, run_cli, session_results
+
+FINAL = {"terminated", "archived", "already_terminated", "not_found"}
+
+
+def _popen(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """The CLI in the background; its stderr goes to ``cwd/stderr-N.log`` (no pipes to leak)."""
+    log = cwd / f"stderr-{len(list(cwd.glob('stderr-*.log')))}.log"
+    with log.open("w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+
+
+def _wait_for_results(
+    path: Path, count: int, proc: subprocess.Popen[str], limit: float = 30
+) -> None:
+    """Poll the result log (not a timing assumption: we wait for a state, bounded)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.read_bytes().count(b'"session.result"') >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the run did not write {count} results in time (exit {proc.poll()})")
+
+
+def test_every_fault_kind_still_settles_each_id_once(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator(
+        "--sessions",
+        "300",
+        "--fault-rate",
+        "0.2",
+        "--timeout-hang-s",
+        "2",
+        "--rate-limit",
+        "400",
+        "--ghost-success-rate",
+        "0.5",
+        "--seed",
+        "11",
+    )
+    out = tmp_path / "r.jsonl"
+    proc = run_cli(
+        [
+            "run",
+            str(sim.ids_path),
+            "--results",
+            str(out),
+            "--rate",
+            "800",
+            "--timeout",
+            "0.5",
+            "--concurrency",
+            "16",
+            "--max-attempts",
+            "10",
+        ],
+        cli_env(sim),
+        cwd=tmp_path,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = session_results(out)
+    assert Counter(r["session_id"] for r in results) == dict.fromkeys(sim.ids(), 1)
+    # a DELETE that timed out or was cut off may have been applied: still reported as ours
+    assert {r["outcome"] for r in results} == {"terminated"}
+    stats = sim.stats()
+    assert sum(stats["faults_injected"].values()) > 20
+    assert stats["terminated"] == len(sim.ids())
+
+
+def test_bad_token_stops_after_at_most_concurrency_requests(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "200")
+    out = tmp_path / "r.jsonl"
+    env = cli_env(sim, DEVIN_API_KEY="cog_wrong_token")
+    proc = run_cli(
+        ["run", str(sim.ids_path), "--results", str(out), "--concurrency", "4", "--rate", "0"],
+        env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert sim.stats()["requests_total"] <= 4
+    assert "DEVIN_API_KEY" in proc.stderr
+    finished = read_results(out)[-1]
+    assert finished["event"] == "run.finished" and finished["exit_code"] == 3
+
+
+def test_token_without_permission_exits_3_naming_it(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "100", "--lacks-manage-permission")
+    out = tmp_path / "r.jsonl"
+    proc = run_cli(
+        ["run", str(sim.ids_path), "--results", str(out), "--concurrency", "4", "--rate", "0"],
+        cli_env(sim),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 3
+    assert "ManageOrgSessions" in proc.stderr
+    assert sim.stats()["requests_total"] <= 4
+
+
+def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "300", "--fault-rate", "1.0", "--fault-kinds", "500")
+    out = tmp_path / "r.jsonl"
+    proc = run_cli(
+        [
+            "run",
+            str(sim.ids_path),
+            "--results",
+            str(out),
+            "--rate",
+            "0",
+            "--max-attempts",
+            "2",
+            "--breaker-window",
+            "20",
+        ],
+        cli_env(sim),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "failure breaker" in proc.stderr
+    results = session_results(out)
+    assert len(results) < len(sim.ids())  # it stopped starting new sessions
+    assert read_results(out)[-1]["exit_code"] == 3
+
+
+def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "400", "--latency-ms", "50")
+    out = tmp_path / "r.jsonl"
+    proc = _popen(
+        [
+            "run",
+            str(sim.ids_path),
+            "--results",
+            str(out),
+            "--rate",
+            "0",
+            "--concurrency",
+            "8",
+            "--drain-timeout",
+            "5",
+        ],
+        cli_env(sim),
+        tmp_path,
+    )
+    _wait_for_results(out, 20, proc)
+    sent_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(20)
+    assert proc.returncode == 143
+    assert time.monotonic() - sent_at < 5 + 2
+    records = read_results(out)
+    assert records[-1]["event"] == "run.finished" and records[-1]["interrupted"] is True
+    results = session_results(out)
+    deletes = sim.stats()["deletes_by_session"]
+    recorded = {r["session_id"] for r in results}
+    assert set(deletes) <= recorded  # a record for every request sent
+    assert len(results) < len(sim.ids())
+
+
+def test_second_signal_or_deadline_cancels_requests_in_flight(
+    simulator: Any, tmp_path: Path
+) -> None:
+    sim = simulator("--sessions", "50", "--latency-ms", "10000")
+    out = tmp_path / "r.jsonl"
+    proc = _popen(
+        [
+            "run",
+            str(sim.ids_path),
+            "--results",
+            str(out),
+            "--rate",
+            "0",
+            "--concurrency",
+            "5",
+            "--drain-timeout",
+            "30",
+        ],
+        cli_env(sim),
+        tmp_path,
+    )
+    deadline = time.monotonic() + 20
+    while sim.stats()["requests_total"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # let the first signal be handled before the second
+    proc.send_signal(signal.SIGINT)
+    proc.wait(10)
+    assert proc.returncode == 130
+    results = session_results(out)
+    assert Counter(r["outcome"] for r in results) == {"cancelled": 5}
+    assert read_results(out)[-1]["interrupted"] is True
+
+
+def test_kill_9_then_rerun_settles_each_id_exactly_once(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "600", "--latency-ms", "5", "--already-terminated", "409")
+    out = tmp_path / "r.jsonl"
+    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0", "--concurrency", "8"]
+    for kill_after in (30, 150, 300):
+        proc = _popen(args, cli_env(sim), tmp_path)
+        _wait_for_results(out, kill_after, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    with out.open("ab") as fh:
+        fh.write(b'{"event": "session.result", "session_id": "devin-torn')  # a torn last line
+    settled_before = {
+        r["session_id"] for r in session_results(out, strict=False) if r["outcome"] in FINAL
+    }
+    deletes_before = dict(sim.stats()["deletes_by_session"])
+    final = run_cli(args, cli_env(sim), cwd=tmp_path)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert "results.unreadable_lines" in final.stderr
+    deletes_after = sim.stats()["deletes_by_session"]
+    resent = {sid for sid in settled_before if deletes_after.get(sid) != deletes_before.get(sid)}
+    assert resent == set()  # no id that had a final record was sent again
+    latest: dict[str, str] = {}
+    for record in session_results(out, strict=False):
+        latest[record["session_id"]] = record["outcome"]
+    assert set(latest) == set(sim.ids())
+    assert set(latest.values()) <= FINAL
+    finals = Counter(
+        r["session_id"] for r in session_results(out, strict=False) if r["outcome"] in FINAL
+    )
+    assert all(n == 1 for n in finals.values())
+
+
+def test_second_run_on_same_log_exits_4_and_changes_nothing(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "100", "--latency-ms", "200")
+    out = tmp_path / "r.jsonl"
+    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0", "--concurrency", "2"]
+    first = _popen(args, cli_env(sim), tmp_path)
+    _wait_for_results(out, 1, first)
+    size = out.stat().st_size
+    requests = sim.stats()["requests_total"]
+    second = run_cli(args, cli_env(sim), cwd=tmp_path)
+    assert second.returncode == 4
+    assert "holds the lock" in second.stderr
+    assert out.stat().st_size >= size  # untouched by the second run (the first keeps writing)
+    assert (
+        b'"run.started"' not in out.read_bytes()[size:]
+        or out.read_bytes().count(b'"run.started"') == 1
+    )
+    assert sim.stats()["requests_total"] >= requests
+    first.send_signal(signal.SIGTERM)
+    first.wait(20)
+    assert out.read_bytes().count(b'"run.started"') == 1
+
+
+def test_lock_of_a_killed_run_does_not_block(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "50", "--latency-ms", "100")
+    out = tmp_path / "r.jsonl"
+    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0", "--concurrency", "2"]
+    proc = _popen(args, cli_env(sim), tmp_path)
+    _wait_for_results(out, 1, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    assert Path(f"{out}.lock").exists()
+    again = run_cli([*args, "--concurrency", "16"], cli_env(sim), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]

@@ -1,0 +1,59 @@
+"""End to end: the CLI as a subprocess against the simulator on loopback, result log read back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from conftest import cli_env, read_results, run_cli, session_results
+
+from worker.results import RunFinished, RunStarted, SessionRecord
+
+
+def test_archives_every_session_once(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "400", "--seed", "3")
+    ids = sim.ids()
+    out = tmp_path / "results.jsonl"
+    proc = run_cli(
+        [
+            "run",
+            str(sim.ids_path),
+            "--archive",
+            "--results",
+            str(out),
+            "--rate",
+            "0",
+            "--concurrency",
+            "16",
+        ],
+        cli_env(sim),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = session_results(out)
+    assert Counter(r["outcome"] for r in results) == {"archived": len(ids)}
+    assert sorted(r["session_id"] for r in results) == sorted(ids)
+    assert all(r["archived"] is True and r["status"] == "exit" for r in results)
+    stats = sim.stats()
+    assert stats["deletes_by_session"] == dict.fromkeys(ids, 1)
+    records = read_results(out)
+    RunStarted.model_validate(records[0])
+    RunFinished.model_validate(records[-1])
+    for record in results:
+        SessionRecord.model_validate(record)
+    assert records[-1]["exit_code"] == 0 and records[-1]["counts"]["archived"] == len(ids)
+    assert (out.stat().st_mode & 0o777) == 0o600
+
+
+def test_rerun_resumes_and_sends_nothing(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "60")
+    out = tmp_path / "results.jsonl"
+    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0"]
+    assert run_cli(args, cli_env(sim), cwd=tmp_path).returncode == 0
+    before = sim.stats()["requests_total"]
+    again = run_cli(args, cli_env(sim), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sim.stats()["requests_total"] == before
+    finished = read_results(out)[-1]
+    assert finished["counts"] == {"skipped": len(sim.ids())}
