@@ -181,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", default="demo-output", help="where to write the input and result log"
     )
+    listing = commands.add_parser(
+        "list",
+        help="print matching session ids as CSV (pipe into `run -`)",
+        description="Print the organization's sessions that match every filter, as CSV on stdout.",
+    )
+    _add_flags(listing, _CONNECTION)
+    from worker.listing import add_list_arguments
+
+    add_list_arguments(listing)
     simulate = commands.add_parser(
         "simulate", help="serve the built-in Devin API simulator on loopback"
     )
@@ -195,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "list":
+            from worker.listing import list_command
+
+            return list_command(args)
         if args.command == "demo":
             from worker.demo import run_demo
 

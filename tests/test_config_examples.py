@@ -1,0 +1,105 @@
+"""The shipped examples stay true: the TOML holds exactly the real settings at their
+defaults, the cron and systemd files call flags that exist, and --help stays import-light."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from conftest import REPO, cli_env, run_cli
+
+from worker.settings import Settings, load_settings
+
+CONFIG = REPO / "config"
+SETTINGS = set(Settings.model_fields) - {"token"}
+_ASSIGNED = re.compile(r"^#?\s*([a-z_]+)\s*=", re.MULTILINE)
+_COMMAND = re.compile(r"devin-terminate\s+(run|list)\b(.*?)(?=&&|\||'|$)", re.DOTALL)
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def test_example_toml_keys_are_real_settings() -> None:
+    data = tomllib.loads((CONFIG / "example.toml").read_text())
+    assert set(data) <= SETTINGS, f"not settings: {set(data) - SETTINGS}"
+
+
+def test_example_toml_documents_every_setting() -> None:
+    text = (CONFIG / "example.toml").read_text()
+    documented = set(_ASSIGNED.findall(text))
+    assert documented == SETTINGS, (
+        f"undocumented: {SETTINGS - documented}; unknown: {documented - SETTINGS}"
+    )
+
+
+def test_example_toml_loads_with_the_defaults() -> None:
+    loaded = load_settings({}, config=str(CONFIG / "example.toml"), environ={})
+    assert loaded == Settings()
+
+
+def _commands(text: str) -> list[tuple[str, list[str]]]:
+    joined = text.replace("\\\n", " ")
+    return [(sub, _FLAG.findall(args)) for sub, args in _COMMAND.findall(joined)]
+
+
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The --help text of each subcommand, as the installed CLI prints it."""
+    cwd = tmp_path_factory.mktemp("help")
+    texts = {}
+    for sub in ("run", "list"):
+        proc = run_cli([sub, "--help"], cli_env(), cwd=cwd)
+        assert proc.returncode == 0, proc.stderr
+        texts[sub] = proc.stdout
+    return texts
+
+
+@pytest.mark.parametrize("name", ["devin-terminate.crontab", "devin-terminate.service"])
+def test_examples_use_only_existing_flags(name: str, helps: dict[str, str]) -> None:
+    commands = _commands((CONFIG / name).read_text())
+    assert {sub for sub, _ in commands} == {"list", "run"}
+    for sub, flags in commands:
+        assert flags, f"{name}: no flags found for `{sub}`"
+        missing = [f for f in flags if not re.search(rf"(?<![\w-]){f}(?![\w-])", helps[sub])]
+        assert not missing, f"{name}: `devin-terminate {sub}` has no {missing}"
+
+
+def test_timer_starts_the_service() -> None:
+    text = (CONFIG / "devin-terminate.timer").read_text()
+    assert "OnCalendar=" in text and "Persistent=true" in text
+    assert (CONFIG / "devin-terminate.service").exists()
+
+
+def test_systemd_service_is_sandboxed() -> None:
+    text = (CONFIG / "devin-terminate.service").read_text()
+    for line in (
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "StateDirectory=devin-terminate",
+        "LoadCredential=",
+    ):
+        assert line in text
+    assert "${CREDENTIALS_DIRECTORY}/devin-api-key" in text
+
+
+def test_parser_imports_nothing_heavy() -> None:
+    """The deterministic guard for a quick --help: no aiohttp, pydantic or rich."""
+    code = (
+        "import json, sys, worker.cli; worker.cli.build_parser(); "
+        "print(json.dumps(sorted(m for m in ('aiohttp', 'pydantic', 'rich', 'structlog') "
+        "if m in sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(proc.stdout) == []

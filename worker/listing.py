@@ -1,0 +1,308 @@
+"""The ``list`` command: page through the organization's sessions, print matches as CSV.
+
+Server-side filters are the query parameters of ``GET /v3/organizations/{org_id}/sessions``;
+``--status`` is applied here, since the API has no status filter. The CSV on stdout has a
+``session_id`` column, so it pipes straight into ``devin-terminate run -``. Only argparse and
+the standard library are imported at module level: building the parser stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from worker.client import DevinClient, QueryValue
+    from worker.models import SessionPage, SessionResponse
+    from worker.settings import Settings
+
+COLUMNS = ("session_id", "status", "created_at", "updated_at", "is_archived", "tags", "title")
+PAGE_SIZE = 200
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+# (flag, query key, metavar, help); list keys repeat, WHEN values are times
+_FILTERS: list[tuple[str, str, str, str]] = [
+    ("--tag", "tags", "TAG", "has this tag (repeatable: any of them)"),
+    ("--user-id", "user_ids", "ID", "started by this user (repeatable: any)"),
+    ("--service-user-id", "service_user_ids", "ID", "started by this service user (repeatable)"),
+    ("--origin", "origins", "ORIGIN", "webapp, slack, api, ... (repeatable: any)"),
+    ("--created-after", "created_after", "WHEN", "created at or after WHEN"),
+    ("--created-before", "created_before", "WHEN", "created before WHEN"),
+    ("--updated-after", "updated_after", "WHEN", "updated at or after WHEN"),
+    ("--updated-before", "updated_before", "WHEN", "updated before WHEN"),
+    ("--playbook-id", "playbook_id", "ID", "started from this playbook"),
+    ("--parent-session-id", "parent_session_id", "ID", "children of this session"),
+    ("--category", "category", "NAME", "of this category, e.g. bug_fixing"),
+]
+_LISTS = frozenset({"tags", "user_ids", "service_user_ids", "origins"})
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90m``, ``1h``, ``7d``, ``2w`` (also ``s``); argparse type."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90m, 12h, 7d or 2w")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds from ``1714560000``, ``2024-05-01`` or ``2024-05-01T12:00:00Z`` (UTC if
+    no offset); argparse type."""
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither unix seconds nor an ISO date such as 2024-05-01T12:00:00Z"
+        ) from None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    """The filters and output options of ``list`` (connection flags are added by cli)."""
+    _add_server_filters(parser.add_argument_group("filters (server-side, all must hold)"))
+    _add_output_options(parser.add_argument_group("filter and output (client-side)"))
+    parser.epilog = (
+        "WHEN is unix seconds or an ISO date (UTC unless an offset is given). Example:\n"
+        "  devin-terminate list --status running --older-than 7d | devin-terminate run - --yes"
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _add_server_filters(group: argparse._ArgumentGroup) -> None:
+    for flag, key, metavar, text in _FILTERS:
+        options: dict[str, Any] = {"metavar": metavar}
+        if key in _LISTS:
+            options["action"] = "append"
+        if metavar == "WHEN":
+            options["type"] = parse_time
+        group.add_argument(flag, dest=f"q_{key}", help=text, **options)
+    archived = group.add_mutually_exclusive_group()
+    archived.add_argument(
+        "--archived",
+        dest="q_is_archived",
+        action="store_true",
+        default=None,
+        help="archived sessions only",
+    )
+    archived.add_argument(
+        "--not-archived",
+        dest="q_is_archived",
+        action="store_false",
+        default=None,
+        help="sessions not archived only",
+    )
+    group.add_argument(
+        "--older-than",
+        type=parse_duration,
+        metavar="DURATION",
+        help="created more than DURATION ago: 90m, 12h, 7d, 2w",
+    )
+
+
+def _add_output_options(local: argparse._ArgumentGroup) -> None:
+    local.add_argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        help="status is one of these: new, claimed, running, suspended, "
+        "resuming, exit, error (repeatable)",
+    )
+    local.add_argument(
+        "--columns",
+        type=_columns,
+        default=COLUMNS,
+        metavar="A,B,...",
+        help=f"CSV columns, any session field (default {','.join(COLUMNS)})",
+    )
+    local.add_argument("--limit", type=int, metavar="N", help="print at most N sessions")
+
+
+def build_query(args: argparse.Namespace, now: float) -> dict[str, QueryValue]:
+    """The server-side query of ``args``; ``--older-than`` counts back from ``now``."""
+    query: dict[str, QueryValue] = {"first": PAGE_SIZE}
+    for _, dest, _, _ in _FILTERS:
+        value = getattr(args, f"q_{dest}", None)
+        if value is not None:
+            query[dest] = value
+    if getattr(args, "q_is_archived", None) is not None:
+        query["is_archived"] = bool(args.q_is_archived)
+    if getattr(args, "older_than", None) is not None:
+        cutoff = int(now - args.older_than)
+        earlier = query.get("created_before")
+        query["created_before"] = min(cutoff, earlier) if isinstance(earlier, int) else cutoff
+    return query
+
+
+def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.time) -> int:
+    """Run ``list``: 0 when every page was read, 1 when paging stopped early; raises
+    ConfigError (exit 2) or AuthError (exit 3) when the API refuses the query or token."""
+    import asyncio
+
+    from worker.cli import settings_from
+
+    settings = settings_from(args)
+    _check_statuses(args.status)
+    query = build_query(args, now())
+    writer = _CsvOut(args.columns)
+    try:
+        return asyncio.run(_list(settings, query, frozenset(args.status or ()), args.limit, writer))
+    except BrokenPipeError:
+        _silence_stdout()  # the reader left (``| head``): not an error
+        return 0
+
+
+async def _list(
+    settings: Settings,
+    query: dict[str, QueryValue],
+    statuses: frozenset[str],
+    limit: int | None,
+    out: _CsvOut,
+) -> int:
+    from worker.client import ClientOptions, DevinClient
+    from worker.job import require_credentials
+
+    options = ClientOptions(
+        base_url=settings.base_url,
+        org_id=settings.org_id or "",
+        token=require_credentials(settings),
+        timeout=settings.timeout,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+    )
+    pager = _Pager(settings)
+    async with DevinClient(options) as client:
+        while True:
+            page = await pager.fetch(client, query)
+            if page is None:
+                return 1
+            kept = [s for s in page.items if not statuses or str(s.status) in statuses]
+            if out.rows(kept, limit) or not pager.advance(page, query):
+                return 0 if pager.complete else 1
+
+
+class _Pager:
+    """One page at a time, retried like a session request; stops on a stuck cursor."""
+
+    def __init__(self, settings: Settings) -> None:
+        from worker.backoff import Backoff
+
+        self._attempts = settings.max_attempts
+        self._backoff = Backoff(
+            settings.backoff_base, settings.backoff_max, settings.retry_after_max
+        )
+        self.pages = 0
+        self.complete = True
+
+    async def fetch(
+        self, client: DevinClient, query: Mapping[str, QueryValue]
+    ) -> SessionPage | None:
+        import asyncio
+
+        for attempt in range(1, self._attempts + 1):
+            answer, page = await client.list_sessions(query)
+            if page is not None:
+                self.pages += 1
+                return page
+            _refuse(answer.status, answer.error)
+            _log().warning("list.retry", attempt=attempt, error=answer.error, page=self.pages + 1)
+            if attempt < self._attempts:
+                await asyncio.sleep(self._backoff.delay(attempt, answer.retry_after))
+        _log().error("list.gave_up", pages=self.pages, hint="the CSV printed so far is partial")
+        self.complete = False
+        return None
+
+    def advance(self, page: SessionPage, query: dict[str, QueryValue]) -> bool:
+        """Point ``query`` at the next page; False when there is none (or it cannot move)."""
+        if not page.has_next_page:
+            return False
+        if not page.end_cursor or page.end_cursor == query.get("after"):
+            _log().error("list.cursor_stuck", pages=self.pages, cursor=page.end_cursor)
+            self.complete = False
+            return False
+        query["after"] = page.end_cursor
+        return True
+
+
+def _refuse(status: int | None, error: str) -> None:
+    """Raise for answers no retry can mend: a refused token, a refused query."""
+    from worker.errors import AuthError, ConfigError
+
+    if status in (401, 403):
+        raise AuthError(
+            f"the API refused the token ({error}); listing needs a service-user key with "
+            "ViewOrgSessions for this organization: check DEVIN_API_KEY and --org-id"
+        )
+    if status is not None and status != 429 and 400 <= status < 500:
+        raise ConfigError(f"the API rejected the list query ({error}); check the filters")
+
+
+class _CsvOut:
+    """CSV on stdout, flushed after every page so a pipe's reader starts at once."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        import csv
+
+        self._columns = columns
+        self._writer = csv.writer(sys.stdout, lineterminator="\n")
+        self.printed = -1  # the header is printed with the first page
+
+    def rows(self, sessions: list[SessionResponse], limit: int | None) -> bool:
+        """Print ``sessions`` (up to ``limit`` in all); True when the limit is reached."""
+        if self.printed < 0:
+            self._writer.writerow(self._columns)
+            self.printed = 0
+        for session in sessions:
+            if limit is not None and self.printed >= limit:
+                break
+            self._writer.writerow([_cell(c, getattr(session, c, None)) for c in self._columns])
+            self.printed += 1
+        sys.stdout.flush()
+        return limit is not None and self.printed >= limit
+
+
+def _cell(column: str, value: Any) -> str:
+    """One CSV cell: times as ISO 8601 UTC, booleans lower case, lists joined with ``;``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and column.endswith("_at"):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, list):
+        return ";".join(_cell(column, item) for item in value)
+    return str(value)
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if "session_id" not in names:
+        raise argparse.ArgumentTypeError("--columns must include session_id (run - reads it)")
+    return names
+
+
+def _check_statuses(statuses: list[str] | None) -> None:
+    from worker.models import SessionStatus
+
+    known = {s.value for s in SessionStatus}
+    for status in statuses or ():
+        if status not in known:
+            _log().warning("list.unknown_status", status=status, known=sorted(known))
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _log() -> Any:
+    import structlog
+
+    return structlog.get_logger("worker.listing")
