@@ -14,7 +14,7 @@ from worker.intake import from_ids
 from worker.outcomes import SessionResult
 from worker.pipeline import Pipeline
 from worker.results import ResultLog
-from worker.settings import Settings
+from worker.settings import Settings, check_base_url
 
 
 @dataclass(slots=True)
@@ -54,6 +54,7 @@ async def terminate_sessions(
     settings = Settings.model_validate(
         {"org_id": org_id, "token": token, "base_url": base_url, "archive": archive, **options}
     )
+    check_base_url(settings.base_url)
     summary = RunSummary()
     log = ResultLog(results_path, uuid.uuid4().hex[:12]) if results_path else None
 
