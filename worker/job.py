@@ -5,6 +5,9 @@ report (or a ``WorkerError``) to an exit code."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -39,16 +42,20 @@ def require_credentials(settings: Settings) -> str:
     return settings.token.get_secret_value()
 
 
-def preflight(settings: Settings, inputs: Sequence[str], confirm: Confirm | None) -> int | None:
-    """Check inputs, count distinct ids of file inputs, enforce --max-sessions, confirm."""
+def preflight(
+    settings: Settings,
+    inputs: Sequence[str],
+    confirm: Confirm | None,
+    stdin: BinaryIO | None = None,
+) -> int | None:
+    """Check inputs, count distinct ids (streaming), enforce --max-sessions, confirm.
+
+    The count is known for file inputs; for stdin only when ``stdin`` is a seekable spool
+    (``run_job`` spools stdin to an unlinked temporary file when --max-sessions is set).
+    """
     require_credentials(settings)
     check_inputs(inputs, column=settings.column)
-    files = [name for name in inputs if name != "-"]
-    total = (
-        count_distinct_ids(files, column=settings.column)[0]
-        if files and len(files) == len(inputs)
-        else None
-    )
+    total = _count(settings, inputs, stdin)
     if settings.max_sessions is not None and total is not None and total > settings.max_sessions:
         raise InputError(
             f"the input holds {total} distinct session ids, more than --max-sessions "
@@ -57,6 +64,29 @@ def preflight(settings: Settings, inputs: Sequence[str], confirm: Confirm | None
     if confirm is not None and not confirm(total, settings):
         raise InputError("not confirmed; nothing was sent")
     return total
+
+
+def _count(settings: Settings, inputs: Sequence[str], stdin: BinaryIO | None) -> int | None:
+    files = [name for name in inputs if name != "-"]
+    if files and len(files) == len(inputs):
+        return count_distinct_ids(files, column=settings.column)[0]
+    if stdin is None or not stdin.seekable():
+        return None
+    seen = {
+        hash(item.session_id)
+        for item in read_inputs(inputs, column=settings.column, stdin=stdin)
+        if item.session_id is not None
+    }
+    stdin.seek(0)
+    return len(seen)
+
+
+def _spool(stdin: BinaryIO | None, directory: Path) -> BinaryIO:
+    """Copy stdin to an unlinked 0600 temporary file, so that it can be counted first."""
+    spool = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by run_job's ExitStack
+    shutil.copyfileobj(stdin if stdin is not None else sys.stdin.buffer, spool)
+    spool.seek(0)
+    return spool
 
 
 async def check_token(settings: Settings) -> None:
@@ -87,9 +117,11 @@ def run_job(
 ) -> RunReport:
     """The whole ``run`` command. Raises WorkerError subclasses for fatal conditions."""
     tally = tally or Tally()
-    tally.expected = preflight(settings, inputs, confirm)
     lock_path = settings.lock or Path(f"{settings.results}.lock")
     with ExitStack() as stack:
+        if settings.max_sessions is not None and (not inputs or "-" in inputs):
+            stdin = stack.enter_context(_spool(stdin, settings.results.resolve().parent))
+        tally.expected = preflight(settings, inputs, confirm, stdin)
         stack.enter_context(RunLock(lock_path))
         settled = _resume_state(settings)
         run_id = uuid.uuid4().hex[:12]

@@ -1,0 +1,110 @@
+"""The response parser: tolerant of what the API may add, never crashing on what it sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker.models import Origin, SessionResponse, SessionStatus, describe_error, parse_session
+
+BASE: dict[str, Any] = {
+    "session_id": "devin-abc",
+    "url": "https://app.devin.ai/sessions/abc",
+    "status": "running",
+    "tags": [],
+    "org_id": "org-x",
+    "created_at": 1,
+    "updated_at": 2,
+    "acus_consumed": 0.5,
+    "pull_requests": [],
+}
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def test_known_enum_values_become_members_unknown_stay_strings() -> None:
+    known = SessionResponse.model_validate({**BASE, "origin": "slack"})
+    assert known.status is SessionStatus.RUNNING and known.origin is Origin.SLACK
+    odd = SessionResponse.model_validate(
+        {
+            **BASE,
+            "status": "hibernating",
+            "origin": "zapier",
+            "status_detail": "dreaming",
+            "devin_mode": "turbo",
+            "category": "vibes",
+            "brand_new": {"x": 1},
+        }
+    )
+    assert (odd.status, odd.origin, odd.status_detail, odd.devin_mode) == (
+        "hibernating",
+        "zapier",
+        "dreaming",
+        "turbo",
+    )
+    assert not odd.is_terminal
+
+
+def test_nullable_fields_accept_null() -> None:
+    nulls = dict.fromkeys(
+        (
+            "status_detail",
+            "structured_output",
+            "category",
+            "subcategory",
+            "title",
+            "user_id",
+            "origin",
+            "child_session_ids",
+            "devin_mode",
+        )
+    )
+    session = SessionResponse.model_validate({**BASE, **nulls, "status": "exit"})
+    assert session.is_terminal and session.origin is None
+
+
+def test_error_bodies_of_every_shape() -> None:
+    problem = {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "already exited",
+    }
+    assert describe_error(orjson.dumps(problem)) == "Conflict: already exited"
+    legacy = {"detail": [{"loc": ["query", "archive"], "msg": "not a boolean", "type": "bool"}]}
+    assert describe_error(orjson.dumps(legacy)) == "query.archive: not a boolean"
+    assert describe_error(b'{"detail": "Session not found"}') == "Session not found"
+    assert (
+        describe_error(b"<html><h1>502 Bad Gateway</h1></html>")
+        == "<html><h1>502 Bad Gateway</h1></html>"
+    )
+    assert len(describe_error(b"x" * 5000)) == 300
+
+
+@settings(max_examples=200, deadline=None)
+@given(extra=st.dictionaries(st.text(max_size=10).map("x_".__add__), json_values, max_size=6))
+def test_any_extra_fields_parse(extra: dict[str, Any]) -> None:
+    body = orjson.dumps({**extra, **BASE})
+    session = parse_session(body)
+    assert session is not None and session.session_id == "devin-abc"
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300) | json_values.map(orjson.dumps))
+def test_parser_never_crashes(body: bytes) -> None:
+    parse_session(body)
+    text = describe_error(body)
+    assert isinstance(text, str) and "\n" not in text
