@@ -80,5 +80,7 @@ class RetryBudget:
         self.available -= cost
         return True
 
-    def refund(self) -> None:
-        self.available = min(self.capacity, self.available + 1)
+    def refund(self, *, retried: bool = False, timeout: bool = False) -> None:
+        """A session succeeded: give back 1, or what its last retry cost when it was retried."""
+        amount = (self.timeout_cost if timeout else self.retry_cost) if retried else 1
+        self.available = min(self.capacity, self.available + amount)

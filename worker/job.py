@@ -19,6 +19,7 @@ import structlog
 from worker._version import __version__
 from worker.client import ClientOptions, DevinClient
 from worker.errors import AuthError, ConfigError, InputError
+from worker.idset import IdSet
 from worker.intake import threaded
 from worker.lock import RunLock
 from worker.outcomes import Tally
@@ -72,11 +73,10 @@ def _count(settings: Settings, inputs: Sequence[str], stdin: BinaryIO | None) ->
         return count_distinct_ids(files, column=settings.column)[0]
     if stdin is None or not stdin.seekable():
         return None
-    seen = {
-        hash(item.session_id)
-        for item in read_inputs(inputs, column=settings.column, stdin=stdin)
-        if item.session_id is not None
-    }
+    seen = IdSet()
+    for item in read_inputs(inputs, column=settings.column, stdin=stdin):
+        if item.session_id is not None:
+            seen.add(item.session_id)
     stdin.seek(0)
     return len(seen)
 
@@ -159,7 +159,7 @@ async def _run(
     inputs: Sequence[str],
     stdin: BinaryIO | None,
     sink: ResultLog,
-    settled: set[int],
+    settled: IdSet,
     tally: Tally,
 ) -> RunReport:
     if settings.dry_run:
@@ -169,9 +169,9 @@ async def _run(
     return await pipeline.run(items)
 
 
-def _resume_state(settings: Settings) -> set[int]:
+def _resume_state(settings: Settings) -> IdSet:
     if not settings.resume:
-        return set()
+        return IdSet()
     prior = scan_results(settings.results)
     if prior.bad_lines:
         log.warning(

@@ -32,8 +32,9 @@ RateListener = Callable[[float, float, str], None]
 class RateController:
     """CUBIC-style control of the granted rate. Pure logic; the clock is injected.
 
-    A throttle sets ``w_max`` to the rate the server really accepted just before (or the
-    granted rate when that cannot be measured) and drops the rate to ``beta * w_max``. The
+    A throttle sets ``w_max`` a little under the rate the server really accepted just before
+    and drops the rate to ``beta * w_max``; when nothing could be measured yet (a throttle
+    in the first moments) it halves the rate instead. The
     rate then follows ``w_max + c * (t - k)**3``: a quick, concave climb back to ``w_max``
     over ``k = plateau`` seconds, a plateau there, and a slow, then faster, probe beyond, so
     that throttles stay rare while a limit that was lifted is found again.
@@ -41,8 +42,10 @@ class RateController:
 
     ceiling: float
     clock: Clock = time.monotonic
-    beta: float = 0.9
-    plateau: float = 8.0
+    beta: float = 0.95
+    blind_beta: float = 0.5
+    margin: float = 0.97
+    plateau: float = 12.0
     cooldown: float = 1.0
     fallback_pause: float = 1.0
     max_pause: float = 60.0
@@ -71,8 +74,12 @@ class RateController:
             return None
         accepted = self._accepted_rate(now)
         self.pause_until = max(self.pause_until, resume_at)
-        self._w_max = min(self.rate, accepted) if accepted else self.rate
-        self.rate = max(self.floor, self.beta * self._w_max)
+        if accepted is None:  # nothing measured yet: cut hard, the cubic climbs from there
+            self.rate = max(self.floor, self.blind_beta * self.rate)
+            self._w_max = self.rate / self.beta
+        else:  # plateau a little under what the server took (its burst inflates that)
+            self._w_max = self.margin * min(self.rate, accepted)
+            self.rate = max(self.floor, self.beta * self._w_max)
         self._last_decrease = self._last_update = now
         self._accepted.clear()
         return self.rate
@@ -94,12 +101,18 @@ class RateController:
         return new
 
     def _accepted_rate(self, now: float, window: float = 2.0) -> float | None:
-        """Answers accepted per second since the last pause (at most ``window``), if measurable."""
+        """Answers accepted per second over the last ``window`` of sending, if measurable.
+
+        Measured from the first answer after the last pause (or of the run), so neither a
+        pause nor the start of the run dilutes it.
+        """
         since = max(now - window, self.pause_until)
         while self._accepted and self._accepted[0] < since:
             self._accepted.popleft()
-        span = now - since
-        return len(self._accepted) / span if span >= 0.5 and len(self._accepted) >= 10 else None
+        if len(self._accepted) < 10:
+            return None
+        span = now - self._accepted[0]
+        return len(self._accepted) / span if span >= 0.25 else None
 
 
 class RateGate:

@@ -20,6 +20,7 @@ import structlog
 
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
+from worker.idset import IdSet
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.settings import Settings
@@ -63,15 +64,15 @@ class Pipeline:
         settings: Settings,
         sink: ResultSink,
         *,
-        settled: set[int] | None = None,
+        settled: IdSet | None = None,
         tally: Tally | None = None,
         handle_signals: bool = False,
     ) -> None:
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
-        self._settled = settled or set()
-        self._seen: set[int] = set()
+        self._settled = settled if settled is not None else IdSet()
+        self._seen = IdSet()
         self._handle_signals = handle_signals
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
@@ -139,12 +140,10 @@ class Pipeline:
                 SessionResult(None, "invalid", error=item.error, source=item.source, input=item.raw)
             )
             return False
-        key = hash(item.session_id)
-        if key in self._seen:
+        if not self._seen.add(item.session_id):
             self.tally.counts["duplicate"] += 1
             return False
-        self._seen.add(key)
-        if key in self._settled:
+        if item.session_id in self._settled:
             self.tally.counts["skipped"] += 1
             return False
         return True

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from worker.idset import IdSet
 from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult
 
 
@@ -144,7 +145,7 @@ def _ends_without_newline(path: Path) -> bool:
 class PriorRuns:
     """What earlier runs in a result log settled: ids whose latest outcome is final."""
 
-    settled: set[int] = field(default_factory=set)  # hash() of each settled id
+    settled: IdSet = field(default_factory=IdSet)
     records: int = 0
     bad_lines: list[int] = field(default_factory=list)  # unreadable lines (1-based), torn ones too
     torn_tail: bool = False  # the last line was cut short (a crash mid-write)
@@ -180,9 +181,9 @@ def _scan_line(prior: PriorRuns, number: int, line: bytes) -> None:
     if not isinstance(session_id, str):
         return
     if record.get("outcome") in FINAL_OUTCOMES:
-        prior.settled.add(hash(session_id))
+        prior.settled.add(session_id)
     else:
-        prior.settled.discard(hash(session_id))
+        prior.settled.discard(session_id)
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

@@ -79,6 +79,7 @@ class _Attempts:
     dry_run: bool = False
     attempt: int = 0
     uncertain: bool = False  # an earlier attempt may have terminated it unseen
+    last_failure: str | None = None  # the transport failure of the last retried attempt
     started: float = 0.0
 
     async def run(self) -> SessionResult:
@@ -177,10 +178,14 @@ class _Attempts:
             await self.t.sleep(self.t.backoff.delay(checks, answer.retry_after))
 
     def _report(self, answer: Answer) -> None:
-        """Tell the rate gate: a throttle (429, or 503 saying when to return), or not."""
+        """Tell the rate gate: a throttle (429, or 503 saying when to return), or not.
+
+        Timeouts and dropped connections count as accepted: the server took the request
+        (and a token of its rate limit) even though no answer came back.
+        """
         if answer.status == 429 or (answer.status == 503 and answer.retry_after is not None):
             self.t.gate.throttled(answer.retry_after)
-        elif answer.status is not None:
+        else:
             self.t.gate.accepted()
 
     def _refused(self, answer: Answer) -> SessionResult:
@@ -201,6 +206,7 @@ class _Attempts:
             return self._result(
                 "failed", answer, error=f"gave up after {self.attempt} attempts: {answer.error}"
             )
+        self.last_failure = answer.failure
         if not self.t.budget.take(timeout=answer.failure == "timeout"):
             return self._result(
                 "failed", answer, error=f"retry budget of the run spent: {answer.error}"
@@ -215,8 +221,8 @@ class _Attempts:
         session: SessionResponse | None = None,
         error: str | None = None,
     ) -> SessionResult:
-        if outcome in ("terminated", "archived") and self.attempt == 1:
-            self.t.budget.refund()
+        if outcome in ("terminated", "archived", "already_terminated", "not_found"):
+            self.t.budget.refund(retried=self.attempt > 1, timeout=self.last_failure == "timeout")
         return SessionResult(
             session_id=self.session_id,
             outcome=outcome,

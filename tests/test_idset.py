@@ -1,0 +1,33 @@
+"""IdSet: a compact set of ids that behaves like a Python set."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker.idset import IdSet
+
+ops = st.lists(st.tuples(st.sampled_from(["add", "discard"]), st.integers(0, 60)), max_size=300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=ops)
+def test_behaves_like_a_set(ops: list[tuple[str, int]]) -> None:
+    ids, model = IdSet(capacity=4), set()
+    for op, n in ops:
+        sid = f"devin-{n}"
+        if op == "add":
+            assert ids.add(sid) == (sid not in model)
+            model.add(sid)
+        else:
+            ids.discard(sid)
+            model.discard(sid)
+        assert len(ids) == len(model)
+    for n in range(61):
+        assert (f"devin-{n}" in ids) == (f"devin-{n}" in model)
+
+
+def test_grows_past_its_first_capacity() -> None:
+    ids = IdSet()
+    assert all(ids.add(f"devin-{n}") for n in range(5000))
+    assert not ids.add("devin-4999") and len(ids) == 5000 and "devin-0" in ids
