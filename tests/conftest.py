@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import urllib.request
@@ -144,3 +145,40 @@ def read_results(path: Path, *, strict: bool = True) -> list[dict[str, Any]]:
 
 def session_results(path: Path, *, strict: bool = True) -> list[dict[str, Any]]:
     return [r for r in read_results(path, strict=strict) if r["event"] == "session.result"]
+
+
+def run_on_pty(
+    args: Sequence[str], env: dict[str, str], cwd: Path, *, answer: bytes | None = None
+) -> tuple[int, str, str]:
+    """Run the CLI with stderr (and, when ``answer`` is given, stdin) on a pseudo-terminal.
+
+    ``answer`` is typed once the ``[y/N]`` prompt shows. Returns (exit code, the screen,
+    stdout, which stays a pipe: data).
+    """
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        cwd=cwd,
+        stdin=slave if answer is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    screen = b""
+    while select.select([master], [], [], 30)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        screen += data
+        if answer is not None and b"[y/N]" in screen:
+            os.write(master, answer)
+            answer = None
+    os.close(master)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read().decode()
+    proc.stdout.close()
+    return proc.wait(30), screen.decode(errors="replace"), stdout

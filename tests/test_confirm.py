@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli_env, run_cli
-
-
-def _answer_prompt(
-    args: list[str], env: dict[str, str], cwd: Path, answer: bytes
-) -> tuple[int, str]:
-    """Run the CLI with stdin and stderr on a pseudo-terminal; answer the prompt."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        cwd=cwd,
-        stdin=slave,
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-    )
-    os.close(slave)
-    screen = b""
-    answered = False
-    while select.select([master], [], [], 30)[0]:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        screen += data
-        if not answered and b"[y/N]" in screen:
-            os.write(master, answer)
-            answered = True
-    os.close(master)
-    return proc.wait(30), screen.decode(errors="replace")
+from conftest import cli_env, run_cli, run_on_pty
 
 
 @pytest.mark.parametrize(("answer", "code"), [(b"n\n", 2), (b"y\n", 0)])
 def test_terminal_run_asks_first(simulator: Any, tmp_path: Path, answer: bytes, code: int) -> None:
     sim = simulator("--sessions", "30")
     env = cli_env(sim, TERM="dumb", DEVIN_TERMINATE_LOG_FORMAT="console")
-    status, screen = _answer_prompt(
+    status, screen, _ = run_on_pty(
         [
             "run",
             str(sim.ids_path),
@@ -60,7 +25,7 @@ def test_terminal_run_asks_first(simulator: Any, tmp_path: Path, answer: bytes, 
         ],
         env,
         tmp_path,
-        answer,
+        answer=answer,
     )
     assert status == code, screen[-2000:]
     assert f"ARCHIVE {len(sim.ids())} sessions of org-test" in screen

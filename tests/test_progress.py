@@ -4,9 +4,7 @@ pseudo-terminal), JSON progress lines and a JSON summary without one; and the fi
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
 import subprocess
 import sys
 from collections import Counter
@@ -14,40 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import cli_env, run_cli, run_on_pty
 
 from worker.outcomes import Tally
 from worker.progress import Meter
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")
-
-
-def _under_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    """Run the CLI with stderr on a pseudo-terminal; stdout stays a pipe (data)."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=slave,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    while select.select([master], [], [], 30)[0]:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.stdout is not None
-    stdout = proc.stdout.read().decode()
-    proc.stdout.close()
-    return proc.wait(30), b"".join(chunks).decode(errors="replace"), stdout
 
 
 def _terminal_env(sim: Any, **extra: str) -> dict[str, str]:
@@ -75,7 +45,7 @@ _SLOW_RUN = ["--yes", "--rate", "0", "--concurrency", "2"]
 
 
 def test_terminal_shows_bar_and_summary_table(slow_sim: Any, tmp_path: Path) -> None:
-    code, screen, stdout = _under_pty(
+    code, screen, stdout = run_on_pty(
         ["run", str(slow_sim.ids_path), *_SLOW_RUN], _terminal_env(slow_sim), tmp_path
     )
     assert code == 0, screen[-3000:]
@@ -89,7 +59,7 @@ def test_terminal_shows_bar_and_summary_table(slow_sim: Any, tmp_path: Path) -> 
 
 
 def test_terminal_respects_no_color(slow_sim: Any, tmp_path: Path) -> None:
-    code, screen, _ = _under_pty(
+    code, screen, _ = run_on_pty(
         ["run", str(slow_sim.ids_path), *_SLOW_RUN], _terminal_env(slow_sim, NO_COLOR="1"), tmp_path
     )
     assert code == 0, screen[-3000:]
