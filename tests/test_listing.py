@@ -111,7 +111,9 @@ def test_list_survives_faults_and_honours_limit(simulator: Any, tmp_path: Path) 
     )
     proc = run_cli(["list"], cli_env(sim), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert len(set(_ids(proc.stdout))) == 450
+    listed = set(_ids(proc.stdout))
+    assert set(sim.ids()) < listed  # 450 live sessions, already-terminated ones on top
+    assert len(sim.ids()) == 450
     limited = run_cli(["list", "--limit", "5"], cli_env(sim), cwd=tmp_path)
     assert limited.returncode == 0 and len(_ids(limited.stdout)) == 5
 

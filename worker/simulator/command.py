@@ -56,7 +56,12 @@ def _add_population_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--port", type=int, default=8080, help="port, 0 = any free (default %(default)s)"
     )
-    group.add_argument("--sessions", type=int, default=_DEFAULTS.sessions, help="population size")
+    group.add_argument(
+        "--sessions",
+        type=int,
+        default=_DEFAULTS.sessions,
+        help="sessions that can be terminated (already-terminated ones come on top)",
+    )
     group.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="population and fault seed")
     group.add_argument("--token", default=_DEFAULTS.token, help="the bearer token to accept")
     group.add_argument("--org-id", default=_DEFAULTS.org_id, help="the organisation id")

@@ -101,8 +101,11 @@ def _check_numbers(config: SimulatorConfig) -> None:
         _check_probability(name, getattr(config, name))
     if config.sessions < 0:
         raise ValueError(f"sessions must be 0 or more, got {config.sessions}")
-    if config.exit_ratio + config.error_ratio > 1.0:
-        raise ValueError("exit_ratio + error_ratio must not exceed 1.0")
+    if config.sessions and config.exit_ratio + config.error_ratio > 0.95:
+        raise ValueError(
+            "exit_ratio + error_ratio must stay under 0.95: sessions that can be "
+            "terminated are what --sessions counts"
+        )
     if config.rate_limit is not None and config.rate_limit <= 0:
         raise ValueError(
             f"rate_limit must be positive (or None for unlimited), got {config.rate_limit}"

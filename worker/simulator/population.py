@@ -40,14 +40,18 @@ _SUSPENDED_SHARE = 0.3
 
 
 def make_population(config: SimulatorConfig, now: float) -> dict[str, Session]:
-    """Build ``config.sessions`` sessions created over the 30 days before ``now`` (unix s)."""
+    """Sessions created over the 30 days before ``now`` (unix s): ``config.sessions`` of
+    them can be terminated, and already-terminated ones (``exit_ratio``, ``error_ratio``)
+    come on top, so ``--sessions 2000 --write-ids`` writes 2000 ids."""
     rng = random.Random(config.seed)
     users = [f"user-{rng.getrandbits(48):012x}" for _ in range(6)]
     bots = [f"service-user-{rng.getrandbits(48):012x}" for _ in range(3)]
     sessions: dict[str, Session] = {}
     recent: list[Session] = []
-    for _ in range(config.sessions):
+    live = 0
+    while live < config.sessions:
         session = _make_session(rng, config, int(now), users, bots)
+        live += session["status"] not in TERMINATED_STATUSES
         _maybe_adopt(rng, session, recent)
         recent = [*recent[-19:], session]
         sessions[session["session_id"]] = session
