@@ -279,3 +279,37 @@ def test_lock_of_a_killed_run_does_not_block(simulator: Any, tmp_path: Path) -> 
     assert Path(f"{out}.lock").exists()
     again = run_cli([*args, "--concurrency", "16"], cli_env(sim), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_uncertain_attempts_are_reconciled_to_the_truth(simulator: Any, tmp_path: Path) -> None:
+    probe = simulator("--sessions", "20", "--seed", "4")
+    listing = run_cli(["list", "--status", "exit"], cli_env(probe), cwd=tmp_path)
+    ended = listing.stdout.splitlines()[1].split(",")[0]
+    live = probe.ids()[0]
+    # same seed, same population: the live one's DELETE times out but takes effect (ghost),
+    # then 409; the ended one answers 503 first, then 409.
+    sim = simulator(
+        "--sessions",
+        "20",
+        "--seed",
+        "4",
+        "--ghost-success-rate",
+        "1",
+        "--timeout-hang-s",
+        "2",
+        "--fault-script",
+        f"{live}=timeout",
+        "--fault-script",
+        f"{ended}=503",
+    )
+    source = tmp_path / "two.txt"
+    source.write_text(f"{live}\n{ended}\n")
+    out = tmp_path / "r.jsonl"
+    proc = run_cli(
+        ["run", str(source), "--archive", "--results", str(out), "--rate", "0", "--timeout", "0.5"],
+        cli_env(sim),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcomes = {r["session_id"]: (r["outcome"], r["attempts"]) for r in session_results(out)}
+    assert outcomes == {live: ("archived", 2), ended: ("already_terminated", 2)}

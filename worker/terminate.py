@@ -158,7 +158,10 @@ class _Attempts:
             )
         if not session.is_terminal:
             return self._result("failed", answer, session=session, error=answer.error)
-        outcome = self._done_outcome(session) if self.uncertain else "already_terminated"
+        # An uncertain earlier attempt may have been the one that terminated it; if archiving
+        # was asked and the session is not archived, that attempt never took effect.
+        ours = self.uncertain and (session.is_archived or not self.t.archive)
+        outcome = self._done_outcome(session) if ours else "already_terminated"
         return self._result(outcome, answer, session=session)
 
     async def _check(self) -> Answer:
