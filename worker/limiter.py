@@ -95,8 +95,8 @@ class RateController:
         c = self._w_max * (1 - self.beta) / self.plateau**3
         target = self._w_max + c * (t - self.plateau) ** 3
         new = min(self.ceiling, max(self.rate, target))
-        if new - self.rate < 0.01 * self.rate:
-            return None
+        if new < self.ceiling and new - self.rate < 0.01 * self.rate:
+            return None  # changes under 1% are not worth a reconfiguration and a log line
         self.rate = new
         return new
 
@@ -139,7 +139,8 @@ class RateGate:
         self._burst = burst
         self._clock = clock
         self._on_change = on_change
-        self._permits: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._arrived = asyncio.Event()
         self._throttler = Throttler(rate_limit=1, period=1.0)
         self._pump_task: asyncio.Task[None] | None = None
         if self._control:
@@ -152,9 +153,13 @@ class RateGate:
     async def acquire(self) -> None:
         if self._control is None:
             return
+        loop = asyncio.get_running_loop()
         if self._pump_task is None:
-            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
-        await self._permits.get()
+            self._pump_task = loop.create_task(self._pump())
+        grant: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(grant)
+        self._arrived.set()
+        await grant
 
     def throttled(self, retry_after: float | None) -> None:
         """Report a 429 (or a 503 with Retry-After)."""
@@ -193,10 +198,18 @@ class RateGate:
         self._throttler.retry_interval = max(0.001, min(0.01, count / rate / 50))
 
     async def _pump(self) -> None:
+        """The only caller of the throttler: one grant per slot, to the oldest waiter."""
         control = self._control
         assert control is not None
         while True:
+            while not self._waiters:
+                self._arrived.clear()
+                await self._arrived.wait()
             while (wait := control.pause_until - self._clock()) > 0:
                 await asyncio.sleep(wait)
             await self._throttler.acquire()  # type: ignore[no-untyped-call]
-            await self._permits.put(None)
+            while self._waiters:
+                grant = self._waiters.popleft()
+                if not grant.done():  # a waiter cancelled meanwhile has no use for it
+                    grant.set_result(None)
+                    break

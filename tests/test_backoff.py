@@ -1,0 +1,66 @@
+"""Backoff, Retry-After parsing and the retry budget: pure functions, no clock."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from worker.backoff import Backoff, RetryBudget, parse_retry_after
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+def test_full_jitter_stays_under_the_doubling_ceiling() -> None:
+    backoff = Backoff(base=0.5, cap=4.0, rng=random.Random(1))
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)]:
+        delays = [backoff.delay(attempt) for _ in range(200)]
+        assert min(delays) >= 0 and max(delays) <= ceiling
+        assert max(delays) > ceiling * 0.8  # spread over the whole range (full jitter)
+
+
+def test_retry_after_wins_and_is_capped_with_a_little_jitter() -> None:
+    backoff = Backoff(base=0.5, retry_after_max=10.0, rng=random.Random(2))
+    assert 3.0 <= backoff.delay(1, retry_after=3.0) <= 3.0 + 0.35
+    assert 10.0 <= backoff.delay(1, retry_after=500.0) <= 10.0 + 1.05
+
+
+def test_zero_base_waits_zero() -> None:
+    backoff = Backoff(base=0.0, retry_after_max=0.0)
+    assert backoff.delay(5) == 0.0 and backoff.delay(1, retry_after=30.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("1.5", 1.5),
+        ("Sat, 28 Nov 2026 12:00:30 GMT", 30.0),  # IMF-fixdate
+        ("Saturday, 28-Nov-26 12:01:00 GMT", 60.0),  # RFC 850
+        ("Sat Nov 28 12:00:10 2026", 10.0),  # asctime: naive, taken as UTC
+        ("Sat, 28 Nov 2026 11:00:00 GMT", 0.0),  # in the past: no wait
+        ("-5", None),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("inf", None),
+    ],
+)
+def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=NOW) == seconds
+
+
+def test_retry_budget_drains_only_while_retries_fail() -> None:
+    budget = RetryBudget(capacity=20, retry_cost=5, timeout_cost=10)
+    assert budget.take() and budget.take(timeout=True)
+    assert budget.available == 5
+    assert not budget.take(timeout=True)  # not enough for a timeout retry
+    budget.refund(retried=True, timeout=True)  # that retried session succeeded
+    assert budget.available == 15
+    budget.refund()
+    assert budget.available == 16
+    for _ in range(10):
+        budget.refund(retried=True)
+    assert budget.available == 20  # never above capacity
