@@ -114,6 +114,18 @@ class ProblemDetail(_Tolerant):
     errors: list[dict[str, Any]] | None = None
 
 
+class ValidationErrorItem(_Tolerant):
+    loc: list[str | int] = Field(default_factory=list)
+    msg: str = ""
+    type: str = ""
+
+
+class HTTPValidationError(_Tolerant):
+    """FastAPI's 422 body of the older spec: ``detail`` is a list of validation errors."""
+
+    detail: list[ValidationErrorItem]
+
+
 def parse_session(body: bytes) -> SessionResponse | None:
     """The session in a 200 body, or None when the body is not a session."""
     try:
@@ -130,6 +142,12 @@ def describe_error(body: bytes, limit: int = 300) -> str:
         return _printable(body.decode("utf-8", errors="replace"), limit)
     if not isinstance(data, dict) or not {"title", "detail", "errors"} & data.keys():
         return _printable(orjson.dumps(data).decode(), limit)
+    if isinstance(data.get("detail"), list) and "title" not in data:
+        try:
+            legacy = HTTPValidationError.model_validate(data)
+        except ValidationError:
+            return _printable(orjson.dumps(data).decode(), limit)
+        return _printable("; ".join(_validation_item(item) for item in legacy.detail), limit)
     try:
         problem = ProblemDetail.model_validate(data)
     except ValidationError:
@@ -147,6 +165,8 @@ def _problem_text(problem: ProblemDetail) -> str:
 
 
 def _validation_item(item: Any) -> str:
+    if isinstance(item, ValidationErrorItem):
+        item = item.model_dump()
     if not isinstance(item, dict):
         return str(item)
     loc = ".".join(str(part) for part in item.get("loc", []))
