@@ -121,6 +121,7 @@ def test_dry_run_with_a_bad_token_exits_3_before_any_lookup(simulator: Any, tmp_
     )
     assert proc.returncode == 3
     assert sim.stats()["requests_total"] == 1  # GET /v3/self only
+    assert read_results(tmp_path / "r.jsonl")[-1]["exit_code"] == 3
 
 
 def test_plain_http_to_a_remote_host_is_refused_before_connecting(tmp_path: Path) -> None:

@@ -8,17 +8,19 @@ import asyncio
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 import structlog
 
 from worker._version import __version__
-from worker.client import ClientOptions, DevinClient
-from worker.errors import AuthError, ConfigError, InputError
+from worker.client import DevinClient
+from worker.errors import AuthError, ConfigError, InputError, WorkerError
 from worker.idset import IdSet
 from worker.intake import threaded
 from worker.lock import RunLock
@@ -89,16 +91,9 @@ def _spool(stdin: BinaryIO | None, directory: Path) -> BinaryIO:
     return spool
 
 
-async def check_token(settings: Settings) -> None:
+async def check_token(client: DevinClient, settings: Settings) -> None:
     """``GET /v3/self``: fail fast with exit 3 when the token is refused."""
-    options = ClientOptions(
-        base_url=settings.base_url,
-        org_id=settings.org_id or "",
-        token=require_credentials(settings),
-        timeout=settings.timeout,
-    )
-    async with DevinClient(options) as client:
-        answer, me = await client.self_info()
+    answer, me = await client.self_info()
     if answer.status in (401, 403):
         raise AuthError(f"the API refused the token: {answer.error}; check {TOKEN_ENV}")
     if me is None:
@@ -144,7 +139,16 @@ def run_job(
             dry_run=settings.dry_run,
             resumed_settled=len(settled),
         )
-        report = asyncio.run(_run(settings, inputs, stdin, sink, settled, tally))
+        try:
+            report = asyncio.run(_run(settings, inputs, stdin, sink, settled, tally))
+        except WorkerError as exc:  # e.g. the dry run's token check: the log still ends
+            sink.finished(
+                counts=dict(tally.counts),
+                elapsed_s=time.monotonic() - tally.started,
+                exit_code=exc.exit_code,
+                interrupted=False,
+            )
+            raise
         sink.finished(
             counts=report.counts,
             elapsed_s=report.elapsed_s,
@@ -162,11 +166,10 @@ async def _run(
     settled: IdSet,
     tally: Tally,
 ) -> RunReport:
-    if settings.dry_run:
-        await check_token(settings)
     pipeline = Pipeline(settings, sink.result, settled=settled, tally=tally, handle_signals=True)
     items = threaded(read_inputs(inputs, column=settings.column, stdin=stdin))
-    return await pipeline.run(items)
+    first = partial(check_token, settings=settings) if settings.dry_run else None
+    return await pipeline.run(items, first=first)
 
 
 def _resume_state(settings: Settings) -> IdSet:

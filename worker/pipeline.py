@@ -13,7 +13,7 @@ import asyncio
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -30,6 +30,7 @@ from worker.terminate import Halt, Terminator
 log = structlog.get_logger("worker.pipeline")
 
 ResultSink = Callable[[SessionResult], None]
+ClientCheck = Callable[[DevinClient], Awaitable[None]]
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -84,7 +85,10 @@ class Pipeline:
         self._main: asyncio.Task[object] | None = None
         self._cancel_handle: asyncio.TimerHandle | None = None
 
-    async def run(self, items: AsyncIterator[InputItem]) -> RunReport:
+    async def run(
+        self, items: AsyncIterator[InputItem], *, first: ClientCheck | None = None
+    ) -> RunReport:
+        """Run every item; ``first`` is awaited with the run's client before any session."""
         started = time.monotonic()
         self._main = asyncio.current_task()
         gate = RateGate(
@@ -98,6 +102,8 @@ class Pipeline:
         self._install_signals()
         try:
             async with DevinClient(self._client_options()) as client:
+                if first is not None:
+                    await first(client)
                 await self._run_all(items, self._terminator(client, gate))
         finally:
             self._remove_signals()
