@@ -2,16 +2,18 @@
 
 asyncio-throttle is a sliding-window log: it never grants more than ``rate_limit`` in any
 ``period``, but it polls, grants a whole period's quota in one burst, and is not fair
-between waiters. So exactly one task, the pump, talks to it, with a period of about a tenth
-of a second (bursts of ``rate/10`` at most); workers wait on a FIFO queue of permits fed by
-the pump, so grants come smooth and in arrival order, and polling costs one task, not
-``concurrency`` of them.
+between waiters. So exactly one task, the pump, talks to it, with a period of a fiftieth
+of a second (bursts of ``rate/50`` at most, so that a server's bucket of a tenth of a
+second always has room for them). Workers wait in a FIFO of futures that the pump resolves
+one per slot: grants come smooth and strictly in arrival order (an ``asyncio.Queue`` of
+permits would let a newcomer barge past a woken waiter), nothing is banked while nobody
+waits, and polling costs one task, not ``concurrency`` of them.
 
 On top sits adaptive control (``RateController``): a 429 (or a 503 that says when to come
-back) lowers the granted rate multiplicatively, at most once per cool-down, towards the
-throughput the server actually accepted, and pauses every worker until ``Retry-After``;
-clean answers raise the rate again along a cubic curve: fast while far below the rate that
-was throttled, slowly near it, then probing beyond it.
+back) pauses every worker until ``Retry-After`` and lowers the granted rate, at most once
+per cool-down, towards the throughput the server actually accepted; clean answers raise the
+rate again along a cubic curve: fast while far below the rate that was throttled, slowly
+near it, then probing beyond it.
 """
 
 from __future__ import annotations
@@ -32,18 +34,17 @@ RateListener = Callable[[float, float, str], None]
 class RateController:
     """CUBIC-style control of the granted rate. Pure logic; the clock is injected.
 
-    A throttle sets ``w_max`` a little under the rate the server really accepted just before
-    and drops the rate to ``beta * w_max``; when nothing could be measured yet (a throttle
-    in the first moments) it halves the rate instead. The
-    rate then follows ``w_max + c * (t - k)**3``: a quick, concave climb back to ``w_max``
-    over ``k = plateau`` seconds, a plateau there, and a slow, then faster, probe beyond, so
-    that throttles stay rare while a limit that was lifted is found again.
+    A throttle sets ``w_max`` a little under the rate the server accepted before it and
+    restarts at ``beta * w_max``; a throttle in the first moments, before anything could be
+    measured, halves the rate instead. The rate then follows a cubic from where it
+    restarted: a quick, concave climb back to ``w_max`` over ``plateau`` seconds, a plateau
+    there, and a probe beyond, slow then faster, so that throttles stay rare while a limit
+    that was lifted is found again.
     """
 
     ceiling: float
     clock: Clock = time.monotonic
     beta: float = 0.95
-    blind_beta: float = 0.5
     margin: float = 0.97
     plateau: float = 12.0
     cooldown: float = 1.0
@@ -52,13 +53,14 @@ class RateController:
     rate: float = 0.0
     pause_until: float = 0.0
     _w_max: float = 0.0
+    _start: float = 0.0  # the rate the cubic restarted from
     _last_decrease: float = float("-inf")
     _last_update: float = float("-inf")
     _accepted: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.ceiling
-        self._w_max = self.ceiling
+        self._w_max = self._start = self.ceiling
 
     @property
     def floor(self) -> float:
@@ -67,21 +69,20 @@ class RateController:
     def on_throttled(self, retry_after: float | None) -> float | None:
         """A 429: pause everyone, lower the rate (once per cool-down). Returns the new rate."""
         now = self.clock()
+        accepted = self._accepted_rate(now)  # before the pause below moves the window
         pause = self.fallback_pause if retry_after is None else retry_after
-        resume_at = now + min(pause, self.max_pause)
+        self.pause_until = max(self.pause_until, now + min(pause, self.max_pause))
         if now - self._last_decrease < self.cooldown:
-            self.pause_until = max(self.pause_until, resume_at)
             return None
-        accepted = self._accepted_rate(now)
-        self.pause_until = max(self.pause_until, resume_at)
-        if accepted is None:  # nothing measured yet: cut hard, the cubic climbs from there
-            self.rate = max(self.floor, self.blind_beta * self.rate)
-            self._w_max = self.rate / self.beta
-        else:  # plateau a little under what the server took (its burst inflates that)
-            self._w_max = self.margin * min(self.rate, accepted)
-            self.rate = max(self.floor, self.beta * self._w_max)
         self._last_decrease = self._last_update = now
         self._accepted.clear()
+        if accepted is None:  # nothing measured yet: halve, and climb from there
+            self.rate = self._start = max(self.floor, self.rate / 2)
+            self._w_max = self.rate / self.beta
+            return self.rate
+        # plateau a little under what the server took (its burst inflates the measure)
+        self._w_max = max(self.floor, self.margin * min(self.rate, accepted))
+        self.rate = self._start = max(self.floor, self.beta * self._w_max)
         return self.rate
 
     def on_accepted(self) -> float | None:
@@ -92,7 +93,7 @@ class RateController:
             return None
         self._last_update = now
         t = max(0.0, now - max(self._last_decrease, self.pause_until))
-        c = self._w_max * (1 - self.beta) / self.plateau**3
+        c = (self._w_max - self._start) / self.plateau**3
         target = self._w_max + c * (t - self.plateau) ** 3
         new = min(self.ceiling, max(self.rate, target))
         if new < self.ceiling and new - self.rate < 0.01 * self.rate:
@@ -191,7 +192,7 @@ class RateGate:
             self._on_change(old, new, reason)
 
     def _configure(self, rate: float) -> None:
-        window = max(1, round(rate * 0.1))
+        window = max(1, round(rate * 0.02))
         count = min(window, self._burst) if self._burst else window
         self._throttler.rate_limit = count
         self._throttler.period = count / rate
