@@ -158,7 +158,7 @@ def test_the_token_never_appears_in_any_output_or_file(simulator: Any, tmp_path:
     secret = "cog_SUPERSECRET_3141592653"
     sim = simulator(
         "--sessions",
-        "60",
+        "30",
         "--token",
         secret,
         "--fault-rate",
@@ -216,7 +216,15 @@ def test_the_token_never_appears_in_any_output_or_file(simulator: Any, tmp_path:
     assert "token_file.readable_by_others" in procs[-1].stderr
     procs.append(
         run_cli(
-            ["run", str(sim.ids_path), "--results", str(tmp_path / "c.jsonl"), "--dry-run"],
+            [
+                "run",
+                str(sim.ids_path),
+                "--results",
+                str(tmp_path / "c.jsonl"),
+                "--dry-run",
+                "--timeout",
+                "0.3",
+            ],
             env,
             cwd=tmp_path,
         )

@@ -16,15 +16,16 @@ from types import TracebackType
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from worker._version import __version__
 from worker.backoff import parse_retry_after
 from worker.models import (
     ServiceUserSelf,
     SessionPage,
-    SessionResponse,
+    SessionState,
     describe_error,
-    parse_session,
+    parse_state,
 )
 
 QueryValue = str | int | bool | Sequence[str]
@@ -41,8 +42,8 @@ class Answer:
     maybe_sent: bool = False  # the server may have acted although no answer came
 
     @property
-    def session(self) -> SessionResponse | None:
-        return parse_session(self.body) if self.status == 200 else None
+    def session(self) -> SessionState | None:
+        return parse_state(self.body) if self.status == 200 else None
 
     @property
     def error(self) -> str:
@@ -116,8 +117,11 @@ class DevinClient:
         return f"{self._prefix}/sessions/{quote(session_id, safe='')}"
 
     async def terminate(self, session_id: str, *, archive: bool) -> Answer:
-        params = {"archive": "true" if archive else "false"}
-        return await self._send("DELETE", self.session_url(session_id), params, mutating=True)
+        # Built once and marked encoded: the id is validated and quoted already, and aiohttp
+        # would otherwise parse and re-encode the URL and its query on every request.
+        flag = "true" if archive else "false"
+        url = URL(f"{self.session_url(session_id)}?archive={flag}", encoded=True)
+        return await self._send("DELETE", url, None, mutating=True)
 
     async def get_session(self, session_id: str) -> Answer:
         return await self._send("GET", self.session_url(session_id), None, mutating=False)
@@ -151,7 +155,7 @@ class DevinClient:
     async def _send(
         self,
         method: str,
-        url: str,
+        url: str | URL,
         params: Sequence[tuple[str, str]] | Mapping[str, str] | None,
         *,
         mutating: bool,

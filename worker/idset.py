@@ -2,14 +2,15 @@
 
 A Python ``set`` of strings costs about 150 bytes an id, of ints about 90; this costs 16
 (8-byte slots, at most half full), so a 1,000,000-id run keeps its memory flat. Ids are
-reduced to 64 bits with blake2b: a collision (about 1 in 10**7 for a million ids) would
-make the run skip an id as if already seen, never send one twice.
+reduced to Python's own 64-bit string hash (SipHash, computed once and cached on the
+string; salted per process, which is fine for a set that lives in memory only). A
+collision (about 1 in 10**7 for a million ids) would make the run skip an id as if
+already seen, never send one twice.
 """
 
 from __future__ import annotations
 
 from array import array
-from hashlib import blake2b
 
 _EMPTY = 0
 _DELETED = (1 << 64) - 1
@@ -17,8 +18,7 @@ _DELETED = (1 << 64) - 1
 
 def id_key(session_id: str) -> int:
     """The 64-bit key of an id; never 0 or all ones (they mark empty and deleted slots)."""
-    key = int.from_bytes(blake2b(session_id.encode(), digest_size=8).digest(), "little")
-    return min(max(key, 1), _DELETED - 1)
+    return min(max(hash(session_id) & _DELETED, 1), _DELETED - 1)
 
 
 class IdSet:
@@ -39,11 +39,11 @@ class IdSet:
         return self._size
 
     def __contains__(self, session_id: object) -> bool:
-        return isinstance(session_id, str) and self._find(id_key(session_id)) >= 0
+        return isinstance(session_id, str) and self.has_key(id_key(session_id))
 
     def add(self, session_id: str) -> bool:
         """Add an id; True when it was not there yet."""
-        return self._add_key(id_key(session_id))
+        return self.add_key(id_key(session_id))
 
     def discard(self, session_id: str) -> None:
         """Remove an id (rare: a later record says it is not settled after all)."""
@@ -61,7 +61,12 @@ class IdSet:
             index = (index + 1) & mask
         return -1
 
-    def _add_key(self, key: int) -> bool:
+    def has_key(self, key: int) -> bool:
+        """Whether the set holds ``key`` (an ``id_key``)."""
+        return self._find(key) >= 0
+
+    def add_key(self, key: int) -> bool:
+        """Add ``key`` (an ``id_key``); True when it was not there yet."""
         slots, mask = self._slots, self._mask
         index = key & mask
         while (found := slots[index]) != _EMPTY:
@@ -79,4 +84,4 @@ class IdSet:
         self._mask = size - 1
         self._size = 0
         for key in keys:
-            self._add_key(key)
+            self.add_key(key)

@@ -20,7 +20,7 @@ import structlog
 
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
-from worker.idset import IdSet
+from worker.idset import IdSet, id_key
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.settings import Settings
@@ -77,6 +77,8 @@ class Pipeline:
         self._handle_signals = handle_signals
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
+        # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
+        self._log = log.bind()
         self._term: Terminator | None = None
         self._breaker = _Breaker(settings.breaker_window, settings.breaker_threshold)
         self._signal: signal.Signals | None = None
@@ -146,10 +148,11 @@ class Pipeline:
                 SessionResult(None, "invalid", error=item.error, source=item.source, input=item.raw)
             )
             return False
-        if not self._seen.add(item.session_id):
+        key = id_key(item.session_id)
+        if not self._seen.add_key(key):
             self.tally.counts["duplicate"] += 1
             return False
-        if item.session_id in self._settled:
+        if self._settled and self._settled.has_key(key):
             self.tally.counts["skipped"] += 1
             return False
         return True
@@ -186,7 +189,7 @@ class Pipeline:
     def _record(self, result: SessionResult) -> None:
         self._sink(result)
         self.tally.counts[result.outcome] += 1
-        log.debug(
+        self._log.debug(
             "session.settled",
             session_id=result.session_id,
             outcome=result.outcome,

@@ -13,7 +13,6 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,8 +60,16 @@ class RunFinished(_Record):
     interrupted: bool
 
 
+_second: list[Any] = [-1, ""]  # the last whole second formatted: most records share it
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC time to the millisecond, ISO 8601 (``2026-11-28T10:10:44.701Z``)."""
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
 
 
 class ResultLog:

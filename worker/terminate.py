@@ -20,7 +20,7 @@ import structlog
 from worker.backoff import Backoff, RetryBudget
 from worker.client import Answer, DevinClient
 from worker.limiter import RateGate
-from worker.models import SessionResponse
+from worker.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
 
 log = structlog.get_logger("worker.terminate")
@@ -137,7 +137,7 @@ class _Attempts:
             return self._result("would_terminate", answer, session=session)
         return self._result(self._done_outcome(session), answer, session=session)
 
-    def _done_outcome(self, session: SessionResponse) -> Outcome:
+    def _done_outcome(self, session: SessionState) -> Outcome:
         return "archived" if self.t.archive and session.is_archived else "terminated"
 
     async def _reconcile(self, answer: Answer) -> SessionResult:
@@ -221,7 +221,7 @@ class _Attempts:
         outcome: Outcome,
         answer: Answer | None = None,
         *,
-        session: SessionResponse | None = None,
+        session: SessionState | None = None,
         error: str | None = None,
     ) -> SessionResult:
         if outcome in ("terminated", "archived", "already_terminated", "not_found"):
