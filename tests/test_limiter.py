@@ -31,12 +31,15 @@ def test_throttle_pauses_everyone_and_cuts_towards_what_the_server_took() -> Non
     assert control.on_throttled(1.0) is None  # in-flight 429s of the same wave: no second cut
 
 
-def test_first_moment_throttle_halves_the_rate() -> None:
+def test_first_moment_throttle_halves_the_rate_and_holds_it() -> None:
     clock = FakeClock()
     control = RateController(1000.0, clock=clock)
     _accept(control, clock, 1000.0, 0.05)  # 50 answers in 50 ms: nothing measurable
-    assert control.on_throttled(None) == 500.0
+    assert control.on_throttled(None) == 485.0  # half, a little under
     assert control.pause_until == clock.now + 1.0  # no Retry-After: the fallback pause
+    clock.now = control.pause_until
+    _accept(control, clock, 485.0, 10.0)
+    assert control.rate == 485.0  # held for the plateau, then probed
 
 
 def test_recovery_is_quick_then_flat_then_probes() -> None:
@@ -52,7 +55,7 @@ def test_recovery_is_quick_then_flat_then_probes() -> None:
     w_max = 0.97 * 200
     assert rates[4] > 0.98 * w_max  # concave: back near w_max within a few seconds
     assert rates[12] < 1.02 * w_max  # a plateau there
-    assert rates[30] < 300 and rates[-1] == 400.0  # then a probe, slow first, finds the ceiling
+    assert rates[14] < 1.05 * w_max and rates[-1] == 400.0  # then a probe finds the ceiling
 
 
 def test_retry_after_cap_bounds_the_pause() -> None:

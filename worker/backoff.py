@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 class Backoff:
     """Delays between attempts. ``base=0`` makes every wait zero (tests)."""
 
-    base: float = 0.5
-    cap: float = 30.0
+    base: float = 0.1
+    cap: float = 5.0
     retry_after_max: float = 120.0
     rng: random.Random = field(default_factory=random.Random)
 

@@ -52,9 +52,9 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "backoff_base",
         {"type": float, "metavar": "S"},
-        "first backoff ceiling in seconds; doubles per retry (default 0.5)",
+        "first backoff ceiling in seconds; doubles per retry (default 0.1)",
     ),
-    ("backoff_max", {"type": float, "metavar": "S"}, "backoff ceiling in seconds (default 30)"),
+    ("backoff_max", {"type": float, "metavar": "S"}, "backoff ceiling in seconds (default 5)"),
     (
         "retry_after_max",
         {"type": float, "metavar": "S"},

@@ -18,7 +18,8 @@ _DELETED = (1 << 64) - 1
 
 def id_key(session_id: str) -> int:
     """The 64-bit key of an id; never 0 or all ones (they mark empty and deleted slots)."""
-    return min(max(hash(session_id) & _DELETED, 1), _DELETED - 1)
+    key = hash(session_id) & _DELETED
+    return key if _EMPTY < key < _DELETED else 1
 
 
 class IdSet:
@@ -42,8 +43,22 @@ class IdSet:
         return isinstance(session_id, str) and self.has_key(id_key(session_id))
 
     def add(self, session_id: str) -> bool:
-        """Add an id; True when it was not there yet."""
-        return self.add_key(id_key(session_id))
+        """Add an id; True when it was not there yet. (``add_key`` inlined: the resume scan
+        calls this for every record of a log that may hold millions.)"""
+        key = hash(session_id) & _DELETED
+        if not _EMPTY < key < _DELETED:
+            key = 1
+        slots, mask = self._slots, self._mask
+        index = key & mask
+        while (found := slots[index]) != _EMPTY:
+            if found == key:
+                return False
+            index = (index + 1) & mask
+        slots[index] = key
+        self._size += 1
+        if self._size * 2 > len(slots):
+            self._grow()
+        return True
 
     def discard(self, session_id: str) -> None:
         """Remove an id (rare: a later record says it is not settled after all)."""
@@ -76,8 +91,11 @@ class IdSet:
         slots[index] = key
         self._size += 1
         if self._size * 2 > len(slots):
-            self._rebuild(len(slots) * 2, [k for k in slots if k not in (_EMPTY, _DELETED)])
+            self._grow()
         return True
+
+    def _grow(self) -> None:
+        self._rebuild(len(self._slots) * 2, [k for k in self._slots if k not in (_EMPTY, _DELETED)])
 
     def _rebuild(self, size: int, keys: list[int]) -> None:
         self._slots = array("Q", bytes(8 * size))

@@ -76,9 +76,8 @@ class RateController:
             return None
         self._last_decrease = self._last_update = now
         self._accepted.clear()
-        if accepted is None:  # nothing measured yet: halve, and climb from there
-            self.rate = self._start = max(self.floor, self.rate / 2)
-            self._w_max = self.rate / self.beta
+        if accepted is None:  # nothing measured yet: halve, hold there, then probe
+            self.rate = self._start = self._w_max = max(self.floor, self.margin * self.rate / 2)
             return self.rate
         # plateau a little under what the server took (its burst inflates the measure)
         self._w_max = max(self.floor, self.margin * min(self.rate, accepted))
@@ -93,8 +92,10 @@ class RateController:
             return None
         self._last_update = now
         t = max(0.0, now - max(self._last_decrease, self.pause_until))
-        c = (self._w_max - self._start) / self.plateau**3
-        target = self._w_max + c * (t - self.plateau) ** 3
+        # below w_max: from the restart rate back to w_max in ``plateau`` seconds; beyond:
+        # a probe that adds 5% of w_max in half a plateau, 40% in a whole one
+        gap = self._w_max - self._start if t < self.plateau else 0.4 * self._w_max
+        target = self._w_max + gap * ((t - self.plateau) / self.plateau) ** 3
         new = min(self.ceiling, max(self.rate, target))
         if new < self.ceiling and new - self.rate < 0.01 * self.rate:
             return None  # changes under 1% are not worth a reconfiguration and a log line

@@ -165,32 +165,33 @@ def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, iterated line by line
     except FileNotFoundError:
         return prior
+    loads, settle = orjson.loads, prior.settled.add
     with fh:
         for number, line in enumerate(fh, start=1):
-            _scan_line(prior, number, line)
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError:
+                _bad_line(prior, number, line)
+                continue
+            prior.torn_tail = False
+            if type(record) is dict and record.get("event") == "session.result":
+                prior.records += 1
+                session_id = record.get("session_id")
+                if type(session_id) is not str:
+                    continue
+                if record.get("outcome") in FINAL_OUTCOMES:
+                    settle(session_id)
+                else:
+                    prior.settled.discard(session_id)
     return prior
 
 
-def _scan_line(prior: PriorRuns, number: int, line: bytes) -> None:
+def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
+    """An unreadable line: a blank one is nothing, a torn or garbled one is reported."""
     if not line.strip():
         return
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        prior.bad_lines.append(number)
-        prior.torn_tail = not line.endswith(b"\n")
-        return
-    prior.torn_tail = False
-    if not isinstance(record, dict) or record.get("event") != "session.result":
-        return
-    prior.records += 1
-    session_id = record.get("session_id")
-    if not isinstance(session_id, str):
-        return
-    if record.get("outcome") in FINAL_OUTCOMES:
-        prior.settled.add(session_id)
-    else:
-        prior.settled.discard(session_id)
+    prior.bad_lines.append(number)
+    prior.torn_tail = not line.endswith(b"\n")
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

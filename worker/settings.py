@@ -41,8 +41,8 @@ class Settings(BaseModel):
     adaptive: bool = True
     max_attempts: int = Field(6, ge=1, le=100)
     timeout: float = Field(30.0, gt=0)
-    backoff_base: float = Field(0.5, ge=0)
-    backoff_max: float = Field(30.0, ge=0)
+    backoff_base: float = Field(0.1, ge=0)
+    backoff_max: float = Field(5.0, ge=0)
     retry_after_max: float = Field(120.0, ge=0)
     retry_budget: int = Field(500, ge=0)
     breaker_window: int = Field(50, ge=1)
