@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.idset import IdSet
+from worker.idset import IdSet, Visit
 
 ops = st.lists(st.tuples(st.sampled_from(["add", "discard"]), st.integers(0, 60)), max_size=300)
 
@@ -31,3 +31,16 @@ def test_grows_past_its_first_capacity() -> None:
     ids = IdSet()
     assert all(ids.add(f"devin-{n}") for n in range(5000))
     assert not ids.add("devin-4999") and len(ids) == 5000 and "devin-0" in ids
+
+
+def test_visit_tells_new_settled_and_duplicate_apart() -> None:
+    ids = IdSet()
+    ids.add("devin-old")
+    assert ids.visit("devin-old") is Visit.SETTLED
+    assert ids.visit("devin-old") is Visit.DUPLICATE
+    assert ids.visit("devin-new") is Visit.NEW
+    assert ids.visit("devin-new") is Visit.DUPLICATE
+    assert not ids.add("devin-new") and len(ids) == 2
+    for n in range(3000):  # growth keeps the marks
+        ids.visit(f"devin-{n}")
+    assert ids.visit("devin-old") is Visit.DUPLICATE and ids.visit("devin-2999") is Visit.DUPLICATE

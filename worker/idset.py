@@ -1,25 +1,35 @@
-"""A compact set of session ids for runs of millions: 64-bit hashes in one flat array.
+"""A compact set of session ids for runs of millions: 63-bit hashes in one flat array.
 
 A Python ``set`` of strings costs about 150 bytes an id, of ints about 90; this costs 16
-(8-byte slots, at most half full), so a 1,000,000-id run keeps its memory flat. Ids are
-reduced to Python's own 64-bit string hash (SipHash, computed once and cached on the
-string; salted per process, which is fine for a set that lives in memory only). A
-collision (about 1 in 10**7 for a million ids) would make the run skip an id as if
-already seen, never send one twice.
+(8-byte slots, at most half full). One table serves a whole run: the resume scan fills it
+with the ids earlier runs settled, and intake marks each id it meets (the 64th bit), so it
+tells a new id from a settled one and from a duplicate in one probe. Ids are reduced to
+Python's own string hash (SipHash, computed once and cached on the string; salted per
+process, fine for a table that lives in memory only). A collision (about 1 in 10**7 for a
+million ids) would make the run skip an id as if already seen, never send one twice.
 """
 
 from __future__ import annotations
 
 from array import array
+from enum import IntEnum
 
 _EMPTY = 0
 _DELETED = (1 << 64) - 1
+_MARK = 1 << 63
+_KEY = _MARK - 1
+
+
+class Visit(IntEnum):
+    NEW = 0  # first time this run; not settled before
+    SETTLED = 1  # first time this run; an earlier run settled it
+    DUPLICATE = 2  # met before in this run
 
 
 def id_key(session_id: str) -> int:
-    """The 64-bit key of an id; never 0 or all ones (they mark empty and deleted slots)."""
-    key = hash(session_id) & _DELETED
-    return key if _EMPTY < key < _DELETED else 1
+    """The 63-bit key of an id; never 0 or all ones (they mark empty slots and the mark)."""
+    key = hash(session_id) & _KEY
+    return key if _EMPTY < key < _KEY else 1
 
 
 class IdSet:
@@ -40,18 +50,18 @@ class IdSet:
         return self._size
 
     def __contains__(self, session_id: object) -> bool:
-        return isinstance(session_id, str) and self.has_key(id_key(session_id))
+        return isinstance(session_id, str) and self._find(id_key(session_id)) >= 0
 
     def add(self, session_id: str) -> bool:
-        """Add an id; True when it was not there yet. (``add_key`` inlined: the resume scan
-        calls this for every record of a log that may hold millions.)"""
-        key = hash(session_id) & _DELETED
-        if not _EMPTY < key < _DELETED:
+        """Add an id, unmarked; True when it was not there yet. Inlined probing: the resume
+        scan calls this for every record of a log that may hold millions."""
+        key = hash(session_id) & _KEY
+        if not _EMPTY < key < _KEY:
             key = 1
         slots, mask = self._slots, self._mask
         index = key & mask
         while (found := slots[index]) != _EMPTY:
-            if found == key:
+            if found != _DELETED and found & _KEY == key:
                 return False
             index = (index + 1) & mask
         slots[index] = key
@@ -67,39 +77,44 @@ class IdSet:
             self._slots[index] = _DELETED
             self._size -= 1
 
+    def visit(self, session_id: str) -> Visit:
+        """Meet an id in this run's input: mark it, and say whether it is new."""
+        key = id_key(session_id)
+        index = self._find(key)
+        if index < 0:
+            self._insert(key | _MARK)
+            return Visit.NEW
+        if self._slots[index] & _MARK:
+            return Visit.DUPLICATE
+        self._slots[index] |= _MARK
+        return Visit.SETTLED
+
     def _find(self, key: int) -> int:
+        """The slot holding ``key`` (marked or not), or -1."""
         slots, mask = self._slots, self._mask
         index = key & mask
         while (found := slots[index]) != _EMPTY:
-            if found == key:
+            if found != _DELETED and found & _KEY == key:
                 return index
             index = (index + 1) & mask
         return -1
 
-    def has_key(self, key: int) -> bool:
-        """Whether the set holds ``key`` (an ``id_key``)."""
-        return self._find(key) >= 0
-
-    def add_key(self, key: int) -> bool:
-        """Add ``key`` (an ``id_key``); True when it was not there yet."""
+    def _insert(self, entry: int) -> None:
         slots, mask = self._slots, self._mask
-        index = key & mask
-        while (found := slots[index]) != _EMPTY:
-            if found == key:
-                return False
+        index = entry & mask
+        while slots[index] not in (_EMPTY, _DELETED):
             index = (index + 1) & mask
-        slots[index] = key
+        slots[index] = entry
         self._size += 1
         if self._size * 2 > len(slots):
             self._grow()
-        return True
 
     def _grow(self) -> None:
-        self._rebuild(len(self._slots) * 2, [k for k in self._slots if k not in (_EMPTY, _DELETED)])
-
-    def _rebuild(self, size: int, keys: list[int]) -> None:
-        self._slots = array("Q", bytes(8 * size))
-        self._mask = size - 1
+        """Double the table, re-inserting straight from the old one (no list in between)."""
+        old = self._slots
+        self._slots = array("Q", bytes(16 * len(old)))
+        self._mask = len(self._slots) - 1
         self._size = 0
-        for key in keys:
-            self.add_key(key)
+        for entry in old:
+            if entry != _EMPTY and entry != _DELETED:
+                self._insert(entry)

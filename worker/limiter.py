@@ -199,6 +199,15 @@ class RateGate:
         self._throttler.period = count / rate
         self._throttler.retry_interval = max(0.001, min(0.01, count / rate / 50))
 
+    def _slot_frees_in(self) -> float:
+        """Seconds until the throttler's window has room: sleeping that long first turns its
+        polling (every ``retry_interval``, CPU for nothing at low rates) into one timer.
+        Reads the library's one piece of state, its log of grant times (time.monotonic)."""
+        log: deque[float] = self._throttler._task_logs
+        if len(log) < self._throttler.rate_limit:
+            return 0.0
+        return float(log[0] + self._throttler.period - time.monotonic())
+
     async def _pump(self) -> None:
         """The only caller of the throttler: one grant per slot, to the oldest waiter."""
         control = self._control
@@ -208,6 +217,8 @@ class RateGate:
                 self._arrived.clear()
                 await self._arrived.wait()
             while (wait := control.pause_until - self._clock()) > 0:
+                await asyncio.sleep(wait)
+            if (wait := self._slot_frees_in()) > 0:
                 await asyncio.sleep(wait)
             await self._throttler.acquire()  # type: ignore[no-untyped-call]
             while self._waiters:

@@ -20,7 +20,7 @@ import structlog
 
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
-from worker.idset import IdSet, id_key
+from worker.idset import IdSet, Visit
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.settings import Settings
@@ -72,8 +72,8 @@ class Pipeline:
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
-        self._settled = settled if settled is not None else IdSet()
-        self._seen = IdSet()
+        # ids settled by earlier runs; intake marks each id it meets in the same table
+        self._ids = settled if settled is not None else IdSet()
         self._handle_signals = handle_signals
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
@@ -148,14 +148,11 @@ class Pipeline:
                 SessionResult(None, "invalid", error=item.error, source=item.source, input=item.raw)
             )
             return False
-        key = id_key(item.session_id)
-        if not self._seen.add_key(key):
-            self.tally.counts["duplicate"] += 1
-            return False
-        if self._settled and self._settled.has_key(key):
-            self.tally.counts["skipped"] += 1
-            return False
-        return True
+        visit = self._ids.visit(item.session_id)
+        if visit is Visit.NEW:
+            return True
+        self.tally.counts["duplicate" if visit is Visit.DUPLICATE else "skipped"] += 1
+        return False
 
     async def _one(self, term: Terminator, item: InputItem) -> None:
         assert item.session_id is not None
