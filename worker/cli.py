@@ -37,7 +37,7 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
         {"type": float, "metavar": "R"},
         "requests per second ceiling, every attempt counted; 0 = none (default 20)",
     ),
-    ("burst", {"type": int, "metavar": "B"}, "requests granted at once at most (default rate/50)"),
+    ("burst", {"type": int, "metavar": "B"}, "requests granted at once at most (default rate/20)"),
     (
         "adaptive",
         {"action": argparse.BooleanOptionalAction},

@@ -2,8 +2,8 @@
 
 asyncio-throttle is a sliding-window log: it never grants more than ``rate_limit`` in any
 ``period``, but it polls, grants a whole period's quota in one burst, and is not fair
-between waiters. So exactly one task, the pump, talks to it, with a period of a fiftieth
-of a second (bursts of ``rate/50`` at most, so that a server's bucket of a tenth of a
+between waiters. So exactly one task, the pump, talks to it, with a period of a twentieth
+of a second (bursts of ``rate/20`` at most, so that a server's bucket of a tenth of a
 second always has room for them). Workers wait in a FIFO of futures that the pump resolves
 one per slot: grants come smooth and strictly in arrival order (an ``asyncio.Queue`` of
 permits would let a newcomer barge past a woken waiter), nothing is banked while nobody
@@ -193,7 +193,7 @@ class RateGate:
             self._on_change(old, new, reason)
 
     def _configure(self, rate: float) -> None:
-        window = max(1, round(rate * 0.02))
+        window = max(1, round(rate * 0.05))
         count = min(window, self._burst) if self._burst else window
         self._throttler.rate_limit = count
         self._throttler.period = count / rate
