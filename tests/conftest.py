@@ -109,6 +109,11 @@ def cli_env(sim: Simulator | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_args(sim: Simulator, results: Path, *extra: str) -> list[str]:
+    """``run`` over the simulator's ids into ``results``, no rate limit, plus ``extra``."""
+    return ["run", str(sim.ids_path), "--results", str(results), "--rate", "0", *extra]
+
+
 def run_cli(
     args: Sequence[str],
     env: dict[str, str],

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conftest import cli_env, read_results, run_cli, session_results
+from conftest import cli_env, read_results, run_args, run_cli, session_results
 
 FINAL = {"terminated", "archived", "already_terminated", "not_found"}
 
@@ -124,18 +124,7 @@ def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -
     sim = simulator("--sessions", "300", "--fault-rate", "1.0", "--fault-kinds", "500")
     out = tmp_path / "r.jsonl"
     proc = run_cli(
-        [
-            "run",
-            str(sim.ids_path),
-            "--results",
-            str(out),
-            "--rate",
-            "0",
-            "--max-attempts",
-            "2",
-            "--breaker-window",
-            "20",
-        ],
+        run_args(sim, out, "--max-attempts", "2", "--breaker-window", "20"),
         cli_env(sim),
         cwd=tmp_path,
     )
@@ -150,18 +139,7 @@ def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path
     sim = simulator("--sessions", "400", "--latency-ms", "50")
     out = tmp_path / "r.jsonl"
     proc = _popen(
-        [
-            "run",
-            str(sim.ids_path),
-            "--results",
-            str(out),
-            "--rate",
-            "0",
-            "--concurrency",
-            "8",
-            "--drain-timeout",
-            "5",
-        ],
+        run_args(sim, out, "--concurrency", "8", "--drain-timeout", "5"),
         cli_env(sim),
         tmp_path,
     )
@@ -186,18 +164,7 @@ def test_second_signal_or_deadline_cancels_requests_in_flight(
     sim = simulator("--sessions", "50", "--latency-ms", "10000")
     out = tmp_path / "r.jsonl"
     proc = _popen(
-        [
-            "run",
-            str(sim.ids_path),
-            "--results",
-            str(out),
-            "--rate",
-            "0",
-            "--concurrency",
-            "5",
-            "--drain-timeout",
-            "30",
-        ],
+        run_args(sim, out, "--concurrency", "5", "--drain-timeout", "30"),
         cli_env(sim),
         tmp_path,
     )
@@ -217,7 +184,7 @@ def test_second_signal_or_deadline_cancels_requests_in_flight(
 def test_kill_9_then_rerun_settles_each_id_exactly_once(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "600", "--latency-ms", "5", "--already-terminated", "409")
     out = tmp_path / "r.jsonl"
-    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0", "--concurrency", "8"]
+    args = run_args(sim, out, "--concurrency", "8")
     for kill_after in (30, 150, 300):
         proc = _popen(args, cli_env(sim), tmp_path)
         _wait_for_results(out, kill_after, proc)
@@ -249,7 +216,7 @@ def test_kill_9_then_rerun_settles_each_id_exactly_once(simulator: Any, tmp_path
 def test_second_run_on_same_log_exits_4_and_changes_nothing(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "100", "--latency-ms", "200")
     out = tmp_path / "r.jsonl"
-    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0", "--concurrency", "2"]
+    args = run_args(sim, out, "--concurrency", "2")
     first = _popen(args, cli_env(sim), tmp_path)
     _wait_for_results(out, 1, first)
     size = out.stat().st_size
@@ -271,7 +238,7 @@ def test_second_run_on_same_log_exits_4_and_changes_nothing(simulator: Any, tmp_
 def test_lock_of_a_killed_run_does_not_block(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "50", "--latency-ms", "100")
     out = tmp_path / "r.jsonl"
-    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0", "--concurrency", "2"]
+    args = run_args(sim, out, "--concurrency", "2")
     proc = _popen(args, cli_env(sim), tmp_path)
     _wait_for_results(out, 1, proc)
     os.kill(proc.pid, signal.SIGKILL)
