@@ -39,6 +39,7 @@ If ``tests/contract/node_modules`` lacks the pinned Prism, the fixture runs
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -93,7 +94,18 @@ def _installed_version() -> str | None:
 
 
 def _ensure_prism() -> None:
-    """Install Prism from the lockfile unless the pinned version is already there."""
+    """Install Prism from the lockfile unless the pinned version is already there.
+
+    Under a file lock: with pytest-xdist two workers may both need it, and two ``npm ci``
+    in one folder break each other.
+    """
+    CONTRACT_DIR.joinpath(".install.lock").touch()
+    with open(CONTRACT_DIR / ".install.lock", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install_prism()
+
+
+def _install_prism() -> None:
     if _installed_version() == PRISM_VERSION:
         return
     npm, node = shutil.which("npm"), shutil.which("node")
