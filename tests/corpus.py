@@ -8,6 +8,7 @@ sits in a ``.txt`` file or in the id column of a ``.csv`` file.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 _TEXT_ONLY = {"extra_column_in_text", "json_in_text"}
@@ -131,3 +132,20 @@ def build_mixed_file(path: Path) -> dict[int, str | None]:
         b"\xef\xbb\xbf" + b"".join(line + end for line, end in zip(lines, ends, strict=True))
     )
     return expected
+
+
+class Trickle(io.RawIOBase):
+    """A stream handing out at most ``size`` bytes a read, to cut lines at every place."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._data = data
+        self._size = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        chunk = self._data[: min(self._size, len(buffer))]
+        self._data = self._data[len(chunk) :]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)

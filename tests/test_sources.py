@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from corpus import build_mixed_file, malformed_corpus
+from corpus import Trickle, build_mixed_file, malformed_corpus
 
 from worker.errors import InputError
 from worker.sources import (
@@ -234,27 +234,10 @@ def test_several_inputs_in_order(tmp_path: Path) -> None:
     assert [item.source for item in items] == [f"{first}:1", "-:1", f"{second}:1"]
 
 
-class _Trickle(io.RawIOBase):
-    """A stream handing out a few bytes a read, to cut lines at every place."""
-
-    def __init__(self, data: bytes, size: int) -> None:
-        self._data = data
-        self._size = size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        chunk = self._data[: min(self._size, len(buffer))]
-        self._data = self._data[len(chunk) :]
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
 @pytest.mark.parametrize("size", [1, 2, 3, 7])
 def test_line_ends_split_across_reads(size: int) -> None:
     data = b"devin-a\r\n\r\ndevin-b\rdevin-c\r\r\n" + b"z" * 5000 + b"\r\ndevin-d\r"
-    items = list(read_inputs(["-"], stdin=_Trickle(data, size)))  # type: ignore[arg-type]
+    items = list(read_inputs(["-"], stdin=Trickle(data, size)))  # type: ignore[arg-type]
     assert [(item.session_id, item.source) for item in items] == [
         ("devin-a", "-:1"),
         ("devin-b", "-:3"),

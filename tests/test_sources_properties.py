@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from corpus import malformed_corpus
+from corpus import Trickle, malformed_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,21 +127,6 @@ def test_stdin_never_crashes(lines: list[bytes], ends: list[bytes], bom: bool) -
 @_SETTINGS
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=9))
 def test_arbitrary_bytes_never_crash(data: bytes, size: int) -> None:
-    items = list(read_inputs(["-"], stdin=io.BufferedReader(_Chunks(data, size))))
+    items = list(read_inputs(["-"], stdin=io.BufferedReader(Trickle(data, size))))
     _check_items(items)
     assert set(_numbers(items)) <= set(_meaningful(data))
-
-
-class _Chunks(io.RawIOBase):
-    def __init__(self, data: bytes, size: int) -> None:
-        self._data = data
-        self._size = size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        chunk = self._data[: min(self._size, len(buffer))]
-        self._data = self._data[len(chunk) :]
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
