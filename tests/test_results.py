@@ -29,6 +29,9 @@ def test_records_validate_and_the_file_is_private(tmp_path: Path) -> None:
     SessionRecord.model_validate(record)
     assert record["outcome"] == "archived" and record["source"] == "ids.csv:2"
     assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)  # loosened by hand: the next run tightens it again
+    ResultLog(path, "run2").close()
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_latest_outcome_wins_and_torn_lines_are_reported(tmp_path: Path) -> None:

@@ -50,10 +50,6 @@ class SessionResult:
     source: str | None = None
     input: str | None = None  # the offending text of an invalid line
 
-    @property
-    def ok(self) -> bool:
-        return self.outcome in FINAL_OUTCOMES or self.outcome == "would_terminate"
-
 
 @dataclass(slots=True)
 class Tally:
@@ -64,8 +60,3 @@ class Tally:
     started: float = field(default_factory=time.monotonic)
     rate_limit: float | None = None  # the rate currently granted (adaptive control moves it)
     requests: int = 0  # every request sent, retries and checks included
-
-    @property
-    def settled(self) -> int:
-        """Ids done with, in any way: results written plus skipped and duplicate ids."""
-        return sum(self.counts.values())

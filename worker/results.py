@@ -8,8 +8,8 @@ same fields straight from the in-memory ``SessionResult`` (orjson, about a micro
 
 from __future__ import annotations
 
+import contextlib
 import os
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,9 +80,10 @@ class ResultLog:
         self.run_id = run_id
         self.moved_to: Path | None = _move_aside(self.path) if fresh else None
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with contextlib.suppress(PermissionError):  # a log made looser by hand: tighten it
+            os.fchmod(self._fd, 0o600)  # (only its owner may; anyone else leaves it be)
         if _ends_without_newline(self.path):
             os.write(self._fd, b"\n")  # never glue a record onto a torn last line
-        self.world_readable = bool(os.fstat(self._fd).st_mode & (stat.S_IRGRP | stat.S_IROTH))
 
     def write(self, record: dict[str, Any]) -> None:
         os.write(self._fd, orjson.dumps(record) + b"\n")
