@@ -317,3 +317,15 @@ def settled_per_second(results: Path, t0: float | None = None) -> list[int]:
     for stamp in stamps:
         counts[max(0, int(stamp - start))] += 1
     return counts
+
+
+def add_rate_figures(
+    sc: Scenario, share_name: str, rates: list[float], bound: float, fraction: float
+) -> None:
+    """The median achieved rate of ``rates`` and its share of ``bound``, goal ``fraction``."""
+    achieved = median(rates)
+    met = achieved >= fraction * bound
+    goal = f">= {fraction * bound:g} ({fraction:.0%} of {bound:g})"
+    runs = [round(r, 1) for r in rates]
+    sc.add("achieved_rate", Figure(round(achieved, 1), "req/s", goal, met, runs=runs))
+    sc.add(share_name, Figure(round(achieved / bound, 4), "fraction", f">= {fraction:g}", met))

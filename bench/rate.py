@@ -16,7 +16,7 @@ from bench.harness import (
     Figure,
     Scenario,
     Simulator,
-    median,
+    add_rate_figures,
     run_measured,
     served_rate,
     sessions_for,
@@ -75,21 +75,7 @@ def _limit() -> list[str]:
 def _figures(
     sc: Scenario, rates: list[float], throttled: list[float], peaks: list[float], burst: int
 ) -> None:
-    achieved = median(rates)
-    sc.add(
-        "achieved_rate",
-        Figure(
-            round(achieved, 1),
-            "req/s",
-            f">= {0.97 * LIMIT:g} (97% of {LIMIT:g})",
-            achieved >= 0.97 * LIMIT,
-            runs=[round(r, 1) for r in rates],
-        ),
-    )
-    sc.add(
-        "achieved_share_of_limit",
-        Figure(round(achieved / LIMIT, 4), "fraction", ">= 0.97", achieved >= 0.97 * LIMIT),
-    )
+    add_rate_figures(sc, "achieved_share_of_limit", rates, LIMIT, 0.97)
     sc.add(
         "responses_429",
         Figure(max(throttled), "count (worst run)", "0", max(throttled) == 0, runs=throttled),
