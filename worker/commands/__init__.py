@@ -1,0 +1,1 @@
+"""One module per command: run, list, demo, simulate, report, enqueue, work."""

@@ -1,0 +1,1 @@
+"""The Devin API seam: the HTTP client and the response models."""

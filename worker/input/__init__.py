@@ -1,0 +1,1 @@
+"""Input stage: files, stdin and queues read into validated session ids."""

@@ -1,0 +1,1 @@
+"""Output stage: the result log, progress, reports, diagnostics, redaction."""

@@ -1,0 +1,1 @@
+"""The run stage: pipeline, terminate decision, retry policy, rate gate, shutdown."""
