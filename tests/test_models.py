@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,11 +88,34 @@ def test_error_bodies_of_every_shape() -> None:
     legacy = {"detail": [{"loc": ["query", "archive"], "msg": "not a boolean", "type": "bool"}]}
     assert describe_error(orjson.dumps(legacy)) == "query.archive: not a boolean"
     assert describe_error(b'{"detail": "Session not found"}') == "Session not found"
-    assert (
-        describe_error(b"<html><h1>502 Bad Gateway</h1></html>")
-        == "<html><h1>502 Bad Gateway</h1></html>"
-    )
-    assert len(describe_error(b"x" * 5000)) == 300
+    assert describe_error(b"<html><h1>502 Bad Gateway</h1></html>") == "Bad Gateway"
+    assert len(describe_error(b"x" * 5000)) == 120
+
+
+NGINX = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (NGINX, "Gateway Time-out"),
+        (b"<!DOCTYPE html><html><title>Service &amp; Co\nDown</title>", "Service & Co Down"),
+        (b"<html><body>no heading</body></html>", "HTML page"),
+        (b'{"session_id": "devin-abc", "stat', "unreadable body"),
+        (b'{"session_id": "devin-abc", "status": 7}', "unreadable body"),
+        (b"[1, 2]", "unreadable body"),
+        (b"\xff\xfe\x00garbage", "unreadable body"),
+        (b"ok\x00\x01", "unreadable body"),
+        (b'{"message": "Internal server error"}', "Internal server error"),
+        (b"upstream connect error", "upstream connect error"),
+    ],
+)
+def test_reasons_are_short_and_human(body: bytes, reason: str) -> None:
+    assert describe_error(body) == reason
 
 
 @settings(max_examples=200, deadline=None)

@@ -67,7 +67,7 @@ def test_terminal_respects_no_color(slow_sim: Any, tmp_path: Path) -> None:
     assert _colours(screen) == []
 
 
-def test_no_terminal_gets_json_progress_lines(slow_sim: Any, tmp_path: Path) -> None:
+def test_json_logs_get_json_progress_lines(slow_sim: Any, tmp_path: Path) -> None:
     err = tmp_path / "stderr.log"
     with err.open("w") as fh:
         proc = subprocess.run(
@@ -81,7 +81,7 @@ def test_no_terminal_gets_json_progress_lines(slow_sim: Any, tmp_path: Path) -> 
                 "--progress-interval",
                 "0.2",
             ],
-            env=cli_env(slow_sim, DEVIN_TERMINATE_LOG_FORMAT="auto"),
+            env=cli_env(slow_sim, DEVIN_TERMINATE_LOG_FORMAT="json"),
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=fh,

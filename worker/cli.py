@@ -11,6 +11,7 @@ from typing import Any
 
 from worker._names import TOKEN_ENV, env_name, flag_name
 from worker._version import __version__
+from worker.commands.options import add_verbosity
 
 # (setting, argparse keyword arguments, help). Each is also a TOML key and an env variable.
 _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
@@ -95,7 +96,12 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "max_sessions",
         {"type": int, "metavar": "N"},
-        "refuse inputs holding more distinct ids than N",
+        "refuse inputs holding more distinct ids than N (nothing is sent)",
+    ),
+    (
+        "limit",
+        {"type": int, "metavar": "N"},
+        "take at most N new sessions this run; the rest are counted as deferred (exit 0)",
     ),
     ("yes", {"action": "store_true", "default": None}, "do not ask for confirmation on a terminal"),
     (
@@ -107,7 +113,7 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "log_format",
         {"choices": ["auto", "console", "json"]},
-        "diagnostics on stderr (default auto: console on a TTY)",
+        "diagnostics on stderr: plain lines (auto, console) or JSON lines (json)",
     ),
     (
         "log_level",
@@ -122,7 +128,7 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "progress_interval",
         {"type": float, "metavar": "S"},
-        "seconds between JSON progress lines (default 30)",
+        "seconds between progress lines without a terminal (default 30 in JSON, 300 in text)",
     ),
 ]
 _CONNECTION = (
@@ -135,6 +141,7 @@ _CONNECTION = (
     "log_level",
 )
 
+_SHORT = {"dry_run": "-n", "yes": "-y"}
 _EXIT_CODES = """exit codes:
   0    every id reached a final state (terminated, archived, already_terminated, not_found, skipped)
   1    finished, but some sessions failed or input lines were invalid
@@ -146,25 +153,31 @@ _EXIT_CODES = """exit codes:
 
 def _add_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
     parser.add_argument(
-        "--config", metavar="PATH", help="TOML file of settings (see config/example.toml)"
+        "--config", metavar="PATH", help="TOML file of settings (`config --example` prints one)"
     )
     for name, kwargs, text in _RUN_FLAGS:
         if names is not None and name not in names:
             continue
         options = {"default": None, **kwargs}
+        flags = [_SHORT[name]] if name in _SHORT else []
         parser.add_argument(
-            flag_name(name), dest=name, help=f"{text} [env {env_name(name)}]", **options
+            *flags, flag_name(name), dest=name, help=f"{text} [env {env_name(name)}]", **options
         )
+    add_verbosity(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from worker.commands.options import Parser
+
+    parser = Parser(
         prog="devin-terminate",
         description="Terminate Devin sessions in bulk through the Devin API v3, with a result log.",
         epilog=f"The token comes from {TOKEN_ENV} or --token-file, never from a flag.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
     run = commands.add_parser(
         "run",
         help="terminate the sessions listed in INPUT files ('-' or none: stdin)",
@@ -181,46 +194,65 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", default="demo-output", help="where to write the input and result log"
     )
+    _add_tools(commands)
+    return parser
+
+
+def _add_tools(commands: Any) -> None:
+    from worker.commands import compact, config, report
+    from worker.listing import add_list_arguments
+    from worker.simulator.command import configure_parser
+
     listing = commands.add_parser(
         "list",
         help="print matching session ids as CSV (pipe into `run -`)",
         description="Print the organization's sessions that match every filter, as CSV on stdout.",
     )
     _add_flags(listing, _CONNECTION)
-    from worker.listing import add_list_arguments
-
     add_list_arguments(listing)
+    report.configure_parser(commands.add_parser("report", help=report.HELP, description=report.HELP))
+    compact.configure_parser(
+        commands.add_parser("compact", help=compact.HELP, description=compact.HELP)
+    )
+    config.configure_parser(commands.add_parser("config", help=config.HELP, description=config.HELP))
     simulate = commands.add_parser(
         "simulate", help="serve the built-in Devin API simulator on loopback"
     )
-    from worker.simulator.command import configure_parser
-
     configure_parser(simulate)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from worker.logs import configure_logging
+
+    configure_logging()  # plain lines on stderr until a command's settings say otherwise
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "list":
-            from worker.listing import list_command
-
-            return list_command(args)
-        if args.command == "demo":
-            from worker.demo import run_demo
-
-            return run_demo(sessions=args.sessions, directory=args.dir)
-        if args.command == "simulate":
-            from worker.simulator.command import main as simulate
-
-            return simulate(args)
-        raise AssertionError(f"unknown command {args.command}")
+        return _dispatch(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         return _fatal(exc)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "list":
+        from worker.listing import list_command
+
+        return list_command(args)
+    if args.command == "demo":
+        from worker.demo import run_demo
+
+        return run_demo(sessions=args.sessions, directory=args.dir)
+    if args.command == "simulate":
+        from worker.simulator.command import main as simulate
+
+        return simulate(args)
+    from worker.commands import compact, config, report
+
+    tools = {"report": report.main, "compact": compact.main, "config": config.main}
+    return tools[args.command](args)
 
 
 def _fatal(exc: Exception) -> int:
@@ -239,6 +271,10 @@ def settings_from(args: argparse.Namespace) -> Any:
     from worker.settings import load_settings
 
     flags = {name: getattr(args, name, None) for name, _, _ in _RUN_FLAGS}
+    if flags.get("log_level") is None and getattr(args, "quiet", False):
+        flags["log_level"] = "warning"
+    if flags.get("log_level") is None and getattr(args, "verbose", False):
+        flags["log_level"] = "debug"
     configure_logging()  # until the settings say otherwise, so config errors are rendered
     settings = load_settings(flags, config=args.config)
     secret = settings.token.get_secret_value() if settings.token else None

@@ -75,39 +75,97 @@ def configure_logging(
     stream: TextIO | None = None,
     secret: str | None = None,
 ) -> None:
-    """Set up structlog (and stdlib logging of aiohttp/asyncio) to write to ``stream``."""
+    """Set up structlog (and stdlib logging of aiohttp/asyncio) to write to ``stream``.
+
+    ``json``: one JSON object a line, for machines. ``console`` and ``auto``: one plain line
+    an event (``HH:MM:SS level event key=value ...``) for the person reading a terminal,
+    a journal or cron mail; colour only on a terminal without ``NO_COLOR``.
+    """
     stream = stream or sys.stderr
     REDACTOR.add(secret)
-    console = fmt == "console" or (fmt == "auto" and stream.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
     ]
-    if console:
+    if fmt == "json":
         renderer: list[Any] = [
-            structlog.processors.format_exc_info,
-            REDACTOR,
-            structlog.dev.ConsoleRenderer(
-                colors=_colors(stream), exception_formatter=structlog.dev.plain_traceback
-            ),
-        ]
-    else:
-        renderer = [
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             REDACTOR,
             structlog.processors.JSONRenderer(
                 serializer=lambda obj, **_: orjson.dumps(obj, default=str).decode()
             ),
         ]
+    else:
+        renderer = [
+            structlog.processors.format_exc_info,
+            REDACTOR,
+            PlainRenderer(colors=_colors(stream)),
+        ]
     structlog.configure(
         processors=[*shared, *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=lambda *_: LineLogger(stream),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=stream, force=True)
     logging.getLogger().handlers[0].addFilter(_scrub_record)
+
+
+def is_json(fmt: str) -> bool:
+    """Whether diagnostics (and so the summary) are JSON lines."""
+    return fmt == "json"
+
+
+def write_line(stream: TextIO, line: str) -> None:
+    """The one place a finished diagnostic line is written (one write, then flush)."""
+    stream.write(line + "\n")
+    stream.flush()
+
+
+class LineLogger:
+    """structlog's logger: hands each rendered event to `write_line`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        write_line(self._stream, message)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+_BARE = re.compile(r"^[\w.:/@+,%=-]{1,200}$")
+_LEVEL_COLOR = {"warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[31m"}
+
+
+class PlainRenderer:
+    """``00:12:03 warning session.failed session_id=devin-1 reason="HTTP 502: Bad Gateway"``.
+
+    One line per event whatever the values hold: a string with spaces, quotes, newlines or
+    control characters is written as a JSON string, so no value can forge a line.
+    """
+
+    def __init__(self, *, colors: bool = False) -> None:
+        self._colors = colors
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
+        ts = str(event.pop("ts", ""))[11:19]
+        level = str(event.pop("level", ""))
+        text = _value(event.pop("event", ""))
+        exc = event.pop("exception", None)
+        fields = " ".join(f"{key}={_value(value)}" for key, value in event.items())
+        shown = f"{_LEVEL_COLOR[level]}{level}\x1b[0m" if self._colors and level in _LEVEL_COLOR else level
+        line = " ".join(part for part in (ts, shown, text, fields) if part)
+        return f"{line} exception={_value(exc)}" if exc else line
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and _BARE.match(value):
+        return value
+    if isinstance(value, str | int | float | bool) or value is None:
+        return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=str).decode()
 
 
 def _colors(stream: TextIO) -> bool:

@@ -23,6 +23,7 @@ from worker.client import ClientOptions, DevinClient
 from worker.idset import IdSet, Visit
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
+from worker.output.rates import RateNotes
 from worker.settings import Settings
 from worker.sources import InputItem
 from worker.terminate import Halt, Terminator
@@ -86,6 +87,8 @@ class Pipeline:
         self._intake_task: asyncio.Task[None] | None = None
         self._main: asyncio.Task[object] | None = None
         self._cancel_handle: asyncio.TimerHandle | None = None
+        self._rates = RateNotes(settings.rate)
+        self._admitted = 0  # new sessions taken this run, against --limit
 
     async def run(
         self, items: AsyncIterator[InputItem], *, first: ClientCheck | None = None
@@ -150,6 +153,10 @@ class Pipeline:
             return False
         visit = self._ids.visit(item.session_id)
         if visit is Visit.NEW:
+            if self.settings.limit is not None and self._admitted >= self.settings.limit:
+                self.tally.counts["deferred"] += 1  # --limit: left for a later run, unsent
+                return False
+            self._admitted += 1
             return True
         self.tally.counts["duplicate" if visit is Visit.DUPLICATE else "skipped"] += 1
         return False
@@ -194,6 +201,13 @@ class Pipeline:
             error=result.error,
             source=result.source,
         )
+        if result.outcome == "failed":
+            self._log.warning(
+                "session.failed",
+                session_id=result.session_id,
+                reason=result.error,
+                attempts=result.attempts,
+            )
         if result.outcome in ("invalid", "cancelled"):
             return
         if self._breaker.record(result.outcome == "failed") and not self._halt:
@@ -241,7 +255,7 @@ class Pipeline:
 
     def _rate_changed(self, old: float, new: float, reason: str) -> None:
         self.tally.rate_limit = new
-        log.info("rate.changed", old=round(old, 2), new=round(new, 2), reason=reason)
+        self._rates.changed(old, new, reason)
 
     def _install_signals(self) -> None:
         if not self._handle_signals:

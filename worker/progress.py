@@ -2,7 +2,8 @@
 
 On a terminal (or ``--progress on``): a live rich bar on stderr and a summary table at the
 end. Otherwise: a ``run.progress`` event every ``--progress-interval`` seconds through the
-diagnostics logger (one JSON line a beat), then one ``run.summary`` JSON line. stdout is
+diagnostics logger (default 30 s in JSON, 5 minutes in plain text, where a person reads
+it), then the summary in the log format (one JSON line, or one plain line). stdout is
 never written. The figures come from the run's `Tally`, which the event loop updates;
 the displays read it from their own daemon thread, so they never touch the loop.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
-from worker.logs import configure_logging
+from worker.logs import configure_logging, is_json, write_line
 from worker.outcomes import OUTCOMES, Tally
 from worker.settings import Settings
 
@@ -35,7 +36,9 @@ log = structlog.get_logger("worker.progress")
 
 _TICK = 0.1  # seconds between redraws of the bar
 _WINDOW = 10.0  # seconds over which rates are measured
-_ORDER = (*OUTCOMES, "skipped", "duplicate")
+_ORDER = (*OUTCOMES, "skipped", "duplicate", "deferred")
+_TEXT_INTERVAL = 300.0  # seconds between plain-text progress lines, unless set
+_JSON_INTERVAL = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +136,21 @@ def progress_for(settings: Settings) -> Iterator[Tally]:
 
 
 def print_summary(report: RunReport, settings: Settings) -> None:
-    """The final word on stderr: a table on a terminal, one JSON line otherwise."""
-    if settings.progress == "on" or sys.stderr.isatty():
-        _console(settings).print(_summary_table(report, str(settings.results)))
+    """The final word on stderr, in the run's log format: a table on a terminal, one JSON
+    line with ``--log-format json``, one plain line otherwise. Quiet runs (``-q``, level
+    warning or error) say nothing more when every id reached a final state."""
+    if is_json(settings.log_format):
+        write_line(sys.stderr, orjson.dumps(summary_event(report, settings)).decode())
+    elif settings.log_level in ("warning", "error") and report.exit_code == 0:
         return
-    summary = {
+    elif settings.progress == "on" or sys.stderr.isatty():
+        _console(settings).print(_summary_table(report, str(settings.results)))
+    else:
+        write_line(sys.stderr, summary_text(report, str(settings.results)))
+
+
+def summary_event(report: RunReport, settings: Settings) -> dict[str, Any]:
+    return {
         "event": "run.summary",
         "exit_code": report.exit_code,
         "counts": report.counts,
@@ -147,8 +160,27 @@ def print_summary(report: RunReport, settings: Settings) -> None:
         "reason": report.reason,
         "results": str(settings.results),
     }
-    sys.stderr.write(orjson.dumps(summary).decode() + "\n")
-    sys.stderr.flush()
+
+
+def summary_text(report: RunReport, results: str) -> str:
+    """``done in 12.3 s: 4900 terminated, 2 failed; 5120 requests; exit 1 (...); log r.jsonl``"""
+    counts = ", ".join(f"{report.counts[n]} {n}" for n in _ORDER if report.counts.get(n))
+    meaning = _EXIT_MEANING.get(report.exit_code, "")
+    stopped = f"; stopped: {report.reason}" if report.reason else ""
+    return (
+        f"done in {report.elapsed_s:.1f} s: {counts or 'no sessions'}; "
+        f"{report.requests} requests; exit {report.exit_code}"
+        f"{f' ({meaning})' if meaning else ''}{stopped}; result log {results}"
+    )
+
+
+_EXIT_MEANING = {
+    0: "every id reached a final state",
+    1: "some sessions failed or input lines were invalid",
+    3: "aborted",
+    130: "interrupted",
+    143: "interrupted",
+}
 
 
 def _on_terminal(settings: Settings) -> bool:
@@ -166,7 +198,8 @@ class _Beats:
 
     def __init__(self, tally: Tally, settings: Settings) -> None:
         self._meter = Meter(tally, settings.rate)
-        self._interval = settings.progress_interval
+        default = _JSON_INTERVAL if is_json(settings.log_format) else _TEXT_INTERVAL
+        self._interval = settings.progress_interval or default
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="progress-beats", daemon=True)
 

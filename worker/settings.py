@@ -52,13 +52,14 @@ class Settings(BaseModel):
     resume: bool = True
     dry_run: bool = False
     max_sessions: int | None = Field(None, ge=0)
+    limit: int | None = Field(None, ge=1)
     yes: bool = False
     column: str | None = None
     lock: Path | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     progress: Literal["auto", "on", "off"] = "auto"
-    progress_interval: float = Field(30.0, gt=0)
+    progress_interval: float | None = Field(None, gt=0)  # None: 30 s in JSON, 300 s in text
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
 

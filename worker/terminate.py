@@ -98,7 +98,7 @@ class _Attempts:
             wait = self._next_wait(answer)
             if isinstance(wait, SessionResult):
                 return wait
-            log.warning(
+            log.debug(
                 "session.retry",
                 session_id=self.session_id,
                 attempt=self.attempt,
