@@ -50,16 +50,19 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
-def parse_time(text: str) -> int:
-    """Unix seconds from ``1714560000``, ``2024-05-01`` or ``2024-05-01T12:00:00Z`` (UTC if
-    no offset); argparse type."""
+def parse_time(text: str, now: Callable[[], float] = time.time) -> int:
+    """Unix seconds from ``1714560000``, ``2024-05-01``, ``2024-05-01T12:00:00Z`` (UTC if
+    no offset) or a duration back from now (``30m``, ``12h``, ``7d``, ``2w``); argparse type."""
     if text.strip().isdigit():
         return int(text)
+    if _DURATION.match(text):
+        return int(now() - parse_duration(text))
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is neither unix seconds nor an ISO date such as 2024-05-01T12:00:00Z"
+            f"{text!r} is neither unix seconds, an ISO date such as 2024-05-01T12:00:00Z, "
+            "nor a duration back from now such as 30m, 12h or 7d"
         ) from None
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
@@ -69,8 +72,9 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     _add_server_filters(parser.add_argument_group("filters (server-side, all must hold)"))
     _add_output_options(parser.add_argument_group("filter and output (client-side)"))
     parser.epilog = (
-        "WHEN is unix seconds or an ISO date (UTC unless an offset is given). Example:\n"
-        "  devin-terminate list --status running --older-than 7d | devin-terminate run - --yes"
+        "WHEN is unix seconds, an ISO date (UTC unless an offset is given) or a duration back\n"
+        "from now (30m, 12h, 7d). Example:\n"
+        "  devin-terminate list --status running --idle-for 7d | devin-terminate run - --yes"
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -104,6 +108,12 @@ def _add_server_filters(group: argparse._ArgumentGroup) -> None:
         metavar="DURATION",
         help="created more than DURATION ago: 90m, 12h, 7d, 2w",
     )
+    group.add_argument(
+        "--idle-for",
+        type=parse_duration,
+        metavar="DURATION",
+        help="not updated for DURATION (updated_at more than DURATION ago): 30m, 12h, 7d",
+    )
 
 
 def _add_output_options(local: argparse._ArgumentGroup) -> None:
@@ -112,7 +122,7 @@ def _add_output_options(local: argparse._ArgumentGroup) -> None:
         action="append",
         metavar="STATUS",
         help="status is one of these: new, claimed, running, suspended, "
-        "resuming, exit, error (repeatable)",
+        "resuming, exit, error (repeatable, or a,b); an unknown name is an error",
     )
     local.add_argument(
         "--columns",
@@ -133,10 +143,11 @@ def build_query(args: argparse.Namespace, now: float) -> dict[str, QueryValue]:
             query[dest] = value
     if getattr(args, "q_is_archived", None) is not None:
         query["is_archived"] = bool(args.q_is_archived)
-    if getattr(args, "older_than", None) is not None:
-        cutoff = int(now - args.older_than)
-        earlier = query.get("created_before")
-        query["created_before"] = min(cutoff, earlier) if isinstance(earlier, int) else cutoff
+    for flag, key in (("older_than", "created_before"), ("idle_for", "updated_before")):
+        if getattr(args, flag, None) is not None:
+            cutoff = int(now - getattr(args, flag))
+            earlier = query.get(key)
+            query[key] = min(cutoff, earlier) if isinstance(earlier, int) else cutoff
     return query
 
 
@@ -148,11 +159,11 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     from worker.cli import settings_from
 
     settings = settings_from(args)
-    _check_statuses(args.status)
+    statuses = check_statuses(args.status)
     query = build_query(args, now())
     writer = _CsvOut(args.columns)
     try:
-        return asyncio.run(_list(settings, query, frozenset(args.status or ()), args.limit, writer))
+        return asyncio.run(_list(settings, query, statuses, args.limit, writer))
     except BrokenPipeError:
         _silence_stdout()  # the reader left (``| head``): not an error
         return 0
@@ -286,13 +297,22 @@ def _columns(text: str) -> tuple[str, ...]:
     return names
 
 
-def _check_statuses(statuses: list[str] | None) -> None:
+def check_statuses(given: list[str] | None) -> frozenset[str]:
+    """The ``--status`` names (repeated or comma-separated); ConfigError (exit 2) for a name
+    the API does not use: a typo must not silently match nothing."""
+    from worker.commands.options import did_you_mean
+    from worker.errors import ConfigError
     from worker.models import SessionStatus
 
-    known = {s.value for s in SessionStatus}
-    for status in statuses or ():
-        if status not in known:
-            _log().warning("list.unknown_status", status=status, known=sorted(known))
+    known = [s.value for s in SessionStatus]
+    names = frozenset(n.strip().lower() for text in given or () for n in text.split(",") if n.strip())
+    for name in sorted(names):
+        if name not in known:
+            raise ConfigError(
+                f"--status {name!r} is not a session status{did_you_mean(name, known)}; "
+                f"known: {', '.join(known)}"
+            )
+    return names
 
 
 def _silence_stdout() -> None:

@@ -37,17 +37,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import structlog
 
-    from worker.errors import InputError
     from worker.lock import RunLock
     from worker.output.compact import compact
 
+    log = structlog.get_logger("worker.compact")
     results = Path(args.results)
-    if not results.is_file():
-        raise InputError(f"no result log at {results}: nothing to compact")
+    if not results.exists():  # no night has written one yet: nothing to do, nothing wrong
+        if not args.quiet:
+            log.info("results.absent", results=str(results))
+        return 0
     with RunLock(Path(args.lock) if args.lock else Path(f"{results}.lock")):
         done = compact(results, args.keep)
     if not args.quiet:
-        structlog.get_logger("worker.compact").info(
+        log.info(
             "results.compacted",
             results=str(results),
             records=f"{done.records_before} -> {done.records_after}",
