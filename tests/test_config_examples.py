@@ -17,7 +17,9 @@ from worker.settings import Settings, load_settings
 CONFIG = REPO / "config"
 SETTINGS = set(Settings.model_fields) - {"token"}
 _ASSIGNED = re.compile(r"^#?\s*([a-z_]+)\s*=", re.MULTILINE)
-_COMMAND = re.compile(r"devin-terminate\s+(run|list)\b(.*?)(?=&&|\||'|$)", re.DOTALL)
+_COMMAND = re.compile(
+    r"(?:devin-terminate|\"\$\$?dt\")\s+(run|list|compact)\b(.*?)(?=&&|\||'|;|$)", re.DOTALL
+)
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
@@ -49,7 +51,7 @@ def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The --help text of each subcommand, as the installed CLI prints it."""
     cwd = tmp_path_factory.mktemp("help")
     texts = {}
-    for sub in ("run", "list"):
+    for sub in ("run", "list", "compact"):
         proc = run_cli([sub, "--help"], cli_env(), cwd=cwd)
         assert proc.returncode == 0, proc.stderr
         texts[sub] = proc.stdout
@@ -59,7 +61,7 @@ def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.mark.parametrize("name", ["devin-terminate.crontab", "devin-terminate.service"])
 def test_examples_use_only_existing_flags(name: str, helps: dict[str, str]) -> None:
     commands = _commands((CONFIG / name).read_text())
-    assert {sub for sub, _ in commands} == {"list", "run"}
+    assert {sub for sub, _ in commands} == {"list", "run", "compact"}
     for sub, flags in commands:
         assert flags, f"{name}: no flags found for `{sub}`"
         missing = [f for f in flags if not re.search(rf"(?<![\w-]){f}(?![\w-])", helps[sub])]
