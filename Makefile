@@ -3,20 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
 
 .PHONY: demo test lint bench clean venv
 
 venv: $(STAMP)
 
-# (Re)create the virtualenv whenever pyproject.toml changes.
-$(STAMP): pyproject.toml
+# (Re)create the virtualenv whenever pyproject.toml changes. The demo needs only the
+# runtime dependencies; tests and lint add their tools on top of the same venv.
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/devin-terminate demo
+demo: $(RUNTIME)
+	@$(BIN)/devin-terminate demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -75,9 +75,7 @@ def _report(code: int) -> RunReport:
 
 
 @pytest.mark.parametrize("fmt", ["console", "auto", "json"])
-def test_the_summary_follows_the_log_format(
-    fmt: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_summary_follows_the_log_format(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     print_summary(_report(1), Settings(log_format=fmt, progress="off"))  # type: ignore[arg-type]
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1

@@ -32,11 +32,29 @@ def _night(log: ResultLog, night: int, failed_before: list[str]) -> list[str]:
     failed = fresh[:2]
     for sid in [*failed_before, *fresh]:
         outcome = "failed" if sid in failed else "terminated"
-        log.write({"event": "session.result", "run_id": f"n{night}", "ts": ts,
-                   "session_id": sid, "outcome": outcome, "attempts": 1, "error": None,
-                   "source": "stale.csv:2"})
-    log.write({"event": "session.result", "run_id": f"n{night}", "ts": ts, "session_id": None,
-               "outcome": "invalid", "source": "stale.csv:1", "input": "bad"})
+        log.write(
+            {
+                "event": "session.result",
+                "run_id": f"n{night}",
+                "ts": ts,
+                "session_id": sid,
+                "outcome": outcome,
+                "attempts": 1,
+                "error": None,
+                "source": "stale.csv:2",
+            }
+        )
+    log.write(
+        {
+            "event": "session.result",
+            "run_id": f"n{night}",
+            "ts": ts,
+            "session_id": None,
+            "outcome": "invalid",
+            "source": "stale.csv:1",
+            "input": "bad",
+        }
+    )
     log.write({"event": "run.finished", "run_id": f"n{night}", "ts": ts, "counts": {}})
     return failed
 
@@ -72,20 +90,33 @@ def test_compact_keeps_the_latest_record_per_id_and_the_run_records(tmp_path: Pa
     path = tmp_path / "r.jsonl"
     lines = [
         {"event": "run.started", "run_id": "a", "ts": _iso(START)},
-        {"event": "session.result", "run_id": "a", "ts": _iso(START), "session_id": "devin-x",
-         "outcome": "failed"},
+        {
+            "event": "session.result",
+            "run_id": "a",
+            "ts": _iso(START),
+            "session_id": "devin-x",
+            "outcome": "failed",
+        },
         {"event": "run.finished", "run_id": "a", "ts": _iso(START)},
         {"event": "run.started", "run_id": "b", "ts": _iso(START + 60)},
-        {"event": "session.result", "run_id": "b", "ts": _iso(START + 60),
-         "session_id": "devin-x", "outcome": "terminated"},
+        {
+            "event": "session.result",
+            "run_id": "b",
+            "ts": _iso(START + 60),
+            "session_id": "devin-x",
+            "outcome": "terminated",
+        },
         {"event": "run.finished", "run_id": "b", "ts": _iso(START + 60)},
     ]
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines) + b'{"torn')
     done = compact(path, DAY, now=START + 120)
     kept = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert [(r["event"], r["run_id"]) for r in kept] == [
-        ("run.started", "a"), ("run.finished", "a"), ("run.started", "b"),
-        ("session.result", "b"), ("run.finished", "b"),
+        ("run.started", "a"),
+        ("run.finished", "a"),
+        ("run.started", "b"),
+        ("session.result", "b"),
+        ("run.finished", "b"),
     ]
     assert (done.records_before, done.records_after) == (6, 5)
     assert path.stat().st_mode & 0o777 == 0o600

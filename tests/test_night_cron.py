@@ -62,9 +62,7 @@ def _cron(home: Path) -> subprocess.CompletedProcess[str]:
     cron_env = {**env, "HOME": str(home), "LOGNAME": "cron", "USER": "cron"}
     cron_env.pop("MAILTO")
     argv = ["env", "-i", *(f"{k}={v}" for k, v in cron_env.items()), "/bin/sh", "-c", command]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=60, check=False, cwd="/"
-    )
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd="/")
 
 
 def test_the_shipped_line_terminates_the_stale_sessions_silently(

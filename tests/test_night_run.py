@@ -20,7 +20,14 @@ from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population, terminable_ids
 from worker.simulator.server import RunningSimulator
 
-CONFIG = SimulatorConfig(sessions=60, exit_ratio=0.0, error_ratio=0.0, seed=5, token="cog_night_token", org_id="org-night")
+CONFIG = SimulatorConfig(
+    sessions=60,
+    exit_ratio=0.0,
+    error_ratio=0.0,
+    seed=5,
+    token="cog_night_token",
+    org_id="org-night",
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +117,27 @@ def test_a_faulty_run_writes_a_page_not_a_log(
         ids.write_text("\n".join(terminable_ids(faulty.sessions)) + "\n")
         code, lines = _stderr_of_run(
             capsys,
-            ["run", str(ids), "--org-id", config.org_id, "--base-url", faulty.base_url,
-             "--rate", "0", "--concurrency", "32", "--timeout", "0.3", "--backoff-base", "0",
-             "--max-attempts", "4", "--results", str(tmp_path / "r.jsonl"), "-y"],
+            [
+                "run",
+                str(ids),
+                "--org-id",
+                config.org_id,
+                "--base-url",
+                faulty.base_url,
+                "--rate",
+                "0",
+                "--concurrency",
+                "32",
+                "--timeout",
+                "0.3",
+                "--backoff-base",
+                "0",
+                "--max-attempts",
+                "4",
+                "--results",
+                str(tmp_path / "r.jsonl"),
+                "-y",
+            ],
             monkeypatch,
         )
     failed = [line for line in lines if " session.failed " in line]

@@ -25,8 +25,9 @@ from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population, terminable_ids
 from worker.simulator.server import RunningSimulator
 
-BASE = SimulatorConfig(sessions=40, seed=9, token="cog_report", org_id="org-report",
-                       exit_ratio=0.0, error_ratio=0.0)
+BASE = SimulatorConfig(
+    sessions=40, seed=9, token="cog_report", org_id="org-report", exit_ratio=0.0, error_ratio=0.0
+)
 DOOMED = terminable_ids(make_population(BASE, time.time()))[:3]
 CONFIG = replace(BASE, faults_by_id={s: ("500", "500") for s in DOOMED})
 
@@ -39,9 +40,17 @@ class Nights:
 
 
 def _settings(sim: RunningSimulator, results: Path, **extra: object) -> Settings:
-    flags = {"org_id": CONFIG.org_id, "base_url": sim.base_url, "rate": 0, "backoff_base": 0,
-             "retry_after_max": 0, "results": str(results), "yes": True, "max_attempts": 2,
-             **extra}
+    flags = {
+        "org_id": CONFIG.org_id,
+        "base_url": sim.base_url,
+        "rate": 0,
+        "backoff_base": 0,
+        "retry_after_max": 0,
+        "results": str(results),
+        "yes": True,
+        "max_attempts": 2,
+        **extra,
+    }
     return load_settings(flags, environ={"DEVIN_API_KEY": CONFIG.token})
 
 
@@ -130,15 +139,42 @@ def test_latest_record_wins_and_hostile_text_stays_on_one_line(
 ) -> None:
     log = tmp_path / "r.jsonl"
     records = [
-        {"event": "session.result", "run_id": "r2", "ts": "2026-01-02T00:00:00.000Z",
-         "session_id": "devin-a", "outcome": "terminated", "attempts": 1, "error": None},
-        {"event": "session.result", "run_id": "r1", "ts": "2026-01-01T00:00:00.000Z",
-         "session_id": "devin-a", "outcome": "failed", "attempts": 6, "error": "x"},
-        {"event": "session.result", "run_id": "r1", "ts": "2026-01-01T00:00:00.000Z",
-         "session_id": "devin-b", "outcome": "failed", "attempts": 6,
-         "error": "HTTP 500: evil\ninjected line\x1b[31m"},
-        {"event": "session.result", "run_id": "r1", "ts": "2026-01-01T00:00:00.000Z",
-         "session_id": "devin-../x", "outcome": "failed", "attempts": 1, "error": None},
+        {
+            "event": "session.result",
+            "run_id": "r2",
+            "ts": "2026-01-02T00:00:00.000Z",
+            "session_id": "devin-a",
+            "outcome": "terminated",
+            "attempts": 1,
+            "error": None,
+        },
+        {
+            "event": "session.result",
+            "run_id": "r1",
+            "ts": "2026-01-01T00:00:00.000Z",
+            "session_id": "devin-a",
+            "outcome": "failed",
+            "attempts": 6,
+            "error": "x",
+        },
+        {
+            "event": "session.result",
+            "run_id": "r1",
+            "ts": "2026-01-01T00:00:00.000Z",
+            "session_id": "devin-b",
+            "outcome": "failed",
+            "attempts": 6,
+            "error": "HTTP 500: evil\ninjected line\x1b[31m",
+        },
+        {
+            "event": "session.result",
+            "run_id": "r1",
+            "ts": "2026-01-01T00:00:00.000Z",
+            "session_id": "devin-../x",
+            "outcome": "failed",
+            "attempts": 1,
+            "error": None,
+        },
     ]
     log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records) + b"{torn")
     code, out = _report(str(log), capsys=capsys)
@@ -152,7 +188,9 @@ def test_latest_record_wins_and_hostile_text_stays_on_one_line(
     assert ids.split() == ["devin-b"]  # never the id that is not valid
 
 
-def test_unknown_outcome_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_outcome_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "r.jsonl"
     log.write_text("")
     assert cli.main(["report", str(log), "--outcome", "faild"]) == 2

@@ -210,11 +210,15 @@ def _add_tools(commands: Any) -> None:
     )
     _add_flags(listing, _CONNECTION)
     add_list_arguments(listing)
-    report.configure_parser(commands.add_parser("report", help=report.HELP, description=report.HELP))
+    report.configure_parser(
+        commands.add_parser("report", help=report.HELP, description=report.HELP)
+    )
     compact.configure_parser(
         commands.add_parser("compact", help=compact.HELP, description=compact.HELP)
     )
-    config.configure_parser(commands.add_parser("config", help=config.HELP, description=config.HELP))
+    config.configure_parser(
+        commands.add_parser("config", help=config.HELP, description=config.HELP)
+    )
     simulate = commands.add_parser(
         "simulate", help="serve the built-in Devin API simulator on loopback"
     )

@@ -129,14 +129,17 @@ def _explain(
     records = [r for r in read_records(results) if r.get("event") == "session.result"]
     by_id = Counter(r["session_id"] for r in records if r["session_id"] is not None)
     invalid = sum(1 for r in records if r["outcome"] == "invalid")
-    print("\nresult log:", results)
-    print("outcomes:  ", dict(sorted(Counter(r["outcome"] for r in records).items())))
-    print("counts:    ", report.counts)
+    print(f"\nresult log: {results}")
+    print(f"outcomes:   {_plain(Counter(r['outcome'] for r in records))}")
+    print(f"counted:    {_plain(report.counts)} (duplicates and skipped ids have no record)")
+    faults = stats.get("faults_injected")
+    injected = _plain(faults) if isinstance(faults, dict) and faults else "none"
     print(
-        f"requests:   {report.requests} sent; simulator saw {stats.get('requests_total')}, "
-        f"faults injected {stats.get('faults_injected')}"
+        f"requests:   {report.requests} sent; the simulator saw {stats.get('requests_total')} "
+        f"and injected faults: {injected}"
     )
     print(f"exit code:  {report.exit_code}: {MEANING.get(report.exit_code, '?')}")
+    print(f"next:       devin-terminate report {results}   (counts, failures, exports)")
     problems = []
     if set(by_id) != expected or any(n != 1 for n in by_id.values()):
         problems.append("not exactly one result per distinct valid id")
@@ -152,3 +155,9 @@ def _explain(
         else "demo: FAILED"
     )
     return 1 if problems else 0
+
+
+def _plain(counts: dict[str, object]) -> str:
+    """``300 archived, 10 already_terminated``: largest first."""
+    pairs = sorted(counts.items(), key=lambda kv: (-int(str(kv[1])), kv[0]))
+    return ", ".join(f"{n} {name}" for name, n in pairs)

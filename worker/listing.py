@@ -305,7 +305,9 @@ def check_statuses(given: list[str] | None) -> frozenset[str]:
     from worker.models import SessionStatus
 
     known = [s.value for s in SessionStatus]
-    names = frozenset(n.strip().lower() for text in given or () for n in text.split(",") if n.strip())
+    names = frozenset(
+        n.strip().lower() for text in given or () for n in text.split(",") if n.strip()
+    )
     for name in sorted(names):
         if name not in known:
             raise ConfigError(

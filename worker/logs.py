@@ -155,7 +155,11 @@ class PlainRenderer:
         text = _value(event.pop("event", ""))
         exc = event.pop("exception", None)
         fields = " ".join(f"{key}={_value(value)}" for key, value in event.items())
-        shown = f"{_LEVEL_COLOR[level]}{level}\x1b[0m" if self._colors and level in _LEVEL_COLOR else level
+        shown = (
+            f"{_LEVEL_COLOR[level]}{level}\x1b[0m"
+            if self._colors and level in _LEVEL_COLOR
+            else level
+        )
         line = " ".join(part for part in (ts, shown, text, fields) if part)
         return f"{line} exception={_value(exc)}" if exc else line
 

@@ -204,7 +204,7 @@ def _plain(body: bytes, limit: int) -> str:
         return UNREADABLE
     if not text:
         return "empty body"
-    if text[0] in "{[\"" or not all(line.isprintable() for line in text.splitlines()):
+    if text[0] in '{["' or not all(line.isprintable() for line in text.splitlines()):
         return UNREADABLE
     return _printable(text, min(limit, 120))
 

@@ -93,13 +93,14 @@ def _take(summary: Summary, line: bytes) -> None:
 
 
 def _take_result(summary: Summary, record: dict[str, Any]) -> None:
+    attempts = record.get("attempts")
     entry = Entry(
         session_id=_text(record.get("session_id")),
         outcome=str(record.get("outcome")),
         time=str(record.get("ts") or ""),
         run_id=str(record.get("run_id") or ""),
         reason=_text(record.get("error")),
-        attempts=record.get("attempts") if isinstance(record.get("attempts"), int) else 0,
+        attempts=attempts if isinstance(attempts, int) else 0,
         source=_text(record.get("source")),
         input=_text(record.get("input")),
     )
