@@ -45,6 +45,7 @@ def run(sc: Scenario) -> None:
                 results=results,
                 rate=2 * LIMIT,
                 concurrency=CONCURRENCY,
+                extra=("--log-level", "debug"),  # every rate.changed step is a debug event
             ),
             env=worker_env(),
             stderr=log,
