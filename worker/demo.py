@@ -13,7 +13,7 @@ import asyncio
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -157,7 +157,7 @@ def _explain(
     return 1 if problems else 0
 
 
-def _plain(counts: dict[str, object]) -> str:
+def _plain(counts: Mapping[str, object]) -> str:
     """``300 archived, 10 already_terminated``: largest first."""
     pairs = sorted(counts.items(), key=lambda kv: (-int(str(kv[1])), kv[0]))
     return ", ".join(f"{n} {name}" for name, n in pairs)
