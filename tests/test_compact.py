@@ -15,7 +15,7 @@ from worker.results import ResultLog, scan_results
 
 DAY = 86400.0
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-PER_NIGHT = 20
+PER_NIGHT = 10
 
 
 def _iso(at: float) -> str:
@@ -23,7 +23,7 @@ def _iso(at: float) -> str:
 
 
 def _night(log: ResultLog, night: int, failed_before: list[str]) -> list[str]:
-    """A night: yesterday's failures retried (they succeed), 20 new stale sessions of which
+    """A night: yesterday's failures retried (they succeed), 10 new stale sessions of which
     two fail, one invalid line; the run records around them."""
     at = START + night * DAY
     ts = _iso(at)

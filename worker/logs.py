@@ -81,6 +81,7 @@ def configure_logging(
     an event (``HH:MM:SS level event key=value ...``) for the person reading a terminal,
     a journal or cron mail; colour only on a terminal without ``NO_COLOR``.
     """
+    given = stream  # None: whatever sys.stderr is when a line is written
     stream = stream or sys.stderr
     REDACTOR.add(secret)
     shared: list[Any] = [
@@ -105,7 +106,7 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=lambda *_: LineLogger(stream),
+        logger_factory=lambda *_: LineLogger(given),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=stream, force=True)
@@ -117,16 +118,18 @@ def is_json(fmt: str) -> bool:
     return fmt == "json"
 
 
-def write_line(stream: TextIO, line: str) -> None:
-    """The one place a finished diagnostic line is written (one write, then flush)."""
-    stream.write(line + "\n")
-    stream.flush()
+def write_line(stream: TextIO | None, line: str) -> None:
+    """The one place a finished diagnostic line is written (one write, then flush);
+    ``None`` is the current ``sys.stderr``."""
+    out = stream or sys.stderr
+    out.write(line + "\n")
+    out.flush()
 
 
 class LineLogger:
     """structlog's logger: hands each rendered event to `write_line`."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
 
     def msg(self, message: str) -> None:

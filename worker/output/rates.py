@@ -4,8 +4,9 @@ one per step of the controller.
 The adaptive gate moves the granted rate in small steps (a cut on a throttle, then a climb
 every quarter second). Every step stays available at debug level (``rate.changed``, which
 the benchmarks plot); at info a run says ``rate.lowered`` when a throttle cut the rate a
-significant share below what was last said, and ``rate.restored`` when it is back at the
-ceiling, each at most once per ``quiet_s`` seconds unless the rate fell by half again.
+significant share below what was last said (at most once per ``quiet_s`` seconds unless
+the rate fell by half again), and ``rate.restored`` when it is back at the ceiling after a
+cut that was told.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class RateNotes:
             self._lowest = new if self._lowest is None else min(self._lowest, new)
             self._maybe_lowered(new)
         elif self._ceiling is not None and new >= self._ceiling and self._told < self._ceiling:
-            self._maybe_restored(new)
+            self._restored(new)
 
     def _maybe_lowered(self, new: float) -> None:
         assert self._told is not None
@@ -72,9 +73,8 @@ class RateNotes:
         )
         self._said(new)
 
-    def _maybe_restored(self, new: float) -> None:
-        if self._clock() - self._last_line < self._quiet_s:
-            return
+    def _restored(self, new: float) -> None:
+        # only ever after a told cut, which the quiet period already spaces out
         self._log.info("rate.restored", to=round(new, 1), throttles=self._throttles)
         self._said(new)
 
