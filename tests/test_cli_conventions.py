@@ -15,8 +15,8 @@ from conftest import REPO, cli_env, run_cli
 from worker import cli
 from worker.commands.config import example_toml
 from worker.listing import build_query, parse_time
+from worker.output.summary import print_summary
 from worker.pipeline import RunReport
-from worker.progress import print_summary
 from worker.settings import Settings
 
 
@@ -99,3 +99,17 @@ def test_the_example_configuration_ships_in_the_package(
     assert capsys.readouterr().out == example_toml()
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "data/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["worker"]
+
+
+def test_plain_lines_cannot_be_forged(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    from worker.logs import configure_logging
+
+    configure_logging(fmt="console")
+    structlog.get_logger("t").warning(
+        "session.failed", session_id="devin-a", reason='HTTP 500: x\n00:00:00 info fake "y"'
+    )
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert ' session.failed session_id=devin-a reason="HTTP 500: x\\n00:00:00 info fake' in err

@@ -288,7 +288,8 @@ def settings_from(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from worker.job import run_job
-    from worker.progress import confirm_on_terminal, print_summary, progress_for
+    from worker.output.summary import print_summary
+    from worker.progress import confirm_on_terminal, progress_for
 
     settings = settings_from(args)
     with progress_for(settings) as tally:

@@ -3,7 +3,7 @@
 On a terminal (or ``--progress on``): a live rich bar on stderr and a summary table at the
 end. Otherwise: a ``run.progress`` event every ``--progress-interval`` seconds through the
 diagnostics logger (default 30 s in JSON, 5 minutes in plain text, where a person reads
-it), then the summary in the log format (one JSON line, or one plain line). stdout is
+it); the summary after is `worker.output.summary`'s. stdout is
 never written. The figures come from the run's `Tally`, which the event loop updates;
 the displays read it from their own daemon thread, so they never touch the loop.
 """
@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import structlog
 
-from worker.logs import configure_logging, is_json, write_line
+from worker.logs import configure_logging, is_json
 from worker.outcomes import OUTCOMES, Tally
 from worker.settings import Settings
 
@@ -30,13 +29,12 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from worker.pipeline import RunReport
 
 log = structlog.get_logger("worker.progress")
 
 _TICK = 0.1  # seconds between redraws of the bar
 _WINDOW = 10.0  # seconds over which rates are measured
-_ORDER = (*OUTCOMES, "skipped", "duplicate", "deferred")
+ORDER = (*OUTCOMES, "skipped", "duplicate", "deferred")
 _TEXT_INTERVAL = 300.0  # seconds between plain-text progress lines, unless set
 _JSON_INTERVAL = 30.0
 
@@ -135,59 +133,11 @@ def progress_for(settings: Settings) -> Iterator[Tally]:
         display.stop()
 
 
-def print_summary(report: RunReport, settings: Settings) -> None:
-    """The final word on stderr, in the run's log format: a table on a terminal, one JSON
-    line with ``--log-format json``, one plain line otherwise. Quiet runs (``-q``, level
-    warning or error) say nothing more when every id reached a final state."""
-    if is_json(settings.log_format):
-        write_line(sys.stderr, orjson.dumps(summary_event(report, settings)).decode())
-    elif settings.log_level in ("warning", "error") and report.exit_code == 0:
-        return
-    elif settings.progress == "on" or sys.stderr.isatty():
-        _console(settings).print(_summary_table(report, str(settings.results)))
-    else:
-        write_line(sys.stderr, summary_text(report, str(settings.results)))
-
-
-def summary_event(report: RunReport, settings: Settings) -> dict[str, Any]:
-    return {
-        "event": "run.summary",
-        "exit_code": report.exit_code,
-        "counts": report.counts,
-        "requests": report.requests,
-        "elapsed_s": round(report.elapsed_s, 3),
-        "interrupted": report.interrupted,
-        "reason": report.reason,
-        "results": str(settings.results),
-    }
-
-
-def summary_text(report: RunReport, results: str) -> str:
-    """``done in 12.3 s: 4900 terminated, 2 failed; 5120 requests; exit 1 (...); log r.jsonl``"""
-    counts = ", ".join(f"{report.counts[n]} {n}" for n in _ORDER if report.counts.get(n))
-    meaning = _EXIT_MEANING.get(report.exit_code, "")
-    stopped = f"; stopped: {report.reason}" if report.reason else ""
-    return (
-        f"done in {report.elapsed_s:.1f} s: {counts or 'no sessions'}; "
-        f"{report.requests} requests; exit {report.exit_code}"
-        f"{f' ({meaning})' if meaning else ''}{stopped}; result log {results}"
-    )
-
-
-_EXIT_MEANING = {
-    0: "every id reached a final state",
-    1: "some sessions failed or input lines were invalid",
-    3: "aborted",
-    130: "interrupted",
-    143: "interrupted",
-}
-
-
 def _on_terminal(settings: Settings) -> bool:
     return settings.progress == "on" or (settings.progress == "auto" and sys.stderr.isatty())
 
 
-def _console(settings: Settings) -> Console:
+def console_for(settings: Settings) -> Console:
     from rich.console import Console  # rich colours nothing when NO_COLOR is set
 
     return Console(stderr=True, highlight=False, force_terminal=settings.progress == "on" or None)
@@ -228,7 +178,7 @@ class _Bar:
         self._tally = tally
         self._settings = settings
         self._meter = Meter(tally, settings.rate)
-        self._console = _console(settings)
+        self._console = console_for(settings)
         self._progress = _make_progress(self._console)
         self._task: TaskID | None = None
         self._stopped = threading.Event()
@@ -323,27 +273,7 @@ def _make_progress(console: Console) -> Progress:
 
 
 def _outcome_text(figures: Figures) -> str:
-    parts = [f"{name} {figures.counts[name]}" for name in _ORDER if name in figures.counts]
+    parts = [f"{name} {figures.counts[name]}" for name in ORDER if name in figures.counts]
     if figures.rate_limit is not None:
         parts.append(f"rate lowered to {figures.rate_limit:.1f}/s")
     return " · ".join(parts)
-
-
-def _summary_table(report: RunReport, results: str) -> Any:
-    from rich.table import Table
-
-    table = Table(title="devin-terminate summary", title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    for name in _ORDER:
-        if report.counts.get(name):
-            table.add_row(name, str(report.counts[name]))
-    table.add_section()
-    elapsed = max(report.elapsed_s, 1e-9)
-    table.add_row("requests", f"{report.requests} ({report.requests / elapsed:.1f}/s)")
-    table.add_row("elapsed", f"{report.elapsed_s:.1f} s")
-    table.add_row("exit code", str(report.exit_code))
-    if report.interrupted or report.reason:
-        table.add_row("stopped", report.reason or "interrupted")
-    table.add_row("result log", results)
-    return table
