@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        return _fatal(exc)
+        return _fatal(exc, args.command)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -259,14 +259,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     return tools[args.command](args)
 
 
-def _fatal(exc: Exception) -> int:
+def _fatal(exc: Exception, command: str) -> int:
     from worker.errors import WorkerError
 
     if not isinstance(exc, WorkerError):
         raise exc
     import structlog
 
-    structlog.get_logger("worker.cli").error("run.aborted", error=str(exc), exit_code=exc.exit_code)
+    structlog.get_logger("worker.cli").error(
+        f"{command}.aborted", error=str(exc), exit_code=exc.exit_code
+    )
     return exc.exit_code
 
 
