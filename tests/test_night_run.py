@@ -151,3 +151,45 @@ def test_a_faulty_run_writes_a_page_not_a_log(
     for sid in doomed:
         line = next(line for line in failed if sid in line)
         assert "attempts=4" in line and "HTTP 502" in line, line
+
+
+def test_quiet_says_nothing_unless_a_person_is_needed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = SimulatorConfig(
+        sessions=12,
+        seed=4,
+        token="cog_faulty_token",
+        org_id="org-q",
+        exit_ratio=0.0,
+        error_ratio=0.0,
+    )
+    doomed = terminable_ids(make_population(base, time.time()))[0]
+    config = replace(base, faults_by_id={doomed: ("503",) * 3})
+    with simulator_in_thread(config) as sim:
+        ids = tmp_path / "ids.txt"
+        common = [
+            "--org-id",
+            config.org_id,
+            "--base-url",
+            sim.base_url,
+            "--rate",
+            "0",
+            "--backoff-base",
+            "0",
+            "--retry-after-max",
+            "0",
+            "--max-attempts",
+            "3",
+            "-q",
+            "-y",
+            "--results",
+            str(tmp_path / "r.jsonl"),
+        ]
+        ids.write_text("\n".join(terminable_ids(sim.sessions)) + "\n")
+        code, lines = _stderr_of_run(capsys, ["run", str(ids), *common], monkeypatch)
+        assert code == 1 and len(lines) == 2, lines
+        assert doomed in lines[0] and "session.failed" in lines[0] and "HTTP 503" in lines[0]
+        assert lines[1].startswith("done in ")
+        code, lines = _stderr_of_run(capsys, ["run", str(ids), *common], monkeypatch)
+        assert (code, lines) == (0, [])  # the retry worked: a clean night is silent
