@@ -49,7 +49,7 @@ class Parser(argparse.ArgumentParser):
             return did_you_mean(first, self._option_string_actions)
         choice = _CHOICE.search(message)
         if choice:
-            options = re.findall(r"'([^']*)'", choice.group(2))
+            options = [part.strip().strip("'") for part in choice.group(2).split(",")]
             return did_you_mean(choice.group(1), options)
         return ""
 
