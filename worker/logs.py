@@ -1,5 +1,6 @@
-"""Diagnostics on stderr through structlog: readable on a terminal, one JSON object a line
-otherwise. The result log is data and does not go through here.
+"""Diagnostics on stderr through structlog: plain lines a person reads (terminal, journal,
+cron mail) by default, one JSON object a line with ``--log-format json``. Every finished
+line leaves through `write_line`. The result log is data and does not go through here.
 
 Secrets: the token is never put in an event in the first place (aiohttp errors are logged as
 ``str``, never ``repr``, tracebacks never render local variables). The redaction processor is
@@ -168,10 +169,9 @@ class PlainRenderer:
 
 
 def _value(value: Any) -> str:
+    """A bare word as is; anything else as JSON (quoted, escaped, on one line)."""
     if isinstance(value, str) and _BARE.match(value):
         return value
-    if isinstance(value, str | int | float | bool) or value is None:
-        return orjson.dumps(value).decode()
     return orjson.dumps(value, default=str).decode()
 
 
