@@ -66,6 +66,16 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
         "retry tokens for the whole run, 5 per retry (default 500)",
     ),
     (
+        "session_timeout",
+        {"type": float, "metavar": "S"},
+        "seconds one session may take, attempts and waits included (default 120)",
+    ),
+    (
+        "throttle_timeout",
+        {"type": float, "metavar": "S"},
+        "seconds of nothing but 429 answers that end the run, exit 3 (default 60)",
+    ),
+    (
         "breaker_window",
         {"type": int, "metavar": "N"},
         "sessions the failure breaker looks back on (default 50)",
@@ -139,7 +149,8 @@ _EXIT_CODES = """exit codes:
   0    every id reached a final state (terminated, archived, already_terminated, not_found, skipped)
   1    finished, but some sessions failed or input lines were invalid
   2    usage, configuration or input error; nothing was sent
-  3    aborted: the token was refused (401/403) or the failure breaker tripped
+  3    aborted: the token was refused (401/403), the failure breaker tripped,
+       or the API kept throttling
   4    another run holds the lock
   130  interrupted by SIGINT, 143 by SIGTERM (after draining)"""
 
