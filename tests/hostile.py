@@ -55,6 +55,11 @@ class Hostile:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        if request.path == "/v3/self":  # whoever asks who we are gets a plain answer
+            return web.json_response(
+                {"principal_type": "service_user", "service_user_id": "su-1",
+                 "service_user_name": "hostile", "org_id": ORG}
+            )  # fmt: skip
         replies = self._script.get(request.method) or [Reply(404, {"detail": "no script"})]
         reply = replies.pop(0) if len(replies) > 1 else replies[0]
         if reply.huge:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 import pytest
 from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
 
+from worker import terminate_sessions
+from worker.api import RunSummary
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
 from worker.limiter import RateGate
@@ -316,3 +318,35 @@ async def test_a_paused_gate_holds_a_session_no_longer_than_its_deadline() -> No
         await gate.aclose()
     assert result.outcome == "failed" and server.count("DELETE") == 0
     assert "passed waiting for the rate gate" in str(result.error)
+
+
+async def _run_against(server: Hostile, **options: object) -> RunSummary:
+    async with serving(server) as url:
+        return await terminate_sessions(
+            [f"devin-s{i:03d}" for i in range(200)],
+            org_id=ORG,
+            token=TOKEN,
+            base_url=url,
+            backoff_base=0,
+            breaker_window=1000,
+            **options,
+        )
+
+
+async def test_endless_429_with_retry_after_3600_ends_the_run_at_once_with_exit_3() -> None:
+    server = Hostile({"DELETE": [problem(429, **{"Retry-After": "3600"})]})
+    summary = await _run_against(server, rate=50, concurrency=8)
+    assert summary.exit_code == 3
+    assert str(summary.reason).startswith("the API kept throttling: 3 answers in a row")
+    # at most the first wave was sent; nobody waited out the gate's pause
+    assert server.count("DELETE") <= 8
+    assert summary.counts["failed"] >= 3 and summary.counts["failed"] <= 8
+    assert sum(summary.counts.values()) <= 8 + summary.counts.get("cancelled", 0)
+
+
+async def test_endless_429_without_retry_after_ends_the_run_with_exit_3() -> None:
+    server = Hostile({"DELETE": [problem(429)]})
+    summary = await _run_against(server, rate=0, throttle_timeout=0.05, max_attempts=100)
+    assert summary.exit_code == 3
+    assert str(summary.reason).startswith("the API kept throttling: only 429 answers for")
+    assert summary.counts.get("terminated", 0) == 0
