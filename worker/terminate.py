@@ -1,25 +1,21 @@
 """Terminate one session: the attempts and the mapping of answers to outcomes.
 
-Every request passes the rate gate and the one ``RetryPolicy`` (worker/run/retry.py):
-408, 429, 5xx and transport failures are retried within its attempts, deadline and
-budget. Not retried: 404 (``not_found``), 409 (reconciled with a GET), other 4xx
-(``failed``). A 401, or a 403 that names a missing permission, halts the run, and so
-does throttling that does not end (``ThrottleBreaker``). When an earlier attempt may have
-reached the server (timeout, dropped connection, 5xx), a later 404 or 409 is reconciled
-with a GET, so a DELETE that succeeded unseen is still reported as ours.
-
-A 2xx is checked: a body that cannot be read, or that describes another session than
-the one asked for, is no success; it is settled by GET (never by more DELETEs while the
-session is terminal), and ``terminated`` is never recorded from a mismatched answer.
-With ``archive``, a session terminated but not archived is archived with
-``POST .../archive``; if that fails, the result is ``failed`` (so resume tries again).
-A dry run looks the session up: terminal already → ``already_terminated``.
+Every request passes the rate gate, the run's halt, and the one ``RetryPolicy`` (its
+attempts, deadline, budget, Retry-After cap: worker/run/retry.py), which retries 408,
+429, 5xx and transport failures. 404 is ``not_found``, 409 is reconciled with a GET, other
+4xx ``failed``; a refused token halts the run, as does endless throttling. After an
+attempt that may have reached the server, a 404/409 is reconciled with a GET, so a DELETE
+that succeeded unseen is still ours. A 2xx that cannot be read or names another session
+is no success: one GET settles it, never more DELETEs while the session is terminal.
+With ``archive``, a session left unarchived is archived by ``POST .../archive``, else
+``failed`` (resume tries again). A dry run says ``already_terminated`` for a terminal one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 
@@ -27,14 +23,14 @@ from worker.client import Answer, DevinClient
 from worker.limiter import RateGate
 from worker.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
+from worker.run.answers import read_session, refusal, retryable
+from worker.run.exchange import Exchange
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 
 __all__ = ["Halt", "Terminator"]
 
 log = structlog.get_logger("worker.terminate")
-
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(slots=True)
@@ -67,20 +63,19 @@ class _Attempts:
     uncertain: bool = False  # an earlier attempt may have terminated it unseen
     odd: str | None = None  # why the last 2xx could not be used
     tries: Tries = field(init=False)
+    x: Exchange = field(init=False)
 
     def __post_init__(self) -> None:
         self.tries = self.t.policy.start()
-
-    @property
-    def attempt(self) -> int:
-        return self.tries.attempts
+        self.x = Exchange(self.t.gate, self.t.policy, self.t.halt, self.t.tally)
 
     async def run(self) -> SessionResult:
         while True:
-            stop = await self._turn(self.tries)
+            stop = await self.x.turn(self.tries)
             if stop is not None:
                 return self._stopped(stop)
             self.tries.attempts += 1
+            self.odd = None
             answer = await self._send()
             result = await self._settle(answer)
             if result is not None:
@@ -91,21 +86,12 @@ class _Attempts:
             log.warning(
                 "session.retry",
                 session_id=self.session_id,
-                attempt=self.attempt,
+                attempt=self.tries.attempts,
                 error=self.odd or answer.error,
                 delay_s=round(wait, 3),
             )
-            if not await self.t.halt.race(self.t.policy.sleep(wait)):
-                return self._stopped(f"not sent: {self.t.halt.reason}")
-
-    async def _turn(self, tries: Tries) -> str | None:
-        """Wait for the rate gate; None when this attempt may go, else why it may not."""
-        if await self.t.halt.race(self.t.gate.acquire(), tries.remaining()):
-            return None
-        if self.t.halt:
-            return f"not sent: {self.t.halt.reason}"
-        timeout = self.t.policy.session_timeout
-        return f"session_timeout ({timeout:g} s) passed waiting for the rate gate"
+            if (stop := await self.x.pause(wait)) is not None:
+                return self._stopped(stop)
 
     async def _send(self) -> Answer:
         self.t.tally.requests += 1
@@ -124,19 +110,15 @@ class _Attempts:
             return await self._reconcile(answer)
         if status in (401, 403):
             return self._refused(answer)
-        if status is None or status in _RETRY_STATUSES:
+        if retryable(answer):
             self.uncertain |= answer.maybe_sent or (status is not None and status >= 500)
             return None
         return self._result("failed", answer, error=answer.error)
 
     def _state(self, answer: Answer) -> SessionState | None:
         """The session a 2xx describes; None (and ``odd`` says why) when it cannot be used."""
-        session = answer.session
-        if session is None:
-            self.odd = f"unreadable answer to a {answer.status}: {answer.error}"
-        elif session.session_id != self.session_id:
-            self.odd = f"the API answered for another session: {session.session_id[:80]!r}"
-            return None
+        session, why = read_session(answer, self.session_id)
+        self.odd = why or self.odd
         return session
 
     async def _succeeded(self, answer: Answer) -> SessionResult | None:
@@ -167,7 +149,9 @@ class _Attempts:
                 "not_found" if answer.status == 404 else "failed", answer, error=answer.error
             )
         said = self.odd if answer.ok else answer.error
-        check, stop = await self._ask(self._get, self._checked)
+        check, stop = await self._ask(
+            partial(self.t.client.get_session, self.session_id), self._checked
+        )
         session = self._state(check) if check is not None and check.ok else None
         if check is not None and check.status == 404:
             return self._result("not_found", answer, error=said)
@@ -188,7 +172,13 @@ class _Attempts:
         return self._result("already_terminated", answer, session=session)
 
     async def _archive(self, answer: Answer) -> SessionResult:
-        reply, stop = await self._ask(self._post_archive, self._archived)
+        reply, stop = await self._ask(
+            partial(self.t.client.archive, self.session_id), self._archived
+        )
+        if stop is None and reply is not None and reply.status in (404, 405):
+            # no archive route on this server: the DELETE with archive=true again
+            again = partial(self.t.client.terminate, self.session_id, archive=True)
+            reply, stop = await self._ask(again, self._archived)
         session = self._state(reply) if reply is not None and reply.ok else None
         if stop is None and session is not None and session.is_archived:
             return self._result("archived", reply, session=session)
@@ -197,39 +187,11 @@ class _Attempts:
             "failed", reply or answer, session=session, error=f"terminated, not archived: {why}"
         )
 
-    async def _ask(
-        self, send: Callable[[], Awaitable[Answer]], settled: Callable[[Answer], bool]
-    ) -> tuple[Answer | None, str | None]:
-        """Send until ``settled`` accepts an answer or the policy stops: (the last answer,
-        None) or (the last answer, why it stopped). The GET of ``_check`` and the archive."""
-        tries = self.t.policy.start(self.tries.started)  # the session's deadline, own count
-        answer: Answer | None = None
-        while (stop := await self._turn(tries)) is None:
-            tries.attempts += 1
-            self.t.tally.requests += 1
-            answer = await send()
-            self._report(answer)
-            self._throttled(answer)
-            if settled(answer):
-                return answer, None
-            wait = tries.next_wait(answer, self.odd if answer.ok else None)
-            if isinstance(wait, str):
-                return answer, wait
-            if not await self.t.halt.race(self.t.policy.sleep(wait)):
-                return answer, f"not sent: {self.t.halt.reason}"
-        return answer, stop
-
-    async def _get(self) -> Answer:
-        return await self.t.client.get_session(self.session_id)
-
-    async def _post_archive(self) -> Answer:
-        return await self.t.client.archive(self.session_id)
-
     def _checked(self, answer: Answer) -> bool:
         """A GET answer that can be acted on (a readable session, or a non-retried error)."""
         if answer.ok:
             return self._state(answer) is not None
-        return answer.status is not None and answer.status not in _RETRY_STATUSES
+        return not retryable(answer)
 
     def _archived(self, answer: Answer) -> bool:
         if answer.ok:
@@ -237,7 +199,7 @@ class _Attempts:
             if session is not None and not session.is_archived:
                 self.odd = "the archive answer says is_archived false"
             return session is not None and session.is_archived
-        return answer.status is not None and answer.status not in _RETRY_STATUSES
+        return not retryable(answer)
 
     def _report(self, answer: Answer) -> None:
         """Tell the rate gate: a throttle (429, or 503 saying when to return), or not.
@@ -250,22 +212,30 @@ class _Attempts:
         else:
             self.t.gate.accepted()
 
+    async def _ask(
+        self, send: Callable[[], Awaitable[Answer]], settled: Callable[[Answer], bool]
+    ) -> tuple[Answer | None, str | None]:
+        """The GETs of a check, the POSTs of an archive: own count, the session's deadline."""
+        tries = self.t.policy.start(self.tries.started)
+        return await self.x.ask(tries, send, settled, self._heard, self._explain)
+
+    def _explain(self, answer: Answer) -> str | None:
+        return self.odd if answer.ok else None
+
+    def _heard(self, answer: Answer) -> None:
+        self._report(answer)
+        self._throttled(answer)
+
     def _throttled(self, answer: Answer) -> None:
         reason = self.t.policy.throttle.observe(answer.status, answer.retry_after)
         if reason is not None:
             self.t.halt(reason, fatal=True)
 
     def _refused(self, answer: Answer) -> SessionResult:
-        text = answer.error
-        if answer.status == 401:
-            self.t.halt(f"the API rejected the token ({text}); check DEVIN_API_KEY", auth=True)
-        elif "permission" in text.lower() or "manageorgsessions" in text.lower():
-            self.t.halt(
-                f"the token lacks a permission ({text}); terminating sessions needs "
-                "ManageOrgSessions (and ViewOrgSessions for checks)",
-                auth=True,
-            )
-        return self._result("failed", answer, error=text)
+        reason = refusal(answer)
+        if reason is not None:
+            self.t.halt(reason, auth=True)
+        return self._result("failed", answer, error=answer.error)
 
     def _stopped(self, reason: str) -> SessionResult:
         return self._result("cancelled" if self.t.halt else "failed", error=reason)
@@ -281,12 +251,12 @@ class _Attempts:
         if outcome in ("terminated", "archived", "already_terminated", "not_found"):
             self.tries.refund()
         return SessionResult(
-            session_id=self.session_id,
-            outcome=outcome,
-            archived=session.is_archived if session is not None else None,
-            status=str(session.status) if session is not None else None,
+            self.session_id,
+            outcome,
+            archived=session.is_archived if session else None,
+            status=str(session.status) if session else None,
             http_status=answer.status if answer is not None else None,
-            attempts=self.attempt,
+            attempts=self.tries.attempts,
             elapsed_ms=round(self.tries.elapsed() * 1000, 1),
             error=error,
             source=self.source,
