@@ -123,21 +123,48 @@ def test_the_budget_is_taken_per_retry_and_given_back_on_success() -> None:
     assert p.budget.available == 5
 
 
+def test_a_hopeless_429_with_nothing_else_heard_trips_at_once() -> None:
+    clock = Clock()
+    b = ThrottleBreaker(window=60.0, retry_after_max=120.0, clock=clock)
+    assert b.observe(429, 120.0) is None  # at the cap: waited for, not hopeless
+    assert b.observe(None, None) is None
+    assert b.observe(429, 3600.0) == (
+        "the API kept throttling: 1 answer(s) in a row asked to wait 3600 s, more than "
+        "retry_after_max (120 s), and no other answer came for 60 s"
+    )
+    b = ThrottleBreaker(window=60.0, retry_after_max=120.0, clock=clock)
+    assert b.observe(200, None) is None
+    clock.now += 59.9
+    assert b.observe(429, 3600.0) is None  # an answer came 59.9 s ago
+    clock.now += 0.1
+    assert b.observe(429, 3600.0) is not None  # and now 60 s ago
+
+
 def test_throttle_breaker_trips_on_three_hopeless_429s_in_a_row() -> None:
-    b = ThrottleBreaker(retry_after_max=120.0, clock=Clock())
+    clock = Clock()
+    b = ThrottleBreaker(retry_after_max=120.0, clock=clock)
+    assert b.observe(200, None) is None
     assert b.observe(429, 3600.0) is None and b.observe(429, 3600.0) is None
     assert b.observe(200, None) is None  # an answer that is not a throttle resets
     assert b.observe(429, 3600.0) is None and b.observe(429, 3600.0) is None
     assert b.observe(None, None) is None  # a transport failure neither counts nor resets
     reason = b.observe(429, 3600.0)
-    assert reason is not None and reason.startswith("the API kept throttling: 3 answers")
-    assert "3600 s" in reason and "(120 s)" in reason
+    assert reason == (
+        "the API kept throttling: 3 answer(s) in a row asked to wait 3600 s, more than "
+        "retry_after_max (120 s)"
+    )
 
 
 def test_a_throttle_under_the_cap_breaks_a_hopeless_run() -> None:
     b = ThrottleBreaker(retry_after_max=120.0, clock=Clock())
+    assert b.observe(200, None) is None
     for retry_after in (3600.0, 3600.0, 120.0, 3600.0, 3600.0):
         assert b.observe(429, retry_after) is None
+
+
+def test_no_cap_means_nothing_is_hopeless() -> None:
+    b = ThrottleBreaker(retry_after_max=0.0, clock=Clock())
+    assert all(b.observe(429, 3600.0) is None for _ in range(9))
 
 
 def test_throttle_breaker_trips_after_a_window_of_nothing_but_429s() -> None:

@@ -58,7 +58,7 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "retry_after_max",
         {"type": float, "metavar": "S"},
-        "longest Retry-After honoured, seconds (default 120)",
+        "longest Retry-After waited for, seconds; a longer one fails the session (default 120)",
     ),
     (
         "retry_budget",

@@ -16,11 +16,13 @@ Otherwise the wait is full-jitter exponential backoff, or ``Retry-After`` when t
 sent one. ``retry_after_max = 0`` means "do not wait for Retry-After" (backoff alone),
 and ``Backoff(base=0)`` with an injected ``sleep`` makes every wait zero in tests.
 
-``ThrottleBreaker`` ends a run the API keeps throttling, in bounded time: it trips when
-``hopeless`` answers in a row were 429s asking to wait longer than ``retry_after_max``,
-or when every HTTP answer for ``window`` seconds (``throttle_timeout``) was a 429, at
-least ``min_count`` of them. Any other HTTP answer resets it; a transport failure neither
-counts nor resets.
+``ThrottleBreaker`` ends a run the API keeps throttling, in bounded time. It trips on a
+429 asking to wait longer than ``retry_after_max`` when no other answer came for
+``window`` seconds (``throttle_timeout``; at the start of a run, at once: the fleet is
+paused by such a 429, so no second one would come before the pause ends), or on
+``hopeless`` of them in a row; and when every HTTP answer for ``window`` seconds was a
+429, at least ``min_count`` of them. Any other HTTP answer resets the counts; a transport
+failure neither counts nor resets.
 """
 
 from __future__ import annotations
@@ -58,15 +60,19 @@ class ThrottleBreaker:
     _since: float | None = None
     _count: int = 0
     _over_cap: int = 0
+    _other: float | None = None  # when the last HTTP answer that was not a 429 came
+
+    def _silent(self, now: float) -> bool:
+        return self._other is None or now - self._other >= self.window
 
     def observe(self, status: int | None, retry_after: float | None) -> str | None:
         """Count one answer; the reason to end the run when the breaker trips, else None."""
         if status is None:
             return None
-        if status != 429:
-            self._since, self._count, self._over_cap = None, 0, 0
-            return None
         now = self.clock()
+        if status != 429:
+            self._since, self._count, self._over_cap, self._other = None, 0, 0, now
+            return None
         if self._since is None:
             self._since = now
         self._count += 1
@@ -74,11 +80,14 @@ class ThrottleBreaker:
             self._over_cap += 1
         else:
             self._over_cap = 0
-        if self._over_cap >= self.hopeless:
-            return (
-                f"the API kept throttling: {self._over_cap} answers in a row asked to wait "
+        if self._over_cap and (self._over_cap >= self.hopeless or self._silent(now)):
+            asked = (
+                f"the API kept throttling: {self._over_cap} answer(s) in a row asked to wait "
                 f"{retry_after:.0f} s, more than retry_after_max ({self.retry_after_max:g} s)"
             )
+            if self._over_cap >= self.hopeless:
+                return asked
+            return f"{asked}, and no other answer came for {self.window:g} s"
         span = now - self._since
         if self._count >= self.min_count and span >= self.window:
             return f"the API kept throttling: only 429 answers for {span:.0f} s ({self._count})"
