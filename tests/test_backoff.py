@@ -25,6 +25,8 @@ def test_zero_base_waits_zero() -> None:
         ("120", 120.0),
         (" 7 ", 7.0),
         ("1.5", 1.5),
+        ("0", 0.0),
+        ("0.5", 0.5),
         ("Sat, 28 Nov 2026 12:00:30 GMT", 30.0),  # IMF-fixdate
         ("Saturday, 28-Nov-26 12:01:00 GMT", 60.0),  # RFC 850
         ("Sat Nov 28 12:00:10 2026", 10.0),  # asctime: naive, taken as UTC
@@ -49,6 +51,19 @@ def test_retry_budget_drains_only_while_retries_fail() -> None:
     assert budget.available == 15
     budget.refund()
     assert budget.available == 16
+    budget.available = 10
+    budget.refund(retried=True)  # a retried session gives back what a retry cost
+    assert budget.available == 15
+    budget.refund(retried=True, timeout=True)
+    assert budget.available == 20  # not 25: never above capacity
+    budget.available = 0
+    budget.refund(timeout=True)  # not retried: 1, whatever the last failure was
+    assert budget.available == 1
     for _ in range(10):
         budget.refund(retried=True)
     assert budget.available == 20  # never above capacity
+
+
+def test_a_short_retry_after_is_waited_as_it_is() -> None:
+    assert Backoff(base=0.0).delay(2, retry_after=0.5) == 0.5
+    assert RetryBudget(capacity=7, available=0).available == 0  # an empty budget stays empty

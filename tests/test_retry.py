@@ -57,6 +57,7 @@ def test_retry_after_is_waited_with_a_little_jitter_and_cut_to_the_cap() -> None
 
 def test_over_cap() -> None:
     assert over_cap(121.0, 120.0) and not over_cap(120.0, 120.0)
+    assert over_cap(0.9, 0.5) and not over_cap(0.4, 0.5)
     assert not over_cap(None, 120.0) and not over_cap(3600.0, 0.0)  # 0: no cap
 
 
@@ -193,9 +194,10 @@ def test_throttle_breaker_needs_enough_429s_and_no_other_answer() -> None:
     clock.now += 100
     assert b.observe(429, None) is None  # nine only
     assert b.observe(503, 1.0) is None  # any other answer starts over
-    for _ in range(10):
+    for _ in range(8):
         assert b.observe(429, None) is None
     clock.now += 60
+    assert b.observe(429, None) is None  # nine since the 503
     assert b.observe(429, None) is not None
 
 
@@ -212,7 +214,9 @@ def test_from_settings_maps_every_knob() -> None:
         retry_budget=40,
         throttle_timeout=20,
     )
-    p = RetryPolicy.from_settings(s)
+    clock = Clock()
+    p = RetryPolicy.from_settings(s, clock=clock)
+    assert p.clock is clock and p.throttle.clock is clock
     assert (p.max_attempts, p.session_timeout, p.request_timeout) == (4, 90, 7)
     assert (p.backoff.base, p.backoff.cap, p.backoff.retry_after_max) == (0.2, 3, 30)
     assert (p.budget.capacity, p.throttle.window, p.throttle.retry_after_max) == (40, 20, 30)

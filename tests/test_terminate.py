@@ -14,7 +14,7 @@ from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
 from worker import terminate_sessions
 from worker.api import RunSummary
 from worker.backoff import Backoff, RetryBudget
-from worker.client import ClientOptions, DevinClient
+from worker.client import Answer, ClientOptions, DevinClient
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult
 from worker.run.retry import RetryPolicy, ThrottleBreaker
@@ -263,8 +263,10 @@ async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
     case = await decide({"DELETE": [problem(401, "bad token")]})
     assert case.result.outcome == "failed" and case.halt.auth and case.halt.fatal
     assert case.halt.reason is not None and "DEVIN_API_KEY" in case.halt.reason
-    lacks = await decide({"DELETE": [problem(403, "needs ManageOrgSessions")]})
-    assert lacks.halt.auth and "lacks a permission" in str(lacks.halt.reason)
+    for detail in ("needs ManageOrgSessions", "Missing Permission"):
+        lacks = await decide({"DELETE": [problem(403, detail)]})
+        assert lacks.halt.auth and "lacks a permission" in str(lacks.halt.reason)
+        assert "needs ManageOrgSessions (and ViewOrgSessions" in str(lacks.halt.reason)
 
 
 async def test_a_429_over_the_cap_with_nothing_else_heard_ends_the_run() -> None:
@@ -370,3 +372,12 @@ async def test_endless_429_without_retry_after_ends_the_run_with_exit_3() -> Non
     assert summary.exit_code == 3
     assert str(summary.reason).startswith("the API kept throttling: only 429 answers for")
     assert summary.counts.get("terminated", 0) == 0
+
+
+def test_a_foreign_session_id_is_quoted_and_cut() -> None:
+    from worker.run.answers import read_session
+
+    body = f'{{"session_id": "devin-{"x" * 200}\\nrm", "status": "exit"}}'.encode()
+    session, why = read_session(Answer(200, body), SID)
+    assert session is None and why is not None
+    assert why == f"the API answered for another session: {('devin-' + 'x' * 200)[:80]!r}"
