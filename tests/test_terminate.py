@@ -381,3 +381,16 @@ def test_a_foreign_session_id_is_quoted_and_cut() -> None:
     session, why = read_session(Answer(200, body), SID)
     assert session is None and why is not None
     assert why == f"the API answered for another session: {('devin-' + 'x' * 200)[:80]!r}"
+
+
+async def test_a_race_raises_what_the_awaitable_raised() -> None:
+    async def broken() -> None:
+        raise RuntimeError("gate broke")
+
+    with pytest.raises(RuntimeError, match="gate broke"):
+        await Halt().race(broken())
+    halted = Halt()
+    halted("stop")
+    assert not await halted.race(asyncio.sleep(0))
+    assert not await Halt().race(asyncio.sleep(10), timeout=0.001)
+    assert await Halt().race(asyncio.sleep(0))

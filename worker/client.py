@@ -3,7 +3,9 @@
 Every call returns an ``Answer``: an HTTP status with a parsed body, or the kind of transport
 failure that happened. Nothing here retries or decides outcomes; ``terminate`` does that.
 The request path is built from an id that was validated and is percent-encoded again, so
-no id can leave ``/v3/organizations/{org_id}/sessions/``.
+no id can leave ``/v3/organizations/{org_id}/sessions/``. Bodies are read in chunks up to
+``max_body`` (4 MiB): a larger answer is cut off as "answer too large", so a hostile
+server cannot fill the memory.
 """
 
 from __future__ import annotations

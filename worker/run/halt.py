@@ -45,4 +45,7 @@ class Halt:
             stop.cancel()
             if not task.done():
                 task.cancel()
-        return task.done() and not task.cancelled() and not self
+        if not task.done() or task.cancelled():
+            return False
+        task.result()  # what it raised is raised here, never lost
+        return not self
