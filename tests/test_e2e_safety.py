@@ -102,6 +102,8 @@ def test_dry_run_sends_no_delete_and_its_log_feeds_the_real_run(
     results = session_results(preview)
     assert Counter(r["outcome"] for r in results) == {"would_terminate": len(sim.ids())}
     assert all(r["status"] not in (None, "exit", "error") for r in results)
+    # the summary says what a dry run cannot know
+    assert "dry_run.unchecked" in proc.stderr and "no permission check" in proc.stderr
     real = tmp_path / "real.jsonl"
     proc = run_cli(
         ["run", str(preview), "--archive", "--results", str(real), "--rate", "0"],
@@ -283,7 +285,8 @@ def test_unknown_fields_and_enum_values_are_parsed_and_reported(
     )
     assert again.returncode == 0
     assert {r["status"] for r in session_results(out)} == {"exit"}
-    assert read_results(out)[-1]["counts"] == {"would_terminate": len(ids)}
+    # a dry run tells the truth: every session is terminal already
+    assert read_results(out)[-1]["counts"] == {"already_terminated": len(ids)}
 
 
 def test_max_sessions_counts_stdin_too(simulator: Any, tmp_path: Path) -> None:

@@ -59,12 +59,22 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "retry_after_max",
         {"type": float, "metavar": "S"},
-        "longest Retry-After honoured, seconds (default 120)",
+        "longest Retry-After waited for, seconds; a longer one fails the session (default 120)",
     ),
     (
         "retry_budget",
         {"type": int, "metavar": "N"},
         "retry tokens for the whole run, 5 per retry (default 500)",
+    ),
+    (
+        "session_timeout",
+        {"type": float, "metavar": "S"},
+        "seconds one session may take, attempts and waits included (default 120)",
+    ),
+    (
+        "throttle_timeout",
+        {"type": float, "metavar": "S"},
+        "seconds of nothing but 429 answers that end the run, exit 3 (default 60)",
     ),
     (
         "breaker_window",
@@ -146,7 +156,8 @@ _EXIT_CODES = """exit codes:
   0    every id reached a final state (terminated, archived, already_terminated, not_found, skipped)
   1    finished, but some sessions failed or input lines were invalid
   2    usage, configuration or input error; nothing was sent
-  3    aborted: the token was refused (401/403) or the failure breaker tripped
+  3    aborted: the token was refused (401/403), the failure breaker tripped,
+       or the API kept throttling
   4    another run holds the lock
   130  interrupted by SIGINT, 143 by SIGTERM (after draining)"""
 

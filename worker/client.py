@@ -3,7 +3,9 @@
 Every call returns an ``Answer``: an HTTP status with a parsed body, or the kind of transport
 failure that happened. Nothing here retries or decides outcomes; ``terminate`` does that.
 The request path is built from an id that was validated and is percent-encoded again, so
-no id can leave ``/v3/organizations/{org_id}/sessions/``.
+no id can leave ``/v3/organizations/{org_id}/sessions/``. Bodies are read in chunks up to
+``max_body`` (4 MiB): a larger answer is cut off as "answer too large", so a hostile
+server cannot fill the memory.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from worker.models import (
 )
 
 QueryValue = str | int | bool | Sequence[str]
+MAX_BODY = 4 * 1024 * 1024  # bytes of one answer read at most; a larger one is a failure
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +42,24 @@ class Answer:
     status: int | None
     body: bytes = b""
     retry_after: float | None = None
-    failure: str | None = None  # transport failure kind: timeout, connection, ...
+    failure: str | None = None  # transport failure kind (timeout, ...), or an unread body
     maybe_sent: bool = False  # the server may have acted although no answer came
 
     @property
+    def ok(self) -> bool:
+        """A 2xx: the request was carried out (its body may still be unreadable)."""
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
     def session(self) -> SessionState | None:
-        return parse_state(self.body) if self.status == 200 else None
+        return parse_state(self.body) if self.ok and self.failure is None else None
 
     @property
     def error(self) -> str:
         if self.status is None:
             return self.failure or "no answer"
+        if self.failure is not None:
+            return f"HTTP {self.status}: {self.failure}"
         return (
             f"HTTP {self.status}: {describe_error(self.body)}"
             if self.body
@@ -64,6 +75,7 @@ class ClientOptions:
     timeout: float = 30.0
     concurrency: int = 8
     ca_bundle: str | None = None
+    max_body: int = MAX_BODY
 
 
 class DevinClient:
@@ -123,6 +135,11 @@ class DevinClient:
         url = URL(f"{self.session_url(session_id)}?archive={flag}", encoded=True)
         return await self._send("DELETE", url, None, mutating=True)
 
+    async def archive(self, session_id: str) -> Answer:
+        """``POST .../sessions/{id}/archive``: archive a session (a running one is put to sleep)."""
+        url = URL(f"{self.session_url(session_id)}/archive", encoded=True)
+        return await self._send("POST", url, None, mutating=True)
+
     async def get_session(self, session_id: str) -> Answer:
         return await self._send("GET", self.session_url(session_id), None, mutating=False)
 
@@ -165,8 +182,12 @@ class DevinClient:
             async with self._session.request(
                 method, url, params=params, allow_redirects=False
             ) as resp:
-                body = await resp.read()
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                body = await _read_capped(resp, self._options.max_body)
+                if body is None:
+                    resp.close()  # drop the connection: the rest of the body is never read
+                    too_large = f"answer too large (> {_mib(self._options.max_body)})"
+                    return Answer(resp.status, b"", retry_after, failure=too_large)
                 return Answer(resp.status, body, retry_after)
         except aiohttp.ClientConnectorCertificateError as exc:
             return Answer(
@@ -186,6 +207,24 @@ class DevinClient:
             return Answer(None, failure="timeout", maybe_sent=mutating)
         except aiohttp.ClientError as exc:
             return Answer(None, failure=f"{type(exc).__name__}: {_safe(exc)}", maybe_sent=mutating)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, read in chunks; None as soon as it exceeds ``limit`` bytes (or says it will)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await resp.content.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1048576:g} MiB" if size >= 1048576 else f"{size} bytes"
 
 
 def _safe(exc: BaseException) -> str:

@@ -187,25 +187,33 @@ async def _list(
         ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
     )
     pager = _Pager(settings)
-    async with DevinClient(options) as client:
-        while True:
-            page = await pager.fetch(client, query)
-            if page is None:
-                return 1
-            kept = [s for s in page.items if not statuses or str(s.status) in statuses]
-            if out.rows(kept, limit) or not pager.advance(page, query):
-                return 0 if pager.complete else 1
+    try:
+        async with DevinClient(options) as client:
+            while True:
+                page = await pager.fetch(client, query)
+                if page is None:
+                    return 1
+                kept = [s for s in page.items if not statuses or str(s.status) in statuses]
+                if out.rows(kept, limit) or not pager.advance(page, query):
+                    return 0 if pager.complete else 1
+    finally:
+        await pager.gate.aclose()
 
 
 class _Pager:
-    """One page at a time, retried like a session request; stops on a stuck cursor."""
+    """One page at a time, every attempt through the rate gate and the run's RetryPolicy
+    (attempts, deadline, backoff, Retry-After cap); stops on a stuck cursor."""
 
     def __init__(self, settings: Settings) -> None:
-        from worker.backoff import Backoff
+        from worker.limiter import RateGate
+        from worker.run.retry import RetryPolicy
 
-        self._attempts = settings.max_attempts
-        self._backoff = Backoff(
-            settings.backoff_base, settings.backoff_max, settings.retry_after_max
+        self._policy = RetryPolicy.from_settings(settings)
+        self.gate = RateGate(
+            settings.rate or None,
+            burst=settings.burst,
+            adaptive=settings.adaptive,
+            max_pause=settings.retry_after_max,
         )
         self.pages = 0
         self.complete = True
@@ -213,18 +221,29 @@ class _Pager:
     async def fetch(
         self, client: DevinClient, query: Mapping[str, QueryValue]
     ) -> SessionPage | None:
-        import asyncio
-
-        for attempt in range(1, self._attempts + 1):
+        tries = self._policy.start()
+        while True:
+            await self.gate.acquire()
+            tries.attempts += 1
             answer, page = await client.list_sessions(query)
+            if answer.status == 429:
+                self.gate.throttled(answer.retry_after)
+            else:
+                self.gate.accepted()
             if page is not None:
                 self.pages += 1
                 return page
             _refuse(answer.status, answer.error)
-            _log().warning("list.retry", attempt=attempt, error=answer.error, page=self.pages + 1)
-            if attempt < self._attempts:
-                await asyncio.sleep(self._backoff.delay(attempt, answer.retry_after))
-        _log().error("list.gave_up", pages=self.pages, hint="the CSV printed so far is partial")
+            wait = tries.next_wait(answer)
+            if isinstance(wait, str):
+                break
+            _log().warning(
+                "list.retry", attempt=tries.attempts, error=answer.error, page=self.pages + 1
+            )
+            await self._policy.sleep(wait)
+        _log().error(
+            "list.gave_up", pages=self.pages, error=wait, hint="the CSV printed so far is partial"
+        )
         self.complete = False
         return None
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
 from worker.idset import IdSet, Visit
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.output.rates import RateNotes
+from worker.run.retry import RetryPolicy
 from worker.settings import Settings
 from worker.sources import InputItem
 from worker.terminate import Halt, Terminator
@@ -113,6 +113,12 @@ class Pipeline:
         finally:
             self._remove_signals()
             await gate.aclose()
+        if self.settings.dry_run:
+            log.warning(
+                "dry_run.unchecked",
+                note="the API has no permission check: whether the token may terminate these "
+                "sessions is only known by terminating them",
+            )
         return self._report(time.monotonic() - started)
 
     async def _run_all(self, items: AsyncIterator[InputItem], term: Terminator) -> None:
@@ -231,11 +237,7 @@ class Pipeline:
             client=client,
             gate=gate,
             archive=s.archive,
-            max_attempts=s.max_attempts,
-            backoff=Backoff(
-                base=s.backoff_base, cap=s.backoff_max, retry_after_max=s.retry_after_max
-            ),
-            budget=RetryBudget(capacity=s.retry_budget),
+            policy=RetryPolicy.from_settings(s),
             halt=self._halt,
             tally=self.tally,
         )
@@ -296,7 +298,7 @@ class Pipeline:
         counts = dict(self.tally.counts)
         if self._signal is not None:
             code = _SIGNAL_EXIT[self._signal]
-        elif self._halt.auth or self._breaker_tripped:
+        elif self._halt.fatal or self._breaker_tripped:
             code = 3
         elif counts.get("failed") or counts.get("invalid") or counts.get("cancelled"):
             code = 1

@@ -45,6 +45,8 @@ class Settings(BaseModel):
     backoff_max: float = Field(5.0, ge=0)
     retry_after_max: float = Field(120.0, ge=0)
     retry_budget: int = Field(500, ge=0)
+    session_timeout: float = Field(120.0, gt=0, le=86400)  # one session's attempts and waits
+    throttle_timeout: float = Field(60.0, gt=0, le=86400)  # only 429s this long: run stops
     breaker_window: int = Field(50, ge=1)
     breaker_threshold: float = Field(0.8, gt=0, le=1)
     drain_timeout: float = Field(10.0, ge=0)

@@ -1,49 +1,36 @@
-"""Terminate one session: the retry loop and the mapping of answers to outcomes.
+"""Terminate one session: the attempts and the mapping of answers to outcomes.
 
-Retried: 408, 429, 5xx and transport failures, bounded by ``max_attempts`` and the run's
-retry budget, with full-jitter backoff or the server's ``Retry-After``. Not retried: 404
-(``not_found``), 409 (reconciled with a GET), other 4xx (``failed``). A 401, or a 403 that
-names a missing permission, halts the whole run. When an earlier attempt may have reached
-the server (timeout, dropped connection, 5xx, unreadable 200), a later 404 or 409 is
-reconciled with a GET, so a DELETE that succeeded unseen is still reported as ours.
+Every request passes the rate gate, the run's halt, and the one ``RetryPolicy`` (its
+attempts, deadline, budget, Retry-After cap: worker/run/retry.py), which retries 408,
+429, 5xx and transport failures. 404 is ``not_found``, 409 is reconciled with a GET, other
+4xx ``failed``; a refused token halts the run, as does endless throttling. After an
+attempt that may have reached the server, a 404/409 is reconciled with a GET, so a DELETE
+that succeeded unseen is still ours. A 2xx that cannot be read or names another session
+is no success: one GET settles it, never more DELETEs while the session is terminal.
+With ``archive``, a session left unarchived is archived by ``POST .../archive``, else
+``failed`` (resume tries again). A dry run says ``already_terminated`` for a terminal one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 
-from worker.backoff import Backoff, RetryBudget
 from worker.client import Answer, DevinClient
 from worker.limiter import RateGate
 from worker.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
+from worker.run.answers import read_session, refusal, retryable
+from worker.run.exchange import Exchange
+from worker.run.halt import Halt
+from worker.run.retry import RetryPolicy, Tries
+
+__all__ = ["Halt", "Terminator"]
 
 log = structlog.get_logger("worker.terminate")
-
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-@dataclass(slots=True)
-class Halt:
-    """Set once when the run must stop sending: the reason, and whether it is an auth failure."""
-
-    reason: str | None = None
-    auth: bool = False
-    listener: Callable[[], None] | None = None
-
-    def __call__(self, reason: str, *, auth: bool = False) -> None:
-        if self.reason is None:
-            self.reason, self.auth = reason, auth
-            if self.listener is not None:
-                self.listener()
-
-    def __bool__(self) -> bool:
-        return self.reason is not None
 
 
 @dataclass(slots=True)
@@ -53,12 +40,8 @@ class Terminator:
     client: DevinClient
     gate: RateGate
     archive: bool
-    max_attempts: int = 6
-    backoff: Backoff = field(default_factory=Backoff)
-    budget: RetryBudget = field(default_factory=RetryBudget)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     halt: Halt = field(default_factory=Halt)
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    clock: Callable[[], float] = time.monotonic
     tally: Tally = field(default_factory=Tally)
 
     async def terminate(self, session_id: str, source: str | None = None) -> SessionResult:
@@ -77,35 +60,38 @@ class _Attempts:
     session_id: str
     source: str | None
     dry_run: bool = False
-    attempt: int = 0
     uncertain: bool = False  # an earlier attempt may have terminated it unseen
-    last_failure: str | None = None  # the transport failure of the last retried attempt
-    started: float = 0.0
+    odd: str | None = None  # why the last 2xx could not be used
+    tries: Tries = field(init=False)
+    x: Exchange = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tries = self.t.policy.start()
+        self.x = Exchange(self.t.gate, self.t.policy, self.t.halt, self.t.tally)
 
     async def run(self) -> SessionResult:
-        self.started = self.t.clock()
         while True:
-            if self.t.halt:
-                return self._result("cancelled", error=f"not sent: {self.t.halt.reason}")
-            await self.t.gate.acquire()
-            if self.t.halt:
-                return self._result("cancelled", error=f"not sent: {self.t.halt.reason}")
-            self.attempt += 1
+            stop = await self.x.turn(self.tries)
+            if stop is not None:
+                return self._stopped(stop)
+            self.tries.attempts += 1
+            self.odd = None
             answer = await self._send()
             result = await self._settle(answer)
             if result is not None:
                 return result
-            wait = self._next_wait(answer)
-            if isinstance(wait, SessionResult):
-                return wait
+            wait = self.tries.next_wait(answer, self.odd)
+            if isinstance(wait, str):
+                return self._result("failed", answer, error=wait)
             log.debug(
                 "session.retry",
                 session_id=self.session_id,
-                attempt=self.attempt,
-                error=answer.error,
+                attempt=self.tries.attempts,
+                error=self.odd or answer.error,
                 delay_s=round(wait, 3),
             )
-            await self.t.sleep(wait)
+            if (stop := await self.x.pause(wait)) is not None:
+                return self._stopped(stop)
 
     async def _send(self) -> Answer:
         self.t.tally.requests += 1
@@ -117,68 +103,103 @@ class _Attempts:
         """The result when this answer settles the session; None when it should be retried."""
         status = answer.status
         self._report(answer)
-        if status == 200:
-            return self._succeeded(answer)
+        self._throttled(answer)
+        if answer.ok:
+            return await self._succeeded(answer)
         if status in (404, 409):
             return await self._reconcile(answer)
         if status in (401, 403):
             return self._refused(answer)
-        if status is None or status in _RETRY_STATUSES:
+        if retryable(answer):
             self.uncertain |= answer.maybe_sent or (status is not None and status >= 500)
             return None
         return self._result("failed", answer, error=answer.error)
 
-    def _succeeded(self, answer: Answer) -> SessionResult | None:
-        session = answer.session
-        if session is None:  # a 200 we cannot read: the DELETE may well have worked
-            self.uncertain = True
-            return None
+    def _state(self, answer: Answer) -> SessionState | None:
+        """The session a 2xx describes; None (and ``odd`` says why) when it cannot be used."""
+        session, why = read_session(answer, self.session_id)
+        self.odd = why or self.odd
+        return session
+
+    async def _succeeded(self, answer: Answer) -> SessionResult | None:
+        session = self._state(answer)
         if self.dry_run:
-            return self._result("would_terminate", answer, session=session)
-        return self._result(self._done_outcome(session), answer, session=session)
+            if session is None:
+                return None  # look it up again, within the policy
+            outcome: Outcome = "already_terminated" if session.is_terminal else "would_terminate"
+            return self._result(outcome, answer, session=session)
+        if session is None:  # the DELETE may well have worked: one GET settles it
+            self.uncertain = True
+            return await self._reconcile(answer)
+        return await self._finish(answer, session)
 
-    def _done_outcome(self, session: SessionState) -> Outcome:
-        return "archived" if self.t.archive and session.is_archived else "terminated"
+    async def _finish(self, answer: Answer, session: SessionState) -> SessionResult:
+        """Our DELETE terminated it; archive it too when asked and the answer says it is not."""
+        if self.t.archive and not session.is_archived:
+            return await self._archive(answer)
+        outcome: Outcome = "archived" if self.t.archive else "terminated"
+        return self._result(outcome, answer, session=session)
 
-    async def _reconcile(self, answer: Answer) -> SessionResult:
-        """404/409: ask the API what the session's state really is."""
+    async def _reconcile(self, answer: Answer) -> SessionResult | None:
+        """404/409, or an unusable 2xx: ask the API what the session's state really is."""
         if answer.status == 404 and not self.uncertain:
             return self._result("not_found", answer, error=answer.error)
         if self.dry_run:  # a GET answered 404 or 409: nothing more to ask
             return self._result(
                 "not_found" if answer.status == 404 else "failed", answer, error=answer.error
             )
-        check = await self._check()
-        session = check.session
-        if check.status == 404:
-            return self._result("not_found", answer, error=answer.error)
+        said = self.odd if answer.ok else answer.error
+        check, stop = await self._ask(
+            partial(self.t.client.get_session, self.session_id), self._checked
+        )
+        session = self._state(check) if check is not None and check.ok else None
+        if check is not None and check.status == 404:
+            return self._result("not_found", answer, error=said)
         if session is None:
-            return self._result(
-                "failed", answer, error=f"{answer.error}; GET to check: {check.error}"
-            )
+            got = stop or (check.error if check is not None else "no answer")
+            return self._result("failed", answer, error=f"{said}; GET to check: {got}")
         if not session.is_terminal:
-            return self._result("failed", answer, session=session, error=answer.error)
+            if answer.ok:  # our DELETE answered, but did not take effect: send it again
+                return None
+            return self._result("failed", answer, session=session, error=said)
+        if answer.ok:
+            return await self._finish(answer, session)
         # An uncertain earlier attempt may have been the one that terminated it; if archiving
         # was asked and the session is not archived, that attempt never took effect.
-        ours = self.uncertain and (session.is_archived or not self.t.archive)
-        outcome = self._done_outcome(session) if ours else "already_terminated"
-        return self._result(outcome, answer, session=session)
+        if self.uncertain and (session.is_archived or not self.t.archive):
+            outcome: Outcome = "archived" if self.t.archive else "terminated"
+            return self._result(outcome, answer, session=session)
+        return self._result("already_terminated", answer, session=session)
 
-    async def _check(self) -> Answer:
-        """GET the session, retrying what can recover, within the attempts allowed."""
-        checks = 0
-        while True:
-            await self.t.gate.acquire()
-            self.t.tally.requests += 1
-            checks += 1
-            answer = await self.t.client.get_session(self.session_id)
-            self._report(answer)
-            readable = answer.status != 200 or answer.session is not None
-            if readable and answer.status not in _RETRY_STATUSES and answer.status is not None:
-                return answer
-            if checks >= self.t.max_attempts or not self.t.budget.take():
-                return answer
-            await self.t.sleep(self.t.backoff.delay(checks, answer.retry_after))
+    async def _archive(self, answer: Answer) -> SessionResult:
+        reply, stop = await self._ask(
+            partial(self.t.client.archive, self.session_id), self._archived
+        )
+        if stop is None and reply is not None and reply.status in (404, 405):
+            # no archive route on this server: the DELETE with archive=true again
+            again = partial(self.t.client.terminate, self.session_id, archive=True)
+            reply, stop = await self._ask(again, self._archived)
+        session = self._state(reply) if reply is not None and reply.ok else None
+        if stop is None and session is not None and session.is_archived:
+            return self._result("archived", reply, session=session)
+        why = stop or (reply.error if reply is not None else "no answer")
+        return self._result(
+            "failed", reply or answer, session=session, error=f"terminated, not archived: {why}"
+        )
+
+    def _checked(self, answer: Answer) -> bool:
+        """A GET answer that can be acted on (a readable session, or a non-retried error)."""
+        if answer.ok:
+            return self._state(answer) is not None
+        return not retryable(answer)
+
+    def _archived(self, answer: Answer) -> bool:
+        if answer.ok:
+            session = self._state(answer)
+            if session is not None and not session.is_archived:
+                self.odd = "the archive answer says is_archived false"
+            return session is not None and session.is_archived
+        return not retryable(answer)
 
     def _report(self, answer: Answer) -> None:
         """Tell the rate gate: a throttle (429, or 503 saying when to return), or not.
@@ -191,30 +212,33 @@ class _Attempts:
         else:
             self.t.gate.accepted()
 
-    def _refused(self, answer: Answer) -> SessionResult:
-        text = answer.error
-        if answer.status == 401:
-            self.t.halt(f"the API rejected the token ({text}); check DEVIN_API_KEY", auth=True)
-        elif "permission" in text.lower() or "manageorgsessions" in text.lower():
-            self.t.halt(
-                f"the token lacks a permission ({text}); terminating sessions needs "
-                "ManageOrgSessions (and ViewOrgSessions for checks)",
-                auth=True,
-            )
-        return self._result("failed", answer, error=text)
+    async def _ask(
+        self, send: Callable[[], Awaitable[Answer]], settled: Callable[[Answer], bool]
+    ) -> tuple[Answer | None, str | None]:
+        """The GETs of a check, the POSTs of an archive: own count, the session's deadline."""
+        tries = self.t.policy.start(self.tries.started)
+        return await self.x.ask(tries, send, settled, self._heard, self._explain)
 
-    def _next_wait(self, answer: Answer) -> float | SessionResult:
-        """Seconds to wait before the next attempt, or the failure when no attempt is left."""
-        if self.attempt >= self.t.max_attempts:
-            return self._result(
-                "failed", answer, error=f"gave up after {self.attempt} attempts: {answer.error}"
-            )
-        self.last_failure = answer.failure
-        if not self.t.budget.take(timeout=answer.failure == "timeout"):
-            return self._result(
-                "failed", answer, error=f"retry budget of the run spent: {answer.error}"
-            )
-        return self.t.backoff.delay(self.attempt, answer.retry_after)
+    def _explain(self, answer: Answer) -> str | None:
+        return self.odd if answer.ok else None
+
+    def _heard(self, answer: Answer) -> None:
+        self._report(answer)
+        self._throttled(answer)
+
+    def _throttled(self, answer: Answer) -> None:
+        reason = self.t.policy.throttle.observe(answer.status, answer.retry_after)
+        if reason is not None:
+            self.t.halt(reason, fatal=True)
+
+    def _refused(self, answer: Answer) -> SessionResult:
+        reason = refusal(answer)
+        if reason is not None:
+            self.t.halt(reason, auth=True)
+        return self._result("failed", answer, error=answer.error)
+
+    def _stopped(self, reason: str) -> SessionResult:
+        return self._result("cancelled" if self.t.halt else "failed", error=reason)
 
     def _result(
         self,
@@ -225,15 +249,15 @@ class _Attempts:
         error: str | None = None,
     ) -> SessionResult:
         if outcome in ("terminated", "archived", "already_terminated", "not_found"):
-            self.t.budget.refund(retried=self.attempt > 1, timeout=self.last_failure == "timeout")
+            self.tries.refund()
         return SessionResult(
-            session_id=self.session_id,
-            outcome=outcome,
-            archived=session.is_archived if session is not None else None,
-            status=str(session.status) if session is not None else None,
+            self.session_id,
+            outcome,
+            archived=session.is_archived if session else None,
+            status=str(session.status) if session else None,
             http_status=answer.status if answer is not None else None,
-            attempts=self.attempt,
-            elapsed_ms=round((self.t.clock() - self.started) * 1000, 1),
+            attempts=self.tries.attempts,
+            elapsed_ms=round(self.tries.elapsed() * 1000, 1),
             error=error,
             source=self.source,
         )

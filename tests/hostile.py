@@ -1,0 +1,104 @@
+"""A hostile Devin API on loopback: answers exactly what a test scripts, nothing faithful.
+
+``Hostile`` maps a method (``DELETE``, ``GET``, ``POST``) to a script of ``Reply`` values
+consumed one per request, the last one repeating forever. A reply is a status, a JSON or
+raw body, headers, or a streamed body of ``huge`` bytes. Every request is counted in
+``requests`` as (method, path), so a test can say how many of each were sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+ORG = "org-hostile"
+TOKEN = "cog_hostile_token_7d1e"
+_CHUNK = b"x" * 65536
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    json: Any = None
+    raw: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    huge: int = 0  # stream this many bytes as the body (no Content-Length)
+    declared: bool = False  # with ``huge``: send a Content-Length too
+
+
+def session(sid: str, status: str = "exit", archived: bool = False) -> dict[str, Any]:
+    return {"session_id": sid, "status": status, "is_archived": archived, "org_id": ORG}
+
+
+def ok(sid: str, status: str = "exit", archived: bool = False) -> Reply:
+    return Reply(200, session(sid, status, archived))
+
+
+def problem(status: int, detail: str = "nope", **headers: str) -> Reply:
+    body = {"type": "about:blank", "title": "error", "status": status, "detail": detail}
+    return Reply(status, body, headers=headers)
+
+
+class Hostile:
+    def __init__(self, script: Mapping[str, Sequence[Reply]]) -> None:
+        self._script = {method: list(replies) for method, replies in script.items()}
+        self.requests: list[tuple[str, str]] = []
+        self.streamed = 0  # body bytes of ``huge`` replies actually written
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.requests if m == method)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        if request.path == "/v3/self":  # whoever asks who we are gets a plain answer
+            return web.json_response(
+                {"principal_type": "service_user", "service_user_id": "su-1",
+                 "service_user_name": "hostile", "org_id": ORG}
+            )  # fmt: skip
+        replies = self._script.get(request.method) or [Reply(404, {"detail": "no script"})]
+        reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        if reply.huge:
+            return await self._stream(request, reply)
+        if reply.raw is not None:
+            body = reply.raw
+        else:
+            body = orjson.dumps(reply.json) if reply.json is not None else b""
+        return web.Response(
+            status=reply.status,
+            body=body,
+            headers={"Content-Type": "application/json", **reply.headers},
+        )
+
+    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
+        if reply.declared:
+            response.content_length = reply.huge
+        await response.prepare(request)
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            while sent < reply.huge:
+                await response.write(_CHUNK)
+                sent += len(_CHUNK)
+                self.streamed += len(_CHUNK)
+        return response
+
+
+@contextlib.asynccontextmanager
+async def serving(hostile: Hostile) -> AsyncIterator[str]:
+    """Serve ``hostile`` on a free loopback port; yields the base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hostile.handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()

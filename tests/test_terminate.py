@@ -1,0 +1,396 @@
+"""The terminate decision table: every status x fault x reconcile path, against a hostile
+server on loopback that answers exactly what each case needs. Zero-wait backoff and a
+fake clock (the policy's ``sleep`` moves it), so every case runs in milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pytest
+from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
+
+from worker import terminate_sessions
+from worker.api import RunSummary
+from worker.backoff import Backoff, RetryBudget
+from worker.client import Answer, ClientOptions, DevinClient
+from worker.limiter import RateGate
+from worker.outcomes import SessionResult
+from worker.run.retry import RetryPolicy, ThrottleBreaker
+from worker.terminate import Halt, Terminator
+
+SID = "devin-target"
+OTHER = "devin-victim"
+GARBAGE = Reply(200, raw=b'{"session_id": "devin-tar')
+ATTEMPTS = 4
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def policy(clock: FakeClock, **kw: object) -> RetryPolicy:
+    values: dict[str, object] = {
+        "max_attempts": ATTEMPTS,
+        "session_timeout": 120.0,
+        "request_timeout": 5.0,
+        "backoff": Backoff(base=0.0, retry_after_max=120.0),
+        "throttle": ThrottleBreaker(clock=clock),
+        "clock": clock,
+        "sleep": clock.sleep,
+    }
+    values.update(kw)
+    return RetryPolicy(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Case:
+    result: SessionResult
+    server: Hostile
+    halt: Halt
+    clock: FakeClock
+
+
+async def decide(
+    script: dict[str, Sequence[Reply]],
+    *,
+    archive: bool = False,
+    dry_run: bool = False,
+    ids: Sequence[str] = (SID,),
+    **kw: object,
+) -> Case:
+    clock = FakeClock()
+    server = Hostile(script)
+    halt = Halt()
+    options = ClientOptions("", ORG, TOKEN, timeout=5.0)
+    async with serving(server) as url, DevinClient(replace(options, base_url=url)) as client:
+        term = Terminator(client, RateGate(None), archive, policy=policy(clock, **kw), halt=halt)
+        send = term.preview if dry_run else term.terminate
+        results = [await send(sid) for sid in ids]
+    return Case(results[-1], server, halt, clock)
+
+
+def counts(case: Case) -> tuple[int, int, int]:
+    s = case.server
+    return s.count("DELETE"), s.count("GET"), s.count("POST")
+
+
+# (script, archive, outcome, archived, (DELETEs, GETs, POSTs), words in the error)
+TABLE = [
+    pytest.param({"DELETE": [ok(SID)]}, False, "terminated", False, (1, 0, 0), None, id="200"),
+    pytest.param(
+        {"DELETE": [ok(SID, archived=True)]}, True, "archived", True, (1, 0, 0), None, id="200-arch"
+    ),
+    pytest.param(
+        {"DELETE": [ok(SID)], "POST": [ok(SID, archived=True)]},
+        True, "archived", True, (1, 0, 1), None, id="200-not-archived-then-post",
+    ),
+    pytest.param(
+        {"DELETE": [ok(SID)], "POST": [problem(503)]},
+        True, "failed", None, (1, 0, ATTEMPTS), "terminated, not archived", id="archive-post-5xx",
+    ),
+    pytest.param(
+        {"DELETE": [ok(SID)], "POST": [ok(SID)]},
+        True, "failed", False, (1, 0, ATTEMPTS), "is_archived false", id="archive-post-ignored",
+    ),
+    pytest.param(
+        {"DELETE": [ok(SID)], "POST": [problem(422, "cannot")]},
+        True, "failed", None, (1, 0, 1), "cannot", id="archive-post-4xx",
+    ),
+    pytest.param(
+        {"DELETE": [ok(SID), ok(SID, archived=True)], "POST": [problem(405)]},
+        True, "archived", True, (2, 0, 1), None, id="no-archive-route-delete-again",
+    ),
+    pytest.param(
+        {"DELETE": [ok(SID), problem(409)], "POST": [problem(404)]},
+        True, "failed", None, (2, 0, 1), "not archived: HTTP 409", id="no-archive-route-409",
+    ),
+    pytest.param(
+        {"DELETE": [ok(OTHER)], "GET": [ok(SID)]},
+        False, "terminated", False, (1, 1, 0), None, id="mismatch-get-exit",
+    ),
+    pytest.param(
+        {"DELETE": [ok(OTHER)], "GET": [ok(OTHER)]},
+        False, "failed", None, (1, ATTEMPTS, 0), "another session", id="mismatch-get-mismatch",
+    ),
+    pytest.param(
+        {"DELETE": [ok(OTHER)], "GET": [ok(SID, "running")]},
+        False, "failed", None, (ATTEMPTS, ATTEMPTS, 0), "another session", id="mismatch-running",
+    ),
+    pytest.param(
+        {"DELETE": [GARBAGE], "GET": [ok(SID)]},
+        False, "terminated", False, (1, 1, 0), None, id="garbage-200-get-exit",
+    ),
+    pytest.param(
+        {"DELETE": [GARBAGE], "GET": [ok(SID)], "POST": [ok(SID, archived=True)]},
+        True, "archived", True, (1, 1, 1), None, id="garbage-200-archive",
+    ),
+    pytest.param(
+        {"DELETE": [GARBAGE], "GET": [problem(404)]},
+        False, "not_found", None, (1, 1, 0), "unreadable", id="garbage-200-get-404",
+    ),
+    pytest.param(
+        {"DELETE": [GARBAGE], "GET": [problem(500)]},
+        False, "failed", None, (1, ATTEMPTS, 0), "GET to check", id="garbage-200-get-500",
+    ),
+    pytest.param(
+        {"DELETE": [Reply(204)], "GET": [ok(SID)]},
+        False, "terminated", False, (1, 1, 0), None, id="204-empty",
+    ),
+    pytest.param({"DELETE": [problem(404)]}, False, "not_found", None, (1, 0, 0), "404", id="404"),
+    pytest.param(
+        {"DELETE": [problem(503), problem(404)], "GET": [ok(SID)]},
+        False, "terminated", False, (2, 1, 0), None, id="5xx-then-404-get-exit",
+    ),
+    pytest.param(
+        {"DELETE": [problem(502), problem(404)], "GET": [problem(404)]},
+        False, "not_found", None, (2, 1, 0), "HTTP 404", id="5xx-then-404-get-404",
+    ),
+    pytest.param(
+        {"DELETE": [problem(409)], "GET": [ok(SID)]},
+        False, "already_terminated", False, (1, 1, 0), None, id="409-get-exit",
+    ),
+    pytest.param(
+        {"DELETE": [problem(409)], "GET": [ok(SID, "running")]},
+        False, "failed", False, (1, 1, 0), "409", id="409-get-running",
+    ),
+    pytest.param(
+        {"DELETE": [problem(500), problem(409)], "GET": [ok(SID)]},
+        False, "terminated", False, (2, 1, 0), None, id="5xx-then-409-ours",
+    ),
+    pytest.param(
+        {"DELETE": [problem(500), problem(409)], "GET": [ok(SID, archived=True)]},
+        True, "archived", True, (2, 1, 0), None, id="5xx-then-409-archived",
+    ),
+    pytest.param(
+        {"DELETE": [problem(500), problem(409)], "GET": [ok(SID)]},
+        True, "already_terminated", False, (2, 1, 0), None, id="5xx-409-not-archived",
+    ),
+    pytest.param(
+        {"DELETE": [problem(409)], "GET": [ok(OTHER)]},
+        False, "failed", None, (1, ATTEMPTS, 0), "another session", id="409-get-mismatch",
+    ),
+    pytest.param(
+        {"DELETE": [problem(422, "bad id")]}, False, "failed", None, (1, 0, 0), "bad id", id="422"
+    ),
+    pytest.param(
+        {"DELETE": [problem(403, "forbidden here")]},
+        False, "failed", None, (1, 0, 0), "forbidden", id="403-plain",
+    ),
+    pytest.param(
+        {"DELETE": [problem(500)]},
+        False, "failed", None, (ATTEMPTS, 0, 0), f"gave up after {ATTEMPTS}", id="500-forever",
+    ),
+    pytest.param(
+        {"DELETE": [problem(408), problem(504), ok(SID)]},
+        False, "terminated", False, (3, 0, 0), None, id="408-504-then-200",
+    ),
+    pytest.param(
+        {"DELETE": [problem(429, **{"Retry-After": "3600"})]},
+        False, "failed", None, (1, 0, 0), "more than retry_after_max (120 s)", id="429-ra-3600",
+    ),
+    pytest.param(
+        {"DELETE": [problem(503, **{"Retry-After": "121"})]},
+        False, "failed", None, (1, 0, 0), "asked to wait 121 s", id="503-ra-over-cap",
+    ),
+    pytest.param(
+        {"DELETE": [Reply(200, huge=200 << 20)], "GET": [ok(SID)]},
+        False, "terminated", False, (1, 1, 0), None, id="huge-200-get-exit",
+    ),
+    pytest.param(
+        {"DELETE": [Reply(200, huge=200 << 20)], "GET": [Reply(200, huge=8 << 20, declared=True)]},
+        False, "failed", None, (1, ATTEMPTS, 0), "answer too large (> 4 MiB)", id="huge-both",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("script", "archive", "outcome", "archived", "sent", "words"), TABLE)
+async def test_decision_table(
+    request: pytest.FixtureRequest,
+    script: dict[str, Sequence[Reply]],
+    archive: bool,
+    outcome: str,
+    archived: bool | None,
+    sent: tuple[int, int, int],
+    words: str | None,
+) -> None:
+    case = await decide(script, archive=archive)
+    r = case.result
+    assert (r.outcome, r.archived, counts(case)) == (outcome, archived, sent), r
+    # attempts counts the DELETEs of the attempt loop; an archive retried by DELETE is not one
+    again = request.node.callspec.id.startswith("no-archive-route")
+    assert r.session_id == SID and r.attempts == sent[0] - again
+    if words is None:
+        assert r.error is None, r
+    else:
+        assert r.error is not None and words in r.error, r
+    # only a 429 over the cap, with nothing else heard, ends the run; a 503 does not
+    assert bool(case.halt) == (r.http_status == 429)
+    assert case.server.streamed < 64 << 20  # a huge body is cut off, never read whole
+
+
+@pytest.mark.parametrize(
+    ("script", "outcome", "gets"),
+    [
+        ({"GET": [ok(SID, "running")]}, "would_terminate", 1),
+        ({"GET": [ok(SID, "suspended", archived=True)]}, "would_terminate", 1),
+        ({"GET": [ok(SID, "exit")]}, "already_terminated", 1),
+        ({"GET": [ok(SID, "error")]}, "already_terminated", 1),
+        ({"GET": [problem(404)]}, "not_found", 1),
+        ({"GET": [problem(409)]}, "failed", 1),
+        ({"GET": [problem(503), ok(SID, "new")]}, "would_terminate", 2),
+        ({"GET": [ok(OTHER, "running")]}, "failed", ATTEMPTS),
+        ({"GET": [GARBAGE, ok(SID, "running")]}, "would_terminate", 2),
+    ],
+)
+async def test_dry_run_tells_the_truth(
+    script: dict[str, Sequence[Reply]], outcome: str, gets: int
+) -> None:
+    case = await decide({"DELETE": [ok(SID)], **script}, dry_run=True, archive=True)
+    assert (case.result.outcome, counts(case)) == (outcome, (0, gets, 0)), case.result
+
+
+async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
+    case = await decide({"DELETE": [problem(401, "bad token")]})
+    assert case.result.outcome == "failed" and case.halt.auth and case.halt.fatal
+    assert case.halt.reason is not None and "DEVIN_API_KEY" in case.halt.reason
+    for detail in ("needs ManageOrgSessions", "Missing Permission"):
+        lacks = await decide({"DELETE": [problem(403, detail)]})
+        assert lacks.halt.auth and "lacks a permission" in str(lacks.halt.reason)
+        assert "needs ManageOrgSessions (and ViewOrgSessions" in str(lacks.halt.reason)
+
+
+async def test_a_429_over_the_cap_with_nothing_else_heard_ends_the_run() -> None:
+    script = {"DELETE": [problem(429, **{"Retry-After": "3600"})]}
+    case = await decide(script, ids=["devin-a", "devin-b"])
+    assert case.halt.fatal and not case.halt.auth
+    assert str(case.halt.reason).startswith("the API kept throttling: 1 answer(s) in a row")
+    assert case.result.outcome == "cancelled" and counts(case) == (1, 0, 0)
+    assert case.clock.now == 1000.0  # nobody waited for the cap
+
+
+async def test_after_good_answers_three_429s_over_the_cap_end_the_run() -> None:
+    script = {"DELETE": [ok("devin-a"), *[problem(429, **{"Retry-After": "3600"})] * 3, ok(SID)]}
+    ids = ["devin-a", "devin-b", "devin-c", "devin-d", "devin-e"]
+    case = await decide(script, ids=ids)
+    assert str(case.halt.reason).startswith("the API kept throttling: 3 answer(s) in a row")
+    # the fifth session is not sent at all once the run halted
+    assert case.result.outcome == "cancelled" and counts(case) == (4, 0, 0)
+
+
+async def test_the_session_deadline_bounds_waits_and_attempts() -> None:
+    # Retry-After 50 s (under the cap): one wait of 50 fits (50 + 5 <= 120), a second
+    # would end at 105 + 5... and the third at 155: stopped there, long before 6 attempts.
+    script = {"DELETE": [problem(503, **{"Retry-After": "50"})]}
+    case = await decide(script, max_attempts=10)
+    r = case.result
+    assert r.outcome == "failed" and r.attempts == 3, r
+    assert r.error is not None and "session_timeout (120 s) would pass before attempt 4" in r.error
+    assert case.clock.now == 1100.0 and r.elapsed_ms == 100_000.0
+
+
+async def test_a_deadline_exactly_met_still_retries() -> None:
+    script = {"DELETE": [problem(503, **{"Retry-After": "57.5"}), ok(SID)]}
+    case = await decide(script, session_timeout=62.5)  # 0 + 57.5 + 5 == 62.5: allowed
+    assert case.result.outcome == "terminated" and case.result.attempts == 2
+
+
+async def test_the_retry_budget_stops_retries_run_wide() -> None:
+    script = {"DELETE": [problem(500)]}
+    case = await decide(script, budget=RetryBudget(capacity=10, retry_cost=5))
+    assert case.result.outcome == "failed" and counts(case) == (3, 0, 0)
+    assert "retry budget of the run spent" in str(case.result.error)
+
+
+async def test_a_halt_ends_a_retry_wait_at_once() -> None:
+    server = Hostile({"DELETE": [problem(503, **{"Retry-After": "100"})]})
+    halt = Halt()
+    async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+        term = Terminator(
+            client, RateGate(None), False, halt=halt, policy=RetryPolicy(session_timeout=1e6)
+        )
+        task = asyncio.ensure_future(term.terminate(SID))
+        while server.count("DELETE") == 0:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)
+        halt("stop now", fatal=True)
+        result = await asyncio.wait_for(task, 5)
+    assert result.outcome == "cancelled" and result.error == "not sent: stop now"
+    assert server.count("DELETE") == 1
+
+
+async def test_a_paused_gate_holds_a_session_no_longer_than_its_deadline() -> None:
+    gate = RateGate(10.0, max_pause=3600.0)
+    gate.throttled(3600.0)  # everyone paused for an hour
+    server = Hostile({"DELETE": [ok(SID)]})
+    try:
+        async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+            term = Terminator(client, gate, False, policy=RetryPolicy(session_timeout=0.05))
+            result = await asyncio.wait_for(term.terminate(SID), 5)
+    finally:
+        await gate.aclose()
+    assert result.outcome == "failed" and server.count("DELETE") == 0
+    assert "passed waiting for the rate gate" in str(result.error)
+
+
+async def _run_against(server: Hostile, **options: object) -> RunSummary:
+    async with serving(server) as url:
+        return await terminate_sessions(
+            [f"devin-s{i:03d}" for i in range(200)],
+            org_id=ORG,
+            token=TOKEN,
+            base_url=url,
+            backoff_base=0,
+            breaker_window=1000,
+            **options,
+        )
+
+
+async def test_endless_429_with_retry_after_3600_ends_the_run_at_once_with_exit_3() -> None:
+    server = Hostile({"DELETE": [problem(429, **{"Retry-After": "3600"})]})
+    summary = await _run_against(server, rate=50, concurrency=8)
+    assert summary.exit_code == 3
+    assert str(summary.reason).startswith("the API kept throttling: 1 answer(s) in a row")
+    # the first answer was enough: only what was in flight then was sent, and failed;
+    # nobody waited out the gate's pause
+    sent = server.count("DELETE")
+    assert 1 <= sent <= 8 and summary.counts["failed"] == sent
+
+
+async def test_endless_429_without_retry_after_ends_the_run_with_exit_3() -> None:
+    server = Hostile({"DELETE": [problem(429)]})
+    summary = await _run_against(server, rate=0, throttle_timeout=0.05, max_attempts=100)
+    assert summary.exit_code == 3
+    assert str(summary.reason).startswith("the API kept throttling: only 429 answers for")
+    assert summary.counts.get("terminated", 0) == 0
+
+
+def test_a_foreign_session_id_is_quoted_and_cut() -> None:
+    from worker.run.answers import read_session
+
+    body = f'{{"session_id": "devin-{"x" * 200}\\nrm", "status": "exit"}}'.encode()
+    session, why = read_session(Answer(200, body), SID)
+    assert session is None and why is not None
+    assert why == f"the API answered for another session: {('devin-' + 'x' * 200)[:80]!r}"
+
+
+async def test_a_race_raises_what_the_awaitable_raised() -> None:
+    async def broken() -> None:
+        raise RuntimeError("gate broke")
+
+    with pytest.raises(RuntimeError, match="gate broke"):
+        await Halt().race(broken())
+    halted = Halt()
+    halted("stop")
+    assert not await halted.race(asyncio.sleep(0))
+    assert not await Halt().race(asyncio.sleep(10), timeout=0.001)
+    assert await Halt().race(asyncio.sleep(0))

@@ -1,0 +1,41 @@
+"""What one answer says, read without side effects: retried or not, the session a 2xx
+describes (and why it cannot be used), the halt reason of a refused token."""
+
+from __future__ import annotations
+
+from worker.client import Answer
+from worker.models import SessionState
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def retryable(answer: Answer) -> bool:
+    """No answer, or a status that may recover (408, 429, 5xx of a gateway or overload)."""
+    return answer.status is None or answer.status in RETRY_STATUSES
+
+
+def read_session(answer: Answer, session_id: str) -> tuple[SessionState | None, str | None]:
+    """The session a 2xx describes, or None and why it cannot be used: an unreadable body,
+    or a body that describes another session than ``session_id``."""
+    session = answer.session
+    if session is None:
+        return None, f"unreadable answer to a {answer.status}: {answer.error}"
+    if session.session_id != session_id:
+        return None, f"the API answered for another session: {session.session_id[:80]!r}"
+    return session, None
+
+
+def refusal(answer: Answer) -> str | None:
+    """Why the run must halt on this 401/403 (the token, or a permission it lacks); None
+    for a 403 about this one session."""
+    text = answer.error
+    if answer.status == 401:
+        return f"the API rejected the token ({text}); check DEVIN_API_KEY"
+    if answer.status == 403 and (
+        "permission" in text.lower() or "manageorgsessions" in text.lower()
+    ):
+        return (
+            f"the token lacks a permission ({text}); terminating sessions needs "
+            "ManageOrgSessions (and ViewOrgSessions for checks)"
+        )
+    return None

@@ -1,0 +1,66 @@
+"""How every request of a session is sent: its turn at the rate gate (bounded by the
+session's deadline and the run's halt), then retried under the ``RetryPolicy``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from worker.client import Answer
+from worker.limiter import RateGate
+from worker.outcomes import Tally
+from worker.run.halt import Halt
+from worker.run.retry import RetryPolicy, Tries
+
+Heard = Callable[[Answer], None]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The gate, the policy, the halt and the request count, shared by a run's sessions."""
+
+    gate: RateGate
+    policy: RetryPolicy
+    halt: Halt
+    tally: Tally
+
+    async def turn(self, tries: Tries) -> str | None:
+        """Wait for the rate gate; None when the attempt may go, else why it may not."""
+        if await self.halt.race(self.gate.acquire(), tries.remaining()):
+            return None
+        if self.halt:
+            return f"not sent: {self.halt.reason}"
+        timeout = self.policy.session_timeout
+        return f"session_timeout ({timeout:g} s) passed waiting for the rate gate"
+
+    async def pause(self, wait: float) -> str | None:
+        """Wait before a retry; None when done, else why the retry is not sent (a halt)."""
+        if await self.halt.race(self.policy.sleep(wait)):
+            return None
+        return f"not sent: {self.halt.reason}"
+
+    async def ask(
+        self,
+        tries: Tries,
+        send: Callable[[], Awaitable[Answer]],
+        settled: Callable[[Answer], bool],
+        heard: Heard,
+        explain: Callable[[Answer], str | None],
+    ) -> tuple[Answer | None, str | None]:
+        """Send until ``settled`` accepts an answer, or the policy or a halt stops: (the
+        last answer, None), or (the last answer, why it stopped). ``heard`` sees every
+        answer; ``explain`` says what is wrong with one whose own text would not."""
+        answer: Answer | None = None
+        while (stop := await self.turn(tries)) is None:
+            tries.attempts += 1
+            self.tally.requests += 1
+            answer = await send()
+            heard(answer)
+            if settled(answer):
+                return answer, None
+            wait = tries.next_wait(answer, explain(answer))
+            if isinstance(wait, str):
+                return answer, wait
+            if (stop := await self.pause(wait)) is not None:
+                break
+        return answer, stop
