@@ -19,9 +19,9 @@ import orjson
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
+from worker.output import redact
+
 _SECRET_KEY = re.compile(r"(?i)authorization|token|secret|api[_-]?key|password|cookie")
-_BEARER = re.compile(r"(?i)bearer\s+[^\s\"',;]+")
-_COG = re.compile(r"cog_[A-Za-z0-9_\-]+")
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -33,17 +33,11 @@ _LEVELS = {
 class Redactor:
     """structlog processor: mask secrets in every value of an event (strings, nested)."""
 
-    def __init__(self) -> None:
-        self.secrets: list[str] = []
-
     def add(self, secret: str | None) -> None:
-        if secret and secret not in self.secrets:
-            self.secrets.append(secret)
+        redact.add_secret(secret)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[REDACTED]")
-        return _COG.sub("cog_[REDACTED]", _BEARER.sub("Bearer [REDACTED]", text))
+        return redact.scrub(text)
 
     def _clean(self, key: str, value: Any) -> Any:
         if isinstance(value, str):
@@ -76,7 +70,8 @@ def configure_logging(
     secret: str | None = None,
 ) -> None:
     """Set up structlog (and stdlib logging of aiohttp/asyncio) to write to ``stream``."""
-    stream = stream or sys.stderr
+    redact.guard_standard_streams()
+    stream = redact.guard(stream or sys.stderr)
     REDACTOR.add(secret)
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
     shared: list[Any] = [
