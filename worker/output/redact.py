@@ -28,7 +28,7 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"(?i)\b((?:proxy-)?authorization|x-api-key)(\\?[\"']?\s*[:=]\s*\\?[\"']?)"
-            r"((?:[A-Za-z]+\s+)?)(?!\[REDACTED\])[^\s\"',;}\]\\]+"
+            r"((?>(?:[A-Za-z]+[ \t]+)?))(?!\[REDACTED\])[^\s\"',;}\]\\]+"
         ),
         r"\1\2\3" + MASK,
     ),
