@@ -62,7 +62,7 @@ class Settings(BaseModel):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     progress: Literal["auto", "on", "off"] = "auto"
-    progress_interval: float = Field(30.0, ge=0.1, le=86400)
+    progress_interval: float = Field(30.0, ge=0.01, le=86400)
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
 
