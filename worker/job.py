@@ -1,5 +1,6 @@
-"""One ``run`` from files or stdin, start to finish: lock, resume scan, preflight, the
-pipeline, the result log's first and last records. The CLI calls ``run_job`` and maps its
+"""One ``run`` from files or stdin, start to finish: results path check, preflight, lock,
+resume scan (refused for a log of another org or API), identity check (``GET /v3/self``),
+the pipeline, the result log's first and last records. The CLI calls ``run_job`` and maps its
 report (or a ``WorkerError``) to an exit code."""
 
 from __future__ import annotations
@@ -172,10 +173,12 @@ def _finish(
     sink: ResultLog, counts: dict[str, int], elapsed: float, code: int, *, interrupted: bool
 ) -> None:
     """``run.finished``, if the disk has room for it (a full one already stopped the run)."""
+    broken = sink.broken  # the run already stopped for it and says why: no second line
     try:
         sink.finished(counts=counts, elapsed_s=elapsed, exit_code=code, interrupted=interrupted)
     except ResultLogError as exc:
-        log.warning("results.unfinished", error=str(exc))
+        if not broken:
+            log.warning("results.unfinished", error=str(exc))
 
 
 async def _run(

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from worker.errors import ConfigError, ResultLogError
 from worker.outcomes import Outcome, SessionResult
 from worker.output.history import PriorRuns, read_records, scan_results
-from worker.output.redact import scrub_bytes
+from worker.output.redact import scrub, scrub_bytes
 
 __all__ = [
     "PriorRuns",
@@ -116,6 +116,7 @@ class ResultLog:
         self.run_id = run_id
         self._writer = writer
         self._torn = False  # a failed write left part of a line: start the next on a fresh one
+        self.broken = False  # a write has failed: the run was told and stopped
         self.moved_to: Path | None = _move_aside(self.path) if fresh else None
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -126,9 +127,11 @@ class ResultLog:
         self._torn = _ends_without_newline(self.path, self._fd)  # never glue onto a torn line
 
     def write(self, record: dict[str, Any]) -> None:
-        """One record, whole or not at all as far as the reader can tell; raises
+        """One record, redacted, whole or not at all as far as the reader can tell; raises
         ``ResultLogError`` when the file cannot take it."""
-        data = scrub_bytes(orjson.dumps(record) + b"\n")
+        self._append(scrub_bytes(orjson.dumps(record) + b"\n"))
+
+    def _append(self, data: bytes) -> None:
         if self._torn:
             data = b"\n" + data
         try:
@@ -140,6 +143,7 @@ class ResultLog:
                 data = data[written:]
                 written = self._writer(self._fd, data)
         except OSError as exc:
+            self.broken = True
             raise ResultLogError(
                 f"cannot write the result log {self.path}: {exc.strerror or exc}; "
                 "stopped sending (free space or fix the file, then rerun to resume)"
@@ -147,20 +151,17 @@ class ResultLog:
         self._torn = False
 
     def sending(self, session_id: str) -> None:
-        """The durable intent: a DELETE for ``session_id`` is about to be sent."""
-        self.write(
-            {
-                "event": "session.sending",
-                "run_id": self.run_id,
-                "ts": _now(),
-                "session_id": session_id,
-            }
-        )
+        """The durable intent: a DELETE for ``session_id`` is about to be sent. Nothing in it
+        needs redaction: our run id, the clock, and an id that passed validation."""
+        record = {"event": "session.sending", "run_id": self.run_id, "ts": _now()}
+        self._append(orjson.dumps({**record, "session_id": session_id}) + b"\n")
 
     def started(self, **fields: Any) -> None:
         self.write({"event": "run.started", "run_id": self.run_id, "ts": _now(), **fields})
 
     def result(self, result: SessionResult) -> None:
+        """A session's result. Its text fields pass the redaction one by one (cheaper than
+        scanning the whole line); the rest are numbers, outcomes and validated ids."""
         record = {
             "event": "session.result",
             "run_id": self.run_id,
@@ -168,16 +169,16 @@ class ResultLog:
             "session_id": result.session_id,
             "outcome": result.outcome,
             "archived": result.archived,
-            "status": result.status,
+            "status": _clean(result.status),
             "http_status": result.http_status,
             "attempts": result.attempts,
             "elapsed_ms": result.elapsed_ms,
-            "error": result.error,
-            "source": result.source,
+            "error": _clean(result.error),
+            "source": _clean(result.source),
         }
         if result.input is not None:
-            record["input"] = result.input
-        self.write(record)
+            record["input"] = scrub(result.input)
+        self._append(orjson.dumps(record) + b"\n")
 
     def finished(
         self, *, counts: dict[str, int], elapsed_s: float, exit_code: int, interrupted: bool
@@ -231,6 +232,10 @@ def check_results_path(path: str | os.PathLike[str]) -> None:
     except OSError as exc:
         raise _open_error(path, exc) from None
     os.close(fd)
+
+
+def _clean(text: str | None) -> str | None:
+    return text if text is None else scrub(text)
 
 
 def _move_aside(path: Path) -> Path | None:

@@ -32,13 +32,14 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1\2\3" + MASK,
     ),
-    (re.compile(r"cog_(?!\[REDACTED\])[A-Za-z0-9_\-]+"), "cog_" + MASK),
+    # not inside a longer word: ``devin-cog_x`` is a valid session id, not a token
+    (re.compile(r"(?<![A-Za-z0-9_\-])cog_(?!\[REDACTED\])[A-Za-z0-9_\-]+"), "cog_" + MASK),
 )
 _BYTES_PATTERNS: tuple[tuple[re.Pattern[bytes], bytes], ...] = tuple(
     (re.compile(p.pattern.encode()), r.encode()) for p, r in _TEXT_PATTERNS
 )
-_HINT = re.compile(r"(?i)cog_|bearer|authorization|x-api-key")
-_BYTES_HINT = re.compile(_HINT.pattern.encode())
+# Cheap substring tests first: a regex scan of every record would cost ten times more
+# than encoding it, and almost no record holds any of these.
 
 
 class Redactor:
@@ -62,7 +63,8 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        if _HINT.search(text) is None:
+        low = text.lower()
+        if not ("cog_" in low or "bearer" in low or "authoriz" in low or "api-key" in low):
             return text
         for pattern, replacement in _TEXT_PATTERNS:
             text = pattern.sub(replacement, text)
@@ -72,7 +74,8 @@ class Redactor:
         for secret in self._secret_bytes:
             if secret in data:
                 data = data.replace(secret, MASK.encode())
-        if _BYTES_HINT.search(data) is None:
+        low = data.lower()
+        if not (b"cog_" in low or b"bearer" in low or b"authoriz" in low or b"api-key" in low):
             return data
         for pattern, replacement in _BYTES_PATTERNS:
             data = pattern.sub(replacement, data)
