@@ -12,6 +12,7 @@ import pytest
 from tests.servers import ORG, TOKEN, echo_app, echo_ids, serve, settings
 from worker.job import run_job
 from worker.logs import configure_logging
+from worker.outcomes import SessionResult
 from worker.output import redact
 from worker.progress import print_summary
 from worker.results import ResultLog
@@ -46,6 +47,20 @@ def test_org_ids_session_ids_and_prose_stay_visible() -> None:
     assert redact.scrub("authorization failed for the bearer") == (
         "authorization failed for the bearer"
     )
+
+
+def test_session_ids_holding_cog_are_never_mangled(tmp_path: Path) -> None:
+    redact.add_secret(TOKEN)
+    assert (
+        redact.scrub("devin-cog_abc_123 and devin-x-cog_y") == "devin-cog_abc_123 and devin-x-cog_y"
+    )
+    log = ResultLog(tmp_path / "r.jsonl", "run")
+    log.sending("devin-cog_abc_123")
+    log.result(SessionResult("devin-cog_abc_123", "failed", error=f"HTTP 401: Bearer {TOKEN}"))
+    log.close()
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert {r["session_id"] for r in records} == {"devin-cog_abc_123"}
+    assert records[1]["error"] == "HTTP 401: Bearer [REDACTED]"
 
 
 def test_a_non_cog_live_token_is_masked_raw_and_json_escaped() -> None:

@@ -88,17 +88,6 @@ scrub = REDACTOR.scrub
 scrub_bytes = REDACTOR.scrub_bytes
 
 
-def scrub_value(value: Any) -> Any:
-    """Scrub every string inside a JSON-like value (dicts, lists), keys left as they are."""
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {k: scrub_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_value(v) for v in value]
-    return value
-
-
 class RedactingStream:
     """A text stream that scrubs every write before passing it on; the rest is delegated."""
 
