@@ -117,8 +117,8 @@ class ResultLog:
         self._writer = writer
         self._torn = False  # a failed write left part of a line: start the next on a fresh one
         self.broken = False  # a write has failed: the run was told and stopped
-        self.moved_to: Path | None = _move_aside(self.path) if fresh else None
         try:
+            self.moved_to: Path | None = _move_aside(self.path) if fresh else None
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
             raise _open_error(self.path, exc) from None

@@ -55,7 +55,7 @@ async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> 
             f"the token belongs to org {token_org}, not to --org-id {org_id}; nothing was "
             f"sent. Pass --org-id {token_org}, or use a token of {org_id}."
         )
-    log.debug("self.checked", org_id=org_id, token_scope=token_org or "enterprise")
+    log.debug("self.checked", org_id=org_id, scope=token_org or "enterprise")
     return token_org
 
 
