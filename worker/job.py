@@ -122,9 +122,14 @@ def run_job(
                 elapsed = time.monotonic() - tally.started
                 _finish(sink, dict(tally.counts), elapsed, exc.exit_code, interrupted=False)
             raise
-        _finish(
-            sink, report.counts, report.elapsed_s, report.exit_code, interrupted=report.interrupted
-        )
+        if start.done:  # else interrupted during the identity check: nothing was written
+            _finish(
+                sink,
+                report.counts,
+                report.elapsed_s,
+                report.exit_code,
+                interrupted=report.interrupted,
+            )
         return report
 
 

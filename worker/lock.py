@@ -13,6 +13,7 @@ Two locks, both taken before anything is read or written:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import stat
@@ -50,8 +51,9 @@ class RunLock:
             if not _take(lock_fd):
                 raise self._held_by_other(lock_fd)
             self._lock_log()
-            os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
+            with contextlib.suppress(OSError):  # the pid is a courtesy: a full disk may refuse it
+                os.ftruncate(lock_fd, 0)
+                os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
         except BaseException:
             self._release()
             raise

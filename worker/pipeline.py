@@ -113,16 +113,18 @@ class Pipeline:
         self._install_signals()
         try:
             async with DevinClient(self._client_options()) as client:
-                if first is not None:
-                    await first(client)
-                await self._run_all(items, self._terminator(client, gate))
+                await self._run_all(items, self._terminator(client, gate), first)
         finally:
             self._remove_signals()
             await gate.aclose()
         return self._report(time.monotonic() - started)
 
-    async def _run_all(self, items: AsyncIterator[InputItem], term: Terminator) -> None:
+    async def _run_all(
+        self, items: AsyncIterator[InputItem], term: Terminator, first: ClientCheck | None
+    ) -> None:
         try:
+            if first is not None:  # a signal during it ends the run like any other
+                await first(term.client)
             async with asyncio.TaskGroup() as tg:
                 self._intake_task = tg.create_task(self._intake(items, tg, term))
         except asyncio.CancelledError:
