@@ -86,7 +86,7 @@ def _wait_for_results(path: Path, proc: subprocess.Popen[str]) -> None:
 def test_second_run_through_a_symlink_exits_4_and_sends_nothing_twice(
     simulator: Any, tmp_path: Path
 ) -> None:
-    sim = simulator("--sessions", "60", "--latency-ms", "100")
+    sim = simulator("--sessions", "200", "--latency-ms", "200")  # the first run lasts ~20 s
     out = tmp_path / "r.jsonl"
     (tmp_path / "alias.jsonl").symlink_to(out)
     first = subprocess.Popen(
