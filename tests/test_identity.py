@@ -42,9 +42,12 @@ def test_wrong_org_sends_nothing_then_the_right_org_terminates_all(tmp_path: Pat
     assert _outcomes(out) == {"terminated": len(ids)}
 
 
-def test_an_enterprise_token_with_no_org_may_act_on_the_org(tmp_path: Path) -> None:
+@pytest.mark.parametrize("org", [None, "string", 42])
+def test_an_enterprise_token_with_no_org_may_act_on_the_org(tmp_path: Path, org: object) -> None:
+    """Also a placeholder that is no org id at all (a mock server's): nothing to compare."""
+
     async def whoami(request: web.Request) -> web.Response:
-        return web.json_response({"principal_type": "enterprise_service_user", "org_id": None})
+        return web.json_response({"principal_type": "enterprise_service_user", "org_id": org})
 
     with serve(echo_app(whoami)) as api:
         report = run_job(settings(api.base_url, tmp_path / "r.jsonl"), [_ids(tmp_path, [])])
