@@ -1,6 +1,8 @@
 """Redaction: the one place every byte the tool writes passes before it leaves.
 
-Sinks: the result log (``ResultLog.write`` scrubs each encoded record), stderr and stdout
+Sinks: the result log (``ResultLog.write`` scrubs each encoded record; ``ResultLog.result``
+scrubs the text fields of a session record, whose other fields are numbers, outcomes and
+validated ids, so that an id such as ``devin-cog_x`` is never mangled), stderr and stdout
 (``guard_standard_streams`` wraps ``sys.stderr``/``sys.stdout`` once, so structlog output,
 rich tables, summaries, plain prints and tracebacks are all scrubbed), and structlog events
 (``worker.logs`` delegates its scrubbing here).
@@ -38,8 +40,6 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 _BYTES_PATTERNS: tuple[tuple[re.Pattern[bytes], bytes], ...] = tuple(
     (re.compile(p.pattern.encode()), r.encode()) for p, r in _TEXT_PATTERNS
 )
-# Cheap substring tests first: a regex scan of every record would cost ten times more
-# than encoding it, and almost no record holds any of these.
 
 
 class Redactor:
@@ -63,6 +63,8 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
+        # cheap substring tests first: a regex scan costs ten times the encoding of a record,
+        # and almost no text holds any of these
         low = text.lower()
         if not ("cog_" in low or "bearer" in low or "authoriz" in low or "api-key" in low):
             return text
