@@ -14,7 +14,7 @@ import asyncio
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass
 
 import structlog
@@ -70,7 +70,7 @@ class Pipeline:
         settled: IdSet | None = None,
         tally: Tally | None = None,
         handle_signals: bool = False,
-        sent: IdSet | None = None,
+        sent: Container[str] = frozenset(),
         before_send: Callable[[str], None] | None = None,
     ) -> None:
         """``sent``: ids an earlier run sent a DELETE for without recording the answer;
@@ -81,7 +81,7 @@ class Pipeline:
         # ids settled by earlier runs; intake marks each id it meets in the same table
         self._ids = settled if settled is not None else IdSet()
         self._handle_signals = handle_signals
-        self._sent = sent if sent is not None else IdSet()
+        self._sent = sent
         self._before_send = before_send
         self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._slots = asyncio.Semaphore(settings.concurrency)
