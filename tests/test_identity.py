@@ -76,6 +76,17 @@ def test_nothing_listening_stops_in_seconds_with_one_cause(tmp_path: Path) -> No
     assert _outcomes(tmp_path / "r.jsonl") == {}
 
 
+def test_a_tls_failure_stops_in_seconds_with_one_cause(tmp_path: Path) -> None:
+    """https to a server that speaks plain http: the TLS handshake fails, no retry."""
+    with serve(simulator_app()) as api:
+        url = api.base_url.replace("http://", "https://")
+        started = time.monotonic()
+        with pytest.raises(PreflightError, match="cannot reach the API") as caught:
+            run_job(settings(url, tmp_path / "r.jsonl"), [_ids(tmp_path, ["devin-a"])])
+        assert api.sim.stats.snapshot()["requests_total"] == 0
+    assert time.monotonic() - started < 5 and url in str(caught.value)
+
+
 def test_a_refused_token_stops_every_run_not_only_dry_runs(tmp_path: Path) -> None:
     with serve(simulator_app()) as api:
         s = settings(api.base_url, tmp_path / "r.jsonl", token="cog_wrong_token_123456")
