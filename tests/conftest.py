@@ -15,11 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "cog_test_token_5f3a9c1e"
 ORG = "org-test"
 _READY = re.compile(r"at (http://127\.0\.0\.1:\d+)")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """A test that configures logging in process (``cli.main``) must not leave structlog
+    writing to its captured stream, closed once the test is over."""
+    out, err = sys.stdout, sys.stderr
+    yield
+    structlog.reset_defaults()
+    sys.stdout, sys.stderr = out, err
 
 
 @dataclass

@@ -61,7 +61,7 @@ import yaml
 from conftest import cli_env, read_results, run_cli
 from pydantic import BaseModel
 
-from worker.results import RunFinished, RunStarted, SessionRecord
+from worker.results import RunFinished, RunStarted, SessionRecord, SessionSending
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT_DIR = REPO / "tests" / "contract"
@@ -295,6 +295,7 @@ def _run(
 
 _KINDS: dict[str, type[BaseModel]] = {
     "run.started": RunStarted,
+    "session.sending": SessionSending,
     "session.result": SessionRecord,
     "run.finished": RunFinished,
 }

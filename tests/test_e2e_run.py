@@ -54,6 +54,6 @@ def test_rerun_resumes_and_sends_nothing(simulator: Any, tmp_path: Path) -> None
     before = sim.stats()["requests_total"]
     again = run_cli(args, cli_env(sim), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert sim.stats()["requests_total"] == before
+    assert sim.stats()["requests_total"] == before + 1  # the identity check, GET /v3/self
     finished = read_results(out)[-1]
     assert finished["counts"] == {"skipped": len(sim.ids())}

@@ -4,6 +4,8 @@ WorkerError              base: the run cannot start or must stop (cli maps each 
 ├── ConfigError          bad flag, setting, TOML file or missing token        -> exit 2
 ├── InputError           unreadable input, unknown CSV column, over --max-sessions -> exit 2
 ├── AuthError            401, or 403 for a token lacking a permission        -> exit 3
+├── PreflightError       GET /v3/self: unreachable API, wrong base URL, other org -> exit 3
+├── ResultLogError       the result log cannot be written (disk full, I/O error) -> exit 3
 ├── BreakerTripped       too many recent sessions failed                     -> exit 3
 └── LockError            another run holds the lock                          -> exit 4
 """
@@ -31,6 +33,18 @@ class InputError(WorkerError):
 
 class AuthError(WorkerError):
     """The API refused the token itself (401) or a permission it needs (403)."""
+
+    exit_code = 3
+
+
+class PreflightError(WorkerError):
+    """The identity check before the first DELETE failed; nothing was sent."""
+
+    exit_code = 3
+
+
+class ResultLogError(WorkerError):
+    """A record could not be written: the run stops sending at once."""
 
     exit_code = 3
 

@@ -1,5 +1,6 @@
-"""One ``run`` from files or stdin, start to finish: lock, resume scan, preflight, the
-pipeline, the result log's first and last records. The CLI calls ``run_job`` and maps its
+"""One ``run`` from files or stdin, start to finish: results path check, preflight, lock,
+resume scan (refused for a log of another org or API), identity check (``GET /v3/self``),
+the pipeline, the result log's first and last records. The CLI calls ``run_job`` and maps its
 report (or a ``WorkerError``) to an exit code."""
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,13 +20,15 @@ import structlog
 
 from worker._version import __version__
 from worker.client import DevinClient
-from worker.errors import AuthError, ConfigError, InputError, WorkerError
+from worker.errors import ConfigError, InputError, ResultLogError, WorkerError
 from worker.idset import IdSet
 from worker.intake import threaded
 from worker.lock import RunLock
 from worker.outcomes import Tally
+from worker.output.history import PriorRuns, scan_results
 from worker.pipeline import Pipeline, RunReport
-from worker.results import ResultLog, scan_results
+from worker.results import ResultLog, check_results_path
+from worker.run.identity import check_identity
 from worker.settings import TOKEN_ENV, Settings
 from worker.sources import check_inputs, count_distinct_ids, read_inputs
 
@@ -91,17 +93,6 @@ def _spool(stdin: BinaryIO | None, directory: Path) -> BinaryIO:
     return spool
 
 
-async def check_token(client: DevinClient, settings: Settings) -> None:
-    """``GET /v3/self``: fail fast with exit 3 when the token is refused."""
-    answer, me = await client.self_info()
-    if answer.status in (401, 403):
-        raise AuthError(f"the API refused the token: {answer.error}; check {TOKEN_ENV}")
-    if me is None:
-        log.warning("self.unavailable", error=answer.error)
-    elif me.org_id and me.org_id != settings.org_id:
-        log.warning("self.other_org", token_org=me.org_id, org_id=settings.org_id)
-
-
 def run_job(
     settings: Settings,
     inputs: Sequence[str],
@@ -112,50 +103,87 @@ def run_job(
 ) -> RunReport:
     """The whole ``run`` command. Raises WorkerError subclasses for fatal conditions."""
     tally = tally or Tally()
-    lock_path = settings.lock or Path(f"{settings.results}.lock")
+    check_results_path(settings.results)
     with ExitStack() as stack:
         if settings.max_sessions is not None and (not inputs or "-" in inputs):
             stdin = stack.enter_context(_spool(stdin, settings.results.resolve().parent))
         tally.expected = preflight(settings, inputs, confirm, stdin)
-        stack.enter_context(RunLock(lock_path))
-        settled = _resume_state(settings)
+        stack.enter_context(RunLock(settings.results, settings.lock))
+        prior = _resume_state(settings)
         run_id = uuid.uuid4().hex[:12]
         sink = ResultLog(settings.results, run_id, fresh=not settings.resume)
         stack.callback(sink.close)
         structlog.contextvars.bind_contextvars(run_id=run_id)
-        sink.started(
+        start = _Start(settings, inputs, sink, tally, resumed=len(prior.settled))
+        try:
+            report = asyncio.run(_run(settings, inputs, stdin, sink, prior, start))
+        except WorkerError as exc:  # e.g. the token refused: a started log still ends
+            if start.done:
+                elapsed = time.monotonic() - tally.started
+                _finish(sink, dict(tally.counts), elapsed, exc.exit_code, interrupted=False)
+            raise
+        if start.done:  # else interrupted during the identity check: nothing was written
+            _finish(
+                sink,
+                report.counts,
+                report.elapsed_s,
+                report.exit_code,
+                interrupted=report.interrupted,
+            )
+        return report
+
+
+class _Start:
+    """The pipeline's first step, with the run's client: who am I (``GET /v3/self``), then
+    ``run.started``. A run stopped by the identity check leaves no record at all."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        inputs: Sequence[str],
+        sink: ResultLog,
+        tally: Tally,
+        *,
+        resumed: int,
+    ) -> None:
+        self._settings, self._inputs, self._sink = settings, inputs, sink
+        self.tally, self._resumed = tally, resumed
+        self.done = False
+
+    async def __call__(self, client: DevinClient) -> None:
+        s = self._settings
+        await check_identity(client, org_id=s.org_id or "", base_url=s.base_url)
+        self._sink.started(
             version=__version__,
-            org_id=settings.org_id,
-            archive=settings.archive,
-            dry_run=settings.dry_run,
-            settings=settings.public(),
-            inputs=list(inputs) or ["-"],
+            org_id=s.org_id,
+            base_url=_api_root(s.base_url),
+            archive=s.archive,
+            dry_run=s.dry_run,
+            settings=s.public(),
+            inputs=list(self._inputs) or ["-"],
         )
+        self.done = True
         log.info(
             "run.started",
-            results=str(settings.results),
-            expected=tally.expected,
-            archive=settings.archive,
-            dry_run=settings.dry_run,
-            resumed_settled=len(settled),
+            org_id=s.org_id,
+            results=str(s.results),
+            expected=self.tally.expected,
+            archive=s.archive,
+            dry_run=s.dry_run,
+            resumed_settled=self._resumed,
         )
-        try:
-            report = asyncio.run(_run(settings, inputs, stdin, sink, settled, tally))
-        except WorkerError as exc:  # e.g. the dry run's token check: the log still ends
-            sink.finished(
-                counts=dict(tally.counts),
-                elapsed_s=time.monotonic() - tally.started,
-                exit_code=exc.exit_code,
-                interrupted=False,
-            )
-            raise
-        sink.finished(
-            counts=report.counts,
-            elapsed_s=report.elapsed_s,
-            exit_code=report.exit_code,
-            interrupted=report.interrupted,
-        )
-        return report
+
+
+def _finish(
+    sink: ResultLog, counts: dict[str, int], elapsed: float, code: int, *, interrupted: bool
+) -> None:
+    """``run.finished``, if the disk has room for it (a full one already stopped the run)."""
+    broken = sink.broken  # the run already stopped for it and says why: no second line
+    try:
+        sink.finished(counts=counts, elapsed_s=elapsed, exit_code=code, interrupted=interrupted)
+    except ResultLogError as exc:
+        if not broken:
+            log.warning("results.unfinished", error=str(exc))
 
 
 async def _run(
@@ -163,19 +191,27 @@ async def _run(
     inputs: Sequence[str],
     stdin: BinaryIO | None,
     sink: ResultLog,
-    settled: IdSet,
-    tally: Tally,
+    prior: PriorRuns,
+    start: _Start,
 ) -> RunReport:
-    pipeline = Pipeline(settings, sink.result, settled=settled, tally=tally, handle_signals=True)
+    pipeline = Pipeline(
+        settings,
+        sink.result,
+        settled=prior.settled,
+        tally=start.tally,
+        handle_signals=True,
+        sent=prior.sent,
+        before_send=sink.sending,
+    )
     items = threaded(read_inputs(inputs, column=settings.column, stdin=stdin))
-    first = partial(check_token, settings=settings) if settings.dry_run else None
-    return await pipeline.run(items, first=first)
+    return await pipeline.run(items, first=start)
 
 
-def _resume_state(settings: Settings) -> IdSet:
+def _resume_state(settings: Settings) -> PriorRuns:
     if not settings.resume:
-        return IdSet()
+        return PriorRuns()
     prior = scan_results(settings.results)
+    _check_owner(prior, settings)
     if prior.bad_lines:
         log.warning(
             "results.unreadable_lines",
@@ -185,5 +221,23 @@ def _resume_state(settings: Settings) -> IdSet:
             hint="a run was killed mid-write; these lines are ignored and their ids retried",
         )
     if prior.settled:
-        log.info("run.resuming", settled=len(prior.settled))
-    return prior.settled
+        log.info("run.resuming", settled=len(prior.settled), sent_unanswered=len(prior.sent))
+    return prior
+
+
+def _check_owner(prior: PriorRuns, settings: Settings) -> None:
+    """A result log belongs to one org and one API: resuming from another's is refused."""
+    api = _api_root(settings.base_url)
+    for org, url in sorted(prior.owners, key=str):
+        if (org is None or org == settings.org_id) and (url is None or url == api):
+            continue
+        where = url or "an unrecorded URL"
+        raise ConfigError(
+            f"the result log {settings.results} belongs to org {org} at {where}, "
+            f"not to --org-id {settings.org_id} at {api}; its records cannot be resumed here. "
+            "Pass another --results file, or --no-resume to move this log aside."
+        )
+
+
+def _api_root(base_url: str) -> str:
+    return base_url.rstrip("/")

@@ -20,9 +20,9 @@ import orjson
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
+from worker.output import redact
+
 _SECRET_KEY = re.compile(r"(?i)authorization|token|secret|api[_-]?key|password|cookie")
-_BEARER = re.compile(r"(?i)bearer\s+[^\s\"',;]+")
-_COG = re.compile(r"cog_[A-Za-z0-9_\-]+")
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -34,17 +34,11 @@ _LEVELS = {
 class Redactor:
     """structlog processor: mask secrets in every value of an event (strings, nested)."""
 
-    def __init__(self) -> None:
-        self.secrets: list[str] = []
-
     def add(self, secret: str | None) -> None:
-        if secret and secret not in self.secrets:
-            self.secrets.append(secret)
+        redact.add_secret(secret)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[REDACTED]")
-        return _COG.sub("cog_[REDACTED]", _BEARER.sub("Bearer [REDACTED]", text))
+        return redact.scrub(text)
 
     def _clean(self, key: str, value: Any) -> Any:
         if isinstance(value, str):
@@ -82,8 +76,10 @@ def configure_logging(
     an event (``HH:MM:SS level event key=value ...``) for the person reading a terminal,
     a journal or cron mail; colour only on a terminal without ``NO_COLOR``.
     """
-    given = stream  # None: whatever sys.stderr is when a line is written
-    stream = stream or sys.stderr
+    redact.guard_standard_streams()
+    # None: whatever (guarded) sys.stderr is when a line is written
+    given = redact.guard(stream) if stream is not None else None
+    stream = given or sys.stderr
     REDACTOR.add(secret)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -4,7 +4,8 @@ One TaskGroup owns every session task; the concurrency slot is taken before the 
 created. Shutdown is two-phase: the first SIGINT/SIGTERM stops intake and lets the requests
 in flight finish within ``drain_timeout``; the deadline or a second signal cancels them, and
 each cancelled session is recorded as ``cancelled``. A failure for one session is a result;
-only auth failures, the failure breaker and signals stop the run.
+only auth failures, the failure breaker, signals and a result log that cannot be written
+stop the run (the last at once: nothing is sent that could not be recorded).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import asyncio
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass
 
 import structlog
 
 from worker.client import ClientOptions, DevinClient
+from worker.errors import ResultLogError
 from worker.idset import IdSet, Visit
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
@@ -69,13 +71,20 @@ class Pipeline:
         settled: IdSet | None = None,
         tally: Tally | None = None,
         handle_signals: bool = False,
+        sent: Container[str] = frozenset(),
+        before_send: Callable[[str], None] | None = None,
     ) -> None:
+        """``sent``: ids an earlier run sent a DELETE for without recording the answer;
+        ``before_send``: called before the first DELETE of each session (durable intent)."""
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
         # ids settled by earlier runs; intake marks each id it meets in the same table
         self._ids = settled if settled is not None else IdSet()
         self._handle_signals = handle_signals
+        self._sent = sent
+        self._before_send = before_send
+        self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
@@ -107,9 +116,7 @@ class Pipeline:
         self._install_signals()
         try:
             async with DevinClient(self._client_options()) as client:
-                if first is not None:
-                    await first(client)
-                await self._run_all(items, self._terminator(client, gate))
+                await self._run_all(items, self._terminator(client, gate), first)
         finally:
             self._remove_signals()
             await gate.aclose()
@@ -121,8 +128,12 @@ class Pipeline:
             )
         return self._report(time.monotonic() - started)
 
-    async def _run_all(self, items: AsyncIterator[InputItem], term: Terminator) -> None:
+    async def _run_all(
+        self, items: AsyncIterator[InputItem], term: Terminator, first: ClientCheck | None
+    ) -> None:
         try:
+            if first is not None:  # a signal during it ends the run like any other
+                await first(term.client)
             async with asyncio.TaskGroup() as tg:
                 self._intake_task = tg.create_task(self._intake(items, tg, term))
         except asyncio.CancelledError:
@@ -173,7 +184,11 @@ class Pipeline:
             if self.settings.dry_run:
                 result = await term.preview(item.session_id, item.source)
             else:
-                result = await term.terminate(item.session_id, item.source)
+                sent = item.session_id in self._sent
+                result = await term.terminate(item.session_id, item.source, sent_before=sent)
+        except ResultLogError as exc:  # the intent could not be written: nothing was sent
+            self._log_failed(exc)
+            return
         except asyncio.CancelledError:
             self._record(
                 SessionResult(
@@ -197,7 +212,11 @@ class Pipeline:
         self._record(result)
 
     def _record(self, result: SessionResult) -> None:
-        self._sink(result)
+        try:
+            self._sink(result)
+        except ResultLogError as exc:
+            self._log_failed(exc)
+            return
         self.tally.counts[result.outcome] += 1
         self._log.debug(
             "session.settled",
@@ -226,6 +245,12 @@ class Pipeline:
     def _stop(self, reason: str) -> None:
         self._halt(reason)
 
+    def _log_failed(self, exc: ResultLogError) -> None:
+        """The result log cannot take records: send nothing more (answers in flight are lost)."""
+        if self._log_error is None:
+            self._log_error = str(exc)
+            self._stop(str(exc))
+
     def _halted(self) -> None:
         """The run must stop sending: no more intake (the session tasks see the halt)."""
         if self._intake_task is not None:
@@ -240,6 +265,7 @@ class Pipeline:
             policy=RetryPolicy.from_settings(s),
             halt=self._halt,
             tally=self.tally,
+            before_send=self._before_send,
         )
         return self._term
 
@@ -298,7 +324,7 @@ class Pipeline:
         counts = dict(self.tally.counts)
         if self._signal is not None:
             code = _SIGNAL_EXIT[self._signal]
-        elif self._halt.fatal or self._breaker_tripped:
+        elif self._halt.fatal or self._breaker_tripped or self._log_error is not None:
             code = 3
         elif counts.get("failed") or counts.get("invalid") or counts.get("cancelled"):
             code = 1

@@ -1,26 +1,49 @@
 """The result log: one JSON record per line, appended and flushed per record, opened 0600.
 
-Records are written with one ``os.write`` each on an ``O_APPEND`` descriptor, so a crash
-leaves at most one torn last line, which the next run reports and ignores. The pydantic
-models below are the published schema of the three kinds of record; the writer emits the
-same fields straight from the in-memory ``SessionResult`` (orjson, about a microsecond).
+Records are written with one ``os.write`` each on an ``O_APPEND`` descriptor (short writes
+are completed), so a crash leaves at most one torn last line, which the next run reports
+and ignores. Every record passes ``worker.output.redact`` on its way out. A write that fails
+(disk full, I/O error) raises ``ResultLogError``: the run stops sending. The pydantic models
+below are the published schema of the four kinds of record; the writer emits the same fields
+straight from the in-memory ``SessionResult`` (orjson, about a microsecond).
+
+``session.sending`` is the durable intent: written just before the first DELETE of a session
+is sent, so that a run killed before the answer came leaves a trace, and the next run
+reports a 409 for that session as terminated by this tool, not ``already_terminated``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from worker.idset import IdSet
-from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult
+from worker.errors import ConfigError, ResultLogError
+from worker.outcomes import Outcome, SessionResult
+from worker.output.history import PriorRuns, read_records, scan_results
+from worker.output.redact import scrub, scrub_bytes
+
+__all__ = [
+    "PriorRuns",
+    "ResultLog",
+    "RunFinished",
+    "RunStarted",
+    "SessionRecord",
+    "SessionSending",
+    "check_results_path",
+    "read_records",
+    "scan_results",
+]
+
+Writer = Callable[[int, bytes], int]  # os.write's shape: the tests inject a failing one
 
 
 class _Record(BaseModel):
@@ -33,6 +56,7 @@ class RunStarted(_Record):
     event: Literal["run.started"]
     version: str
     org_id: str | None
+    base_url: str | None = None  # absent in logs written before 0.2
     archive: bool
     dry_run: bool
     settings: dict[str, Any]
@@ -50,6 +74,11 @@ class SessionRecord(_Record):
     elapsed_ms: float
     error: str | None
     source: str | None
+
+
+class SessionSending(_Record):
+    event: Literal["session.sending"]
+    session_id: str
 
 
 class RunFinished(_Record):
@@ -75,23 +104,64 @@ def _now() -> str:
 class ResultLog:
     """Appends records to ``path``; ``fresh=True`` moves an existing file aside first."""
 
-    def __init__(self, path: str | os.PathLike[str], run_id: str, *, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        run_id: str,
+        *,
+        fresh: bool = False,
+        writer: Writer = os.write,
+    ) -> None:
         self.path = Path(path)
         self.run_id = run_id
-        self.moved_to: Path | None = _move_aside(self.path) if fresh else None
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with contextlib.suppress(PermissionError):  # a log made looser by hand: tighten it
+        self._writer = writer
+        self._torn = False  # a failed write left part of a line: start the next on a fresh one
+        self.broken = False  # a write has failed: the run was told and stopped
+        try:
+            self.moved_to: Path | None = _move_aside(self.path) if fresh else None
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise _open_error(self.path, exc) from None
+        with contextlib.suppress(OSError):  # a log made looser by hand: tighten it
             os.fchmod(self._fd, 0o600)  # (only its owner may; anyone else leaves it be)
-        if _ends_without_newline(self.path):
-            os.write(self._fd, b"\n")  # never glue a record onto a torn last line
+        self._torn = _ends_without_newline(self.path, self._fd)  # never glue onto a torn line
 
     def write(self, record: dict[str, Any]) -> None:
-        os.write(self._fd, orjson.dumps(record) + b"\n")
+        """One record, redacted, whole or not at all as far as the reader can tell; raises
+        ``ResultLogError`` when the file cannot take it."""
+        self._append(scrub_bytes(orjson.dumps(record) + b"\n"))
+
+    def _append(self, data: bytes) -> None:
+        if self._torn:
+            data = b"\n" + data
+        try:
+            written = self._writer(self._fd, data)
+            while written < len(data):  # a short write: the disk is filling up
+                self._torn = True
+                if written <= 0:
+                    raise OSError(errno.EIO, "the write made no progress")
+                data = data[written:]
+                written = self._writer(self._fd, data)
+        except OSError as exc:
+            self.broken = True
+            raise ResultLogError(
+                f"cannot write the result log {self.path}: {exc.strerror or exc}; "
+                "stopped sending (free space or fix the file, then rerun to resume)"
+            ) from None
+        self._torn = False
+
+    def sending(self, session_id: str) -> None:
+        """The durable intent: a DELETE for ``session_id`` is about to be sent. Nothing in it
+        needs redaction: our run id, the clock, and an id that passed validation."""
+        record = {"event": "session.sending", "run_id": self.run_id, "ts": _now()}
+        self._append(orjson.dumps({**record, "session_id": session_id}) + b"\n")
 
     def started(self, **fields: Any) -> None:
         self.write({"event": "run.started", "run_id": self.run_id, "ts": _now(), **fields})
 
     def result(self, result: SessionResult) -> None:
+        """A session's result. Its text fields pass the redaction one by one (cheaper than
+        scanning the whole line); the rest are numbers, outcomes and validated ids."""
         record = {
             "event": "session.result",
             "run_id": self.run_id,
@@ -99,16 +169,16 @@ class ResultLog:
             "session_id": result.session_id,
             "outcome": result.outcome,
             "archived": result.archived,
-            "status": result.status,
+            "status": _clean(result.status),
             "http_status": result.http_status,
             "attempts": result.attempts,
             "elapsed_ms": result.elapsed_ms,
-            "error": result.error,
-            "source": result.source,
+            "error": _clean(result.error),
+            "source": _clean(result.source),
         }
         if result.input is not None:
-            record["input"] = result.input
-        self.write(record)
+            record["input"] = scrub(result.input)
+        self._append(orjson.dumps(record) + b"\n")
 
     def finished(
         self, *, counts: dict[str, int], elapsed_s: float, exit_code: int, interrupted: bool
@@ -127,9 +197,45 @@ class ResultLog:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.fsync(self._fd)
+            with contextlib.suppress(OSError):  # a full disk or a device: nothing more to do
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+
+def _open_error(path: Path, exc: OSError) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+        return ResultLogError(f"cannot write the result log {path}: {exc.strerror}")
+    return ConfigError(
+        f"cannot open the result log {path}: {exc.strerror}; "
+        "pass --results PATH naming a writable file"
+    )
+
+
+def check_results_path(path: str | os.PathLike[str]) -> None:
+    """Exit 2 before anything else when the result log cannot be a file we append to."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"--results {path} is a directory; pass a file name, e.g. {path}/results.jsonl"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        what = "does not exist" if not parent.exists() else "is not a directory"
+        raise ConfigError(f"cannot create the result log {path}: {parent} {what}")
+    if not path.exists():  # created later, after the preflight: a refused run leaves no file
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"cannot create the result log {path}: {parent} is not writable")
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    os.close(fd)
+
+
+def _clean(text: str | None) -> str | None:
+    return text if text is None else scrub(text)
 
 
 def _move_aside(path: Path) -> Path | None:
@@ -140,68 +246,12 @@ def _move_aside(path: Path) -> Path | None:
     return target
 
 
-def _ends_without_newline(path: Path) -> bool:
+def _ends_without_newline(path: Path, fd: int) -> bool:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/null, a device: nothing to read back
+        return False
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell() == 0:
             return False
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) != b"\n"
-
-
-@dataclass(slots=True)
-class PriorRuns:
-    """What earlier runs in a result log settled: ids whose latest outcome is final."""
-
-    settled: IdSet = field(default_factory=IdSet)
-    records: int = 0
-    bad_lines: list[int] = field(default_factory=list)  # unreadable lines (1-based), torn ones too
-    torn_tail: bool = False  # the last line was cut short (a crash mid-write)
-
-
-def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
-    """Read a result log for resume. A missing file is an empty history."""
-    prior = PriorRuns()
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, iterated line by line
-    except FileNotFoundError:
-        return prior
-    loads, settle = orjson.loads, prior.settled.add
-    with fh:
-        for number, line in enumerate(fh, start=1):
-            try:
-                record = loads(line)
-            except orjson.JSONDecodeError:
-                _bad_line(prior, number, line)
-                continue
-            prior.torn_tail = False
-            if type(record) is dict and record.get("event") == "session.result":
-                prior.records += 1
-                session_id = record.get("session_id")
-                if type(session_id) is not str:
-                    continue
-                if record.get("outcome") in FINAL_OUTCOMES:
-                    settle(session_id)
-                else:
-                    prior.settled.discard(session_id)
-    return prior
-
-
-def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
-    """An unreadable line: a blank one is nothing, a torn or garbled one is reported."""
-    if not line.strip():
-        return
-    prior.bad_lines.append(number)
-    prior.torn_tail = not line.endswith(b"\n")
-
-
-def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Every readable record of a result log, in order (for tests, demo and tools)."""
-    with open(path, "rb") as fh:
-        for line in fh:
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                yield record

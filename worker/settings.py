@@ -17,18 +17,22 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from worker._names import TOKEN_ENV, env_name, flag_name
 from worker.errors import ConfigError
 
 __all__ = ["TOKEN_ENV", "Settings", "check_base_url", "env_name", "load_settings"]
 
+_MIN_RATE = 0.01  # one request every 100 s: anything slower is a typo
+_MAX_RATE = 100_000.0
+
 
 class Settings(BaseModel):
     """Every setting of ``run`` (and the connection settings of ``list``), with its default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are refused everywhere: "--timeout inf" is a typo, not a wish
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     org_id: str | None = Field(None, pattern=r"^org-[A-Za-z0-9_-]{1,128}$")
     base_url: str = "https://api.devin.ai"
@@ -36,11 +40,11 @@ class Settings(BaseModel):
     ca_bundle: Path | None = None
     archive: bool = False
     concurrency: int = Field(8, ge=1, le=1024)
-    rate: float = Field(20.0, ge=0)  # requests per second, every attempt counted; 0 = no limit
+    rate: float = Field(20.0, ge=0, le=_MAX_RATE)  # requests/s, every attempt; 0 = no limit
     burst: int | None = Field(None, ge=1)
     adaptive: bool = True
     max_attempts: int = Field(6, ge=1, le=100)
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, ge=0.01, le=3600)
     backoff_base: float = Field(0.1, ge=0)
     backoff_max: float = Field(5.0, ge=0)
     retry_after_max: float = Field(120.0, ge=0)
@@ -49,7 +53,7 @@ class Settings(BaseModel):
     throttle_timeout: float = Field(60.0, gt=0, le=86400)  # only 429s this long: run stops
     breaker_window: int = Field(50, ge=1)
     breaker_threshold: float = Field(0.8, gt=0, le=1)
-    drain_timeout: float = Field(10.0, ge=0)
+    drain_timeout: float = Field(10.0, ge=0, le=3600)
     results: Path = Path("results.jsonl")
     resume: bool = True
     dry_run: bool = False
@@ -61,9 +65,18 @@ class Settings(BaseModel):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     progress: Literal["auto", "on", "off"] = "auto"
-    progress_interval: float | None = Field(None, gt=0)  # None: 30 s in JSON, 300 s in text
+    progress_interval: float | None = Field(None, ge=0.01, le=86400)  # None: 30 s in JSON, 300 s in text
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_floor(cls, rate: float) -> float:
+        if 0 < rate < _MIN_RATE:
+            raise ValueError(
+                f"must be 0 (no limit) or at least {_MIN_RATE} requests per second, not {rate}"
+            )
+        return rate
 
     def public(self) -> dict[str, Any]:
         """The settings as written to ``run.started``: JSON-ready, no secret."""

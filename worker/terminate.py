@@ -43,9 +43,14 @@ class Terminator:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     halt: Halt = field(default_factory=Halt)
     tally: Tally = field(default_factory=Tally)
+    # called just before the first DELETE of a session (the result log's durable intent)
+    before_send: Callable[[str], None] | None = None
 
-    async def terminate(self, session_id: str, source: str | None = None) -> SessionResult:
-        return await _Attempts(self, session_id, source).run()
+    async def terminate(
+        self, session_id: str, source: str | None = None, *, sent_before: bool = False
+    ) -> SessionResult:
+        """``sent_before``: an earlier run sent a DELETE whose answer it never recorded."""
+        return await _Attempts(self, session_id, source, uncertain=sent_before).run()
 
     async def preview(self, session_id: str, source: str | None = None) -> SessionResult:
         """Dry run: look the session up with GET; never DELETE."""
@@ -94,6 +99,8 @@ class _Attempts:
                 return self._stopped(stop)
 
     async def _send(self) -> Answer:
+        if self.attempt == 1 and not self.dry_run and self.t.before_send is not None:
+            self.t.before_send(self.session_id)
         self.t.tally.requests += 1
         if self.dry_run:
             return await self.t.client.get_session(self.session_id)

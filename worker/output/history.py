@@ -1,0 +1,110 @@
+"""Reading a result log back: what earlier runs settled, sent, and for which org and API.
+
+The resume scan streams the file (a log may hold millions of records); unreadable lines
+are counted and ignored. The kinds of record are described in ``worker.results``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from worker.idset import IdSet
+from worker.outcomes import FINAL_OUTCOMES
+
+
+@dataclass(slots=True)
+class PriorRuns:
+    """What earlier runs in a result log left: ids settled (latest outcome final), ids whose
+    DELETE was sent without a recorded answer, and the (org id, base URL) of each run."""
+
+    settled: IdSet = field(default_factory=IdSet)
+    # a DELETE went out, no answer was recorded: few (an intent is answered within seconds),
+    # so a plain set, whose add/discard cost next to nothing in the scan's hot loop
+    sent: set[str] = field(default_factory=set)
+    owners: set[tuple[str | None, str | None]] = field(default_factory=set)
+    records: int = 0
+    bad_lines: list[int] = field(default_factory=list)  # unreadable lines (1-based), torn ones too
+    torn_tail: bool = False  # the last line was cut short (a crash mid-write)
+
+
+def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
+    """Read a result log for resume. A missing file (or a device) is an empty history."""
+    prior = PriorRuns()
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, iterated line by line
+    except FileNotFoundError:
+        return prior
+    loads, settle, sent = orjson.loads, prior.settled.add, prior.sent
+    with fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return prior
+        for number, line in enumerate(fh, start=1):
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError:
+                _bad_line(prior, number, line)
+                continue
+            prior.torn_tail = False
+            if type(record) is not dict:
+                continue
+            if record.get("event") != "session.result":
+                _scan_other(prior, record)
+                continue
+            prior.records += 1  # the hot path, inline: a log may hold millions of these
+            session_id = record.get("session_id")
+            if type(session_id) is str and record.get("outcome") in FINAL_OUTCOMES:
+                settle(session_id)
+                sent.discard(session_id)
+            elif type(session_id) is str:
+                _unsettled(prior, record, session_id)
+    return prior
+
+
+def _unsettled(prior: PriorRuns, record: dict[str, Any], session_id: str) -> None:
+    prior.settled.discard(session_id)
+    if _definitely_not_done(record):
+        prior.sent.discard(session_id)
+
+
+def _scan_other(prior: PriorRuns, record: dict[str, Any]) -> None:
+    event = record.get("event")
+    if event == "session.sending":
+        session_id = record.get("session_id")
+        if type(session_id) is str:
+            prior.sent.add(session_id)
+    elif event == "run.started":
+        org, url = record.get("org_id"), record.get("base_url")
+        prior.owners.add((org if type(org) is str else None, url if type(url) is str else None))
+
+
+def _definitely_not_done(record: dict[str, Any]) -> bool:
+    """A non-final result that proves the DELETE did nothing: a plain 4xx refusal. A cancelled
+    request, a timeout, a 5xx or a throttle may have hidden a DELETE that worked."""
+    status = record.get("http_status")
+    return type(status) is int and 400 <= status < 500 and status not in (408, 429)
+
+
+def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
+    """An unreadable line: a blank one is nothing, a torn or garbled one is reported."""
+    if not line.strip():
+        return
+    prior.bad_lines.append(number)
+    prior.torn_tail = not line.endswith(b"\n")
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every readable record of a result log, in order (for tests, demo and tools)."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
