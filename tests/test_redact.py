@@ -14,7 +14,7 @@ from worker.job import run_job
 from worker.logs import configure_logging
 from worker.outcomes import SessionResult
 from worker.output import redact
-from worker.progress import print_summary
+from worker.output.summary import print_summary
 from worker.results import ResultLog
 
 

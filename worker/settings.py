@@ -65,7 +65,8 @@ class Settings(BaseModel):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     progress: Literal["auto", "on", "off"] = "auto"
-    progress_interval: float | None = Field(None, ge=0.01, le=86400)  # None: 30 s in JSON, 300 s in text
+    # None: every 30 s in JSON, every 300 s in text
+    progress_interval: float | None = Field(None, ge=0.01, le=86400)
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
 

@@ -99,7 +99,7 @@ class _Attempts:
                 return self._stopped(stop)
 
     async def _send(self) -> Answer:
-        if self.attempt == 1 and not self.dry_run and self.t.before_send is not None:
+        if self.tries.attempts == 1 and not self.dry_run and self.t.before_send is not None:
             self.t.before_send(self.session_id)
         self.t.tally.requests += 1
         if self.dry_run:
