@@ -68,6 +68,8 @@ class Pipeline:
         settled: IdSet | None = None,
         tally: Tally | None = None,
         handle_signals: bool = False,
+        gate: RateGate | None = None,
+        sent_before: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.tally = tally or Tally()
@@ -75,6 +77,8 @@ class Pipeline:
         # ids settled by earlier runs; intake marks each id it meets in the same table
         self._ids = settled if settled is not None else IdSet()
         self._handle_signals = handle_signals
+        self._gate = gate  # None: the run's own local gate (the fleet passes a shared one)
+        self._sent_before = sent_before
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
@@ -93,7 +97,7 @@ class Pipeline:
         """Run every item; ``first`` is awaited with the run's client before any session."""
         started = time.monotonic()
         self._main = asyncio.current_task()
-        gate = RateGate(
+        gate = self._gate or RateGate(
             self.settings.rate or None,
             burst=self.settings.burst,
             adaptive=self.settings.adaptive,
@@ -160,7 +164,8 @@ class Pipeline:
             if self.settings.dry_run:
                 result = await term.preview(item.session_id, item.source)
             else:
-                result = await term.terminate(item.session_id, item.source)
+                sent = self._sent_before is not None and self._sent_before(item.session_id)
+                result = await term.terminate(item.session_id, item.source, sent_before=sent)
         except asyncio.CancelledError:
             self._record(
                 SessionResult(

@@ -61,8 +61,12 @@ class Terminator:
     clock: Callable[[], float] = time.monotonic
     tally: Tally = field(default_factory=Tally)
 
-    async def terminate(self, session_id: str, source: str | None = None) -> SessionResult:
-        return await _Attempts(self, session_id, source).run()
+    async def terminate(
+        self, session_id: str, source: str | None = None, *, sent_before: bool = False
+    ) -> SessionResult:
+        """``sent_before``: a DELETE for this id may have gone out already (another delivery
+        of a queue entry), so a 404 or 409 is reconciled with a GET as for a lost answer."""
+        return await _Attempts(self, session_id, source, uncertain=sent_before).run()
 
     async def preview(self, session_id: str, source: str | None = None) -> SessionResult:
         """Dry run: look the session up with GET; never DELETE."""

@@ -1,0 +1,76 @@
+-- The org-wide rate limit: a GCRA on server time, with adaptive rate and a shared pause.
+-- KEYS[1]: the limiter hash. ARGV[1]: "acquire" or "throttle".
+-- acquire  ARGV: ceiling (req/s), burst, plateau s, ttl ms
+--   returns {granted 0/1, wait us, rate in milli-req/s}
+-- throttle ARGV: ceiling, burst, plateau s, ttl ms, retry-after ms (-1: none), max pause ms,
+--   cool-down ms. Returns {cut 0/1, wait us, rate in milli-req/s}
+-- Fields: tat (us), paused (us), w_max and start (req/s: the cubic after a cut), cut (us),
+-- n and t (grants and throttles since mark (us), for the accepted rate).
+local key = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ceiling, burst, plateau = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local f = redis.call('HMGET', key, 'tat', 'paused', 'w_max', 'start', 'cut', 'n', 't', 'mark')
+local paused = tonumber(f[2]) or 0
+local w_max, start, cut = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+local floor = math.max(0.1, ceiling / 100)
+
+local function int(x) return string.format('%.0f', x) end
+
+local function rate_at()
+  if not cut then return ceiling end
+  local since = math.max(0, now - math.max(cut, paused)) / 1000000
+  local target
+  if since < plateau then
+    target = w_max - (w_max - start) * ((plateau - since) / plateau) ^ 3
+  else
+    target = w_max + 0.4 * w_max * ((since - plateau) / plateau) ^ 3
+  end
+  return math.max(floor, math.min(ceiling, target))
+end
+
+local rate = rate_at()
+
+if ARGV[1] == 'acquire' then
+  if paused > now then return {0, paused - now, math.floor(rate * 1000)} end
+  local interval = 1000000 / rate
+  local tat = math.max(tonumber(f[1]) or 0, now)
+  local new = tat + interval
+  local allow_at = new - burst * interval
+  if allow_at > now then return {0, math.ceil(allow_at - now), math.floor(rate * 1000)} end
+  redis.call('HSET', key, 'tat', int(new))
+  redis.call('HINCRBY', key, 'n', 1)
+  if not f[8] then redis.call('HSET', key, 'mark', int(now)) end
+  redis.call('PEXPIRE', key, ttl)
+  return {1, 0, math.floor(rate * 1000)}
+end
+
+-- throttle: pause everyone, and lower the rate at most once per cool-down
+local retry_after, max_pause, cooldown = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local pause = retry_after
+if pause < 0 then pause = math.min(1000, max_pause) end
+pause = math.min(pause, max_pause)
+paused = math.max(paused, now + pause * 1000)
+redis.call('HSET', key, 'paused', int(paused))
+redis.call('PEXPIRE', key, ttl)
+if cut and now - cut < cooldown * 1000 then
+  redis.call('HINCRBY', key, 't', 1)
+  return {0, paused - now, math.floor(rate * 1000)}
+end
+-- the rate the server accepted since the last cut, when there is enough to measure
+local n, th = tonumber(f[6]) or 0, tonumber(f[7]) or 0
+local mark = tonumber(f[8]) or now
+local span = (now - mark) / 1000000
+local accepted = nil
+if n >= 10 and span >= 0.25 then accepted = (n - th) / span end
+if accepted then
+  w_max = math.max(floor, 0.97 * math.min(rate, accepted))
+  start = math.max(floor, 0.95 * w_max)
+else
+  w_max = math.max(floor, 0.97 * rate / 2)
+  start = w_max
+end
+redis.call('HSET', key, 'w_max', tostring(w_max), 'start', tostring(start), 'cut', int(now),
+  'mark', int(now), 'n', 0, 't', 0)
+return {1, paused - now, math.floor(start * 1000)}

@@ -1,0 +1,150 @@
+"""The org-wide rate limit, kept in Redis, layered over the per-process gate.
+
+One Lua script (``gcra.lua``) holds a GCRA on the server's clock (``TIME``), so hosts with
+drifting clocks agree. It is shared by every worker on the same org id and base URL
+(`worker.fleet.connect.limiter_key`). The adaptive rules of the local gate carry over: a 429
+seen by any worker pauses every worker until its ``Retry-After`` (``paused`` in the same hash,
+read by the same script) and cuts the shared rate, at most once per cool-down, to a little
+under what the server accepted; the rate then climbs back along the same cubic, computed from
+server time in every grant, so the recovery is shared too and costs no extra round trip.
+
+Cost: one EVALSHA per grant when the limit has room; a grant that must wait sleeps exactly as
+long as the script says, then asks again. Per process, one task at a time asks (a lock), so
+the requests of one worker never race each other for the same slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from worker.fleet.connect import Lifeline
+from worker.limiter import Clock, RateGate, RateListener
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = structlog.get_logger("worker.fleet.limiter")
+
+_SCRIPT = resources.files("worker.fleet").joinpath("gcra.lua").read_text(encoding="utf-8")
+_TTL_MS = 3_600_000  # an idle limiter forgets its state after an hour
+
+
+class SharedLimiter:
+    """``await acquire()`` before every request; `throttled` on a 429. State lives in Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        lifeline: Lifeline,
+        key: str,
+        rate: float,
+        *,
+        burst: int = 1,
+        max_pause: float = 60.0,
+        plateau: float = 12.0,
+        cooldown: float = 1.0,
+        on_change: RateListener | None = None,
+    ) -> None:
+        self.key = key
+        self.rate = rate
+        self.round_trips = 0
+        self.grants = 0
+        self._ceiling = rate
+        self._burst = max(1, burst)
+        self._plateau = plateau
+        self._cooldown = cooldown
+        self._max_pause = max_pause
+        self._lifeline = lifeline
+        self._script = redis.register_script(_SCRIPT)
+        self._lock = asyncio.Lock()
+        self._on_change = on_change
+
+    def _args(self, op: str) -> list[Any]:
+        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS]
+
+    async def _eval(self, args: list[Any]) -> tuple[int, int, int]:
+        self.round_trips += 1
+        reply = await self._script(keys=[self.key], args=args)
+        granted, wait_us, rate_milli = (int(x) for x in reply)
+        self._seen_rate(rate_milli / 1000)
+        return granted, wait_us, rate_milli
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                granted, wait_us, _ = await self._lifeline.call(
+                    "limiter", lambda: self._eval(self._args("acquire"))
+                )
+                if granted:
+                    self.grants += 1
+                    return
+                await asyncio.sleep(min(wait_us / 1e6, 1.0))
+
+    async def throttled(self, retry_after: float | None) -> None:
+        """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""
+        ms = -1 if retry_after is None else round(retry_after * 1000)
+        args = [*self._args("throttle"), ms, round(self._max_pause * 1000), self._cooldown]
+        await self._lifeline.call("limiter", lambda: self._eval(args))
+
+    def _seen_rate(self, rate: float) -> None:
+        if abs(rate - self.rate) < 0.01 * self.rate:
+            return
+        old, self.rate = self.rate, rate
+        if self._on_change is not None:
+            self._on_change(old, rate, "fleet throttled" if rate < old else "fleet recovering")
+
+
+class FleetGate(RateGate):
+    """The local gate (per-process pacing and pause) with the shared limiter on top.
+
+    Throttle reports are sent to Redis by one background task, so `throttled` stays
+    synchronous for the terminator; a report lost to an outage only delays the shared cut.
+    """
+
+    def __init__(
+        self,
+        shared: SharedLimiter,
+        local_rate: float | None,
+        *,
+        burst: int | None = None,
+        max_pause: float = 60.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__(local_rate, burst=burst, adaptive=False, max_pause=max_pause, clock=clock)
+        self.shared = shared
+        self._reports: asyncio.Queue[float | None] = asyncio.Queue()
+        self._reporter: asyncio.Task[None] | None = None
+
+    @property
+    def rate(self) -> float | None:
+        return self.shared.rate
+
+    async def acquire(self) -> None:
+        if self._reporter is None:
+            self._reporter = asyncio.get_running_loop().create_task(self._report_throttles())
+        await super().acquire()
+        await self.shared.acquire()
+
+    def throttled(self, retry_after: float | None) -> None:
+        super().throttled(retry_after)
+        self._reports.put_nowait(retry_after)
+
+    async def aclose(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            await asyncio.gather(self._reporter, return_exceptions=True)
+            self._reporter = None
+        await super().aclose()
+
+    async def _report_throttles(self) -> None:
+        while True:
+            retry_after = await self._reports.get()
+            try:
+                await self.shared.throttled(retry_after)
+            except Exception as exc:  # the lifeline gave up: the worker is stopping anyway
+                log.warning("fleet.throttle_unreported", error=str(exc))
