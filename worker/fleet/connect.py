@@ -155,6 +155,7 @@ class Lifeline:
         self.lost = asyncio.Event()
         self._clock = clock
         self._down_since: float | None = None
+        self.recoveries = 0  # outages survived: a reader re-reads its pending entries after one
         self._on_nogroup: list[Callable[[], Awaitable[object]]] = []
 
     def on_nogroup(self, repair: Callable[[], Awaitable[object]]) -> None:
@@ -180,7 +181,10 @@ class Lifeline:
                     await repair()
                 continue
             else:
-                self._down_since = None
+                if self._down_since is not None:
+                    self._down_since = None
+                    self.recoveries += 1
+                    log.info("redis.back", during=what, redis=self.url)
                 return result
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)

@@ -1,16 +1,16 @@
 -- The org-wide rate limit: a GCRA on server time, with adaptive rate and a shared pause.
 -- KEYS[1]: the limiter hash. ARGV[1]: "acquire" or "throttle".
--- acquire  ARGV: ceiling (req/s), burst, plateau s, ttl ms
---   returns {granted 0/1, wait us, rate in milli-req/s}
--- throttle ARGV: ceiling, burst, plateau s, ttl ms, retry-after ms (-1: none), max pause ms,
---   cool-down ms. Returns {cut 0/1, wait us, rate in milli-req/s}
+-- acquire  ARGV: ceiling (req/s), burst, plateau s, ttl ms, look-ahead us
+--   returns {granted 0/1, wait us (granted: until the reserved slot), rate in milli-req/s}
+-- throttle ARGV: ceiling, burst, plateau s, ttl ms, look-ahead, retry-after ms (-1: none),
+--   max pause ms, cool-down s. Returns {cut 0/1, wait us, rate in milli-req/s}
 -- Fields: tat (us), paused (us), w_max and start (req/s: the cubic after a cut), cut (us),
 -- n and t (grants and throttles since mark (us), for the accepted rate).
 local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ceiling, burst, plateau = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
+local ttl, lookahead = tonumber(ARGV[5]), tonumber(ARGV[6])
 local f = redis.call('HMGET', key, 'tat', 'paused', 'w_max', 'start', 'cut', 'n', 't', 'mark')
 local paused = tonumber(f[2]) or 0
 local w_max, start, cut = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
@@ -37,17 +37,19 @@ if ARGV[1] == 'acquire' then
   local interval = 1000000 / rate
   local tat = math.max(tonumber(f[1]) or 0, now)
   local new = tat + interval
-  local allow_at = new - burst * interval
-  if allow_at > now then return {0, math.ceil(allow_at - now), math.floor(rate * 1000)} end
+  local wait = new - burst * interval - now
+  -- a slot within the look-ahead is reserved now (the caller sleeps until it: one round
+  -- trip per grant); one further away is refused, so a pause still stops nearly everyone
+  if wait > lookahead then return {0, math.ceil(wait - lookahead), math.floor(rate * 1000)} end
   redis.call('HSET', key, 'tat', int(new))
   redis.call('HINCRBY', key, 'n', 1)
   if not f[8] then redis.call('HSET', key, 'mark', int(now)) end
   redis.call('PEXPIRE', key, ttl)
-  return {1, 0, math.floor(rate * 1000)}
+  return {1, math.max(0, math.ceil(wait)), math.floor(rate * 1000)}
 end
 
 -- throttle: pause everyone, and lower the rate at most once per cool-down
-local retry_after, max_pause, cooldown = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local retry_after, max_pause, cooldown = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local pause = retry_after
 if pause < 0 then pause = math.min(1000, max_pause) end
 pause = math.min(pause, max_pause)

@@ -8,9 +8,10 @@ read by the same script) and cuts the shared rate, at most once per cool-down, t
 under what the server accepted; the rate then climbs back along the same cubic, computed from
 server time in every grant, so the recovery is shared too and costs no extra round trip.
 
-Cost: one EVALSHA per grant when the limit has room; a grant that must wait sleeps exactly as
-long as the script says, then asks again. Per process, one task at a time asks (a lock), so
-the requests of one worker never race each other for the same slot.
+Cost: one EVALSHA per grant. The script reserves the next slot when it is less than 200 ms
+away and the caller sleeps until it; a slot further away is refused with the time to ask
+again, so a pause set by a 429 stops every worker within that look-ahead. Per process, one
+task at a time runs the script (a lock).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ log = structlog.get_logger("worker.fleet.limiter")
 
 _SCRIPT = resources.files("worker.fleet").joinpath("gcra.lua").read_text(encoding="utf-8")
 _TTL_MS = 3_600_000  # an idle limiter forgets its state after an hour
+_LOOKAHEAD_US = 200_000  # slots reserved at most this far ahead
 
 
 class SharedLimiter:
@@ -65,7 +67,7 @@ class SharedLimiter:
         self._on_change = on_change
 
     def _args(self, op: str) -> list[Any]:
-        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS]
+        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS, _LOOKAHEAD_US]
 
     async def _eval(self, args: list[Any]) -> tuple[int, int, int]:
         self.round_trips += 1
@@ -75,15 +77,17 @@ class SharedLimiter:
         return granted, wait_us, rate_milli
 
     async def acquire(self) -> None:
-        async with self._lock:
-            while True:
+        while True:
+            async with self._lock:
                 granted, wait_us, _ = await self._lifeline.call(
                     "limiter", lambda: self._eval(self._args("acquire"))
                 )
-                if granted:
-                    self.grants += 1
-                    return
-                await asyncio.sleep(min(wait_us / 1e6, 1.0))
+            if granted:
+                self.grants += 1
+                if wait_us > 0:
+                    await asyncio.sleep(wait_us / 1e6)
+                return
+            await asyncio.sleep(min(max(wait_us, 1000) / 1e6, 1.0))
 
     async def throttled(self, retry_after: float | None) -> None:
         """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""

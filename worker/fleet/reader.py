@@ -50,6 +50,8 @@ class StreamReader:
     ) -> None:
         self.inflight: dict[str, list[str]] = {}
         self.uncertain: set[str] = set()
+        # recorded in the log, settle in Redis still to come: left alone if delivered again
+        self.awaiting: set[str] = set()
         self._redis = redis
         self._lifeline = lifeline
         self._keys = keys
@@ -69,18 +71,29 @@ class StreamReader:
                 raise
 
     async def items(self) -> AsyncIterator[InputItem]:
-        """Own pending entries first, then claimed and new ones, until stopped or empty."""
-        last = "0"
-        while entries := await self._call("read pending", self._read_own, last):
-            last = entries[-1][0]
-            for item in await self._admit(entries):
-                yield item
+        """Own pending entries first, then claimed and new ones, until stopped or empty.
+
+        After an outage the own pending entries are read again: a reply lost with the
+        connection may have delivered entries that no ``>`` read will show again.
+        """
+        seen_recoveries = -1
         while True:
+            if seen_recoveries != self._lifeline.recoveries:
+                seen_recoveries = self._lifeline.recoveries
+                async for item in self._own_pending():
+                    yield item
             entries = await self._call("claim", self._claim)
             block = None if entries else self._o.block_ms
             entries += await self._call("read", self._read_new, block)
             if not entries and self._o.until_empty and await self._call("check", self._quiet):
                 return
+            for item in await self._admit(entries):
+                yield item
+
+    async def _own_pending(self) -> AsyncIterator[InputItem]:
+        last = "0"
+        while entries := await self._call("read pending", self._read_own, last):
+            last = entries[-1][0]
             for item in await self._admit(entries):
                 yield item
 
@@ -126,33 +139,40 @@ class StreamReader:
 
     async def _admit(self, entries: list[Entry]) -> list[InputItem]:
         """The items to send; acknowledges what needs no request (settled, empty, invalid)."""
+        fresh, drop = self._sort(entries)
+        items: list[InputItem] = []
+        if fresh:
+            codes = await self._call("begin", self._run_begin, list(fresh))
+            for (session_id, (ids, source)), code in zip(fresh.items(), codes, strict=True):
+                if code == 2:
+                    self._tally.counts["skipped"] += 1
+                    drop.extend(ids)
+                    continue
+                self.inflight[session_id] = ids
+                if code == 1:
+                    self.uncertain.add(session_id)
+                items.append(InputItem(source=source, session_id=session_id))
+        if drop:
+            await self._call("discard", self._run_discard, drop)
+        return items
+
+    def _sort(self, entries: list[Entry]) -> tuple[dict[str, tuple[list[str], str]], list[str]]:
+        """New ids (with their entries and source), and the entries to drop unsent."""
         fresh: dict[str, tuple[list[str], str]] = {}
         drop: list[str] = []
         for entry_id, fields in entries:
             session_id, source = _parse(entry_id, fields)
             if session_id is None:
                 drop.append(entry_id)
+            elif session_id in self.awaiting:
+                continue  # its settle acknowledges this entry, or a later claim finds it
             elif session_id in self.inflight:
                 self.inflight[session_id].append(entry_id)
             elif session_id in fresh:
                 fresh[session_id][0].append(entry_id)
             else:
                 fresh[session_id] = ([entry_id], source)
-        items: list[InputItem] = []
-        if fresh:
-            codes = await self._call("begin", self._run_begin, list(fresh))
-            for (session_id, (ids, source)), code in zip(fresh.items(), codes, strict=True):
-                if int(code) == 2:
-                    self._tally.counts["skipped"] += 1
-                    drop.extend(ids)
-                    continue
-                self.inflight[session_id] = ids
-                if int(code) == 1:
-                    self.uncertain.add(session_id)
-                items.append(InputItem(source=source, session_id=session_id))
-        if drop:
-            await self._call("discard", self._run_discard, drop)
-        return items
+        return fresh, drop
 
     async def _run_begin(self, session_ids: list[str]) -> list[int]:
         keys = [self._keys.settled, self._keys.sending]

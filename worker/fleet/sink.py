@@ -37,6 +37,7 @@ class FleetSink:
         keys: Keys,
         group: str,
         inflight: dict[str, list[str]],
+        awaiting: set[str],
         *,
         consumer: str,
     ) -> None:
@@ -47,6 +48,7 @@ class FleetSink:
         self._keys = keys
         self._group = group
         self._inflight = inflight
+        self._awaiting = awaiting
         self._consumer = consumer
         self._settle = redis.register_script(scripts.SETTLE)
         self._queue: asyncio.Queue[tuple[SessionResult, list[str]]] = asyncio.Queue()
@@ -61,6 +63,7 @@ class FleetSink:
             return  # its entry stays pending: delivered again, to us or another worker
         entries = self._inflight.pop(result.session_id, [])
         if entries:
+            self._awaiting.add(result.session_id)
             self._queue.put_nowait((result, entries))
 
     async def run(self) -> None:
@@ -70,7 +73,8 @@ class FleetSink:
             while len(batch) < _BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._lifeline.call("settle", lambda b=batch: self._send(b))  # type: ignore[misc]
-            for _ in batch:
+            for result, _ in batch:
+                self._awaiting.discard(result.session_id or "")
                 self._queue.task_done()
 
     async def flush(self) -> None:

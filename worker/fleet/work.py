@@ -105,6 +105,7 @@ async def _work(
             keys,
             options.group,
             reader.inflight,
+            reader.awaiting,
             consumer=options.consumer,
         )
         log.info(
