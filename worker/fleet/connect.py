@@ -25,16 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 
 from worker.errors import ConfigError, WorkerError
+from worker.fleet.options import PASSWORD_ENV
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = structlog.get_logger("worker.fleet")
 
-PASSWORD_ENV = "DEVIN_TERMINATE_REDIS_PASSWORD"
-URL_ENV = "DEVIN_TERMINATE_REDIS_URL"
-DEFAULT_STREAM = "devin-terminate:ids"
-DEFAULT_GROUP = "devin-terminate"
 T = TypeVar("T")
 
 

@@ -77,17 +77,17 @@ class SharedLimiter:
         return granted, wait_us, rate_milli
 
     async def acquire(self) -> None:
-        while True:
-            async with self._lock:
+        async with self._lock:  # a refused asker waits holding it: one refusal per process
+            while True:
                 granted, wait_us, _ = await self._lifeline.call(
                     "limiter", lambda: self._eval(self._args("acquire"))
                 )
-            if granted:
-                self.grants += 1
-                if wait_us > 0:
-                    await asyncio.sleep(wait_us / 1e6)
-                return
-            await asyncio.sleep(min(max(wait_us, 1000) / 1e6, 1.0))
+                if granted:
+                    break
+                await asyncio.sleep(min(max(wait_us, 1000) / 1e6, 1.0))
+        self.grants += 1
+        if wait_us > 0:  # the reserved slot: wait for it outside the lock
+            await asyncio.sleep(wait_us / 1e6)
 
     async def throttled(self, retry_after: float | None) -> None:
         """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""

@@ -1,4 +1,6 @@
-"""The flags of the fleet commands (`enqueue`, `work`, `report --redis`), and their values."""
+"""The flags of the fleet commands (`enqueue`, `work`, `report --redis`), and their values.
+
+Imported when the parser is built: nothing heavy at module level."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import os
 import socket
 from dataclasses import dataclass
 
-from worker.errors import ConfigError
-from worker.fleet.connect import DEFAULT_GROUP, DEFAULT_STREAM, PASSWORD_ENV, URL_ENV, check_url
+PASSWORD_ENV = "DEVIN_TERMINATE_REDIS_PASSWORD"
+URL_ENV = "DEVIN_TERMINATE_REDIS_URL"
+DEFAULT_STREAM = "devin-terminate:ids"
+DEFAULT_GROUP = "devin-terminate"
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -80,6 +84,9 @@ class FleetOptions:
 
 
 def fleet_options(args: argparse.Namespace) -> FleetOptions:
+    from worker.errors import ConfigError
+    from worker.fleet.connect import check_url
+
     url = args.redis or os.environ.get(URL_ENV)
     if not url:
         raise ConfigError(f"no Redis: pass --redis redis://HOST:6379/0 or set {URL_ENV}")
