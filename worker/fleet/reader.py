@@ -83,12 +83,16 @@ class StreamReader:
                 async for item in self._own_pending():
                     yield item
             entries = await self._call("claim", self._claim)
-            block = None if entries else self._o.block_ms
+            block = None if entries else self._block()
             entries += await self._call("read", self._read_new, block)
             if not entries and self._o.until_empty and await self._call("check", self._quiet):
                 return
             for item in await self._admit(entries):
                 yield item
+
+    def _block(self) -> int:
+        """How long a read waits for new entries; a draining worker looks again sooner."""
+        return min(self._o.block_ms, 250) if self._o.until_empty else self._o.block_ms
 
     async def _own_pending(self) -> AsyncIterator[InputItem]:
         last = "0"
