@@ -1,16 +1,17 @@
 -- The org-wide rate limit: a GCRA on server time, with adaptive rate and a shared pause.
 -- KEYS[1]: the limiter hash. ARGV[1]: "acquire" or "throttle".
--- acquire  ARGV: ceiling (req/s), burst, plateau s, ttl ms, look-ahead us
---   returns {granted 0/1, wait us (granted: until the reserved slot), rate in milli-req/s}
--- throttle ARGV: ceiling, burst, plateau s, ttl ms, look-ahead, retry-after ms (-1: none),
---   max pause ms, cool-down s. Returns {cut 0/1, wait us, rate in milli-req/s}
+-- acquire  ARGV: ceiling (req/s), burst, plateau s, ttl ms, look-ahead us, slots wanted
+--   returns {granted n, rate in milli-req/s, then n waits in us until each reserved slot,
+--   or when none is granted, the wait in us before asking again}
+-- throttle ARGV: ceiling, burst, plateau s, ttl ms, look-ahead, wanted, retry-after ms
+--   (-1: none), max pause ms, cool-down s. Returns {cut 0/1, rate in milli-req/s, pause us}
 -- Fields: tat (us), paused (us), w_max and start (req/s: the cubic after a cut), cut (us),
 -- n and t (grants and throttles since mark (us), for the accepted rate).
 local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ceiling, burst, plateau = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local ttl, lookahead = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ttl, lookahead, want = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local f = redis.call('HMGET', key, 'tat', 'paused', 'w_max', 'start', 'cut', 'n', 't', 'mark')
 local paused = tonumber(f[2]) or 0
 local w_max, start, cut = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
@@ -33,23 +34,35 @@ end
 local rate = rate_at()
 
 if ARGV[1] == 'acquire' then
-  if paused > now then return {0, paused - now, math.floor(rate * 1000)} end
+  if paused > now then return {0, math.floor(rate * 1000), paused - now} end
   local interval = 1000000 / rate
   local tat = math.max(tonumber(f[1]) or 0, now)
-  local new = tat + interval
-  local wait = new - burst * interval - now
-  -- a slot within the look-ahead is reserved now (the caller sleeps until it: one round
-  -- trip per grant); one further away is refused, so a pause still stops nearly everyone
-  if wait > lookahead then return {0, math.ceil(wait - lookahead), math.floor(rate * 1000)} end
-  redis.call('HSET', key, 'tat', int(new))
-  redis.call('HINCRBY', key, 'n', 1)
-  if not f[8] then redis.call('HSET', key, 'mark', int(now)) end
-  redis.call('PEXPIRE', key, ttl)
-  return {1, math.max(0, math.ceil(wait)), math.floor(rate * 1000)}
+  -- up to `want` slots within the look-ahead are reserved now (each caller sleeps until
+  -- its own: one round trip for them all); a slot further away is refused, so a pause
+  -- still stops nearly everyone
+  local out = {0, math.floor(rate * 1000)}
+  for _ = 1, want do
+    local new = math.max(tat, now) + interval
+    local wait = new - burst * interval - now
+    if wait > lookahead then
+      if out[1] == 0 then out[3] = math.ceil(wait - lookahead) end
+      break
+    end
+    tat = new
+    out[1] = out[1] + 1
+    out[#out + 1] = math.max(0, math.ceil(wait))
+  end
+  if out[1] > 0 then
+    redis.call('HSET', key, 'tat', int(tat))
+    redis.call('HINCRBY', key, 'n', out[1])
+    if not f[8] then redis.call('HSET', key, 'mark', int(now)) end
+    redis.call('PEXPIRE', key, ttl)
+  end
+  return out
 end
 
 -- throttle: pause everyone, and lower the rate at most once per cool-down
-local retry_after, max_pause, cooldown = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local retry_after, max_pause, cooldown = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local pause = retry_after
 if pause < 0 then pause = math.min(1000, max_pause) end
 pause = math.min(pause, max_pause)
@@ -58,7 +71,7 @@ redis.call('HSET', key, 'paused', int(paused))
 redis.call('PEXPIRE', key, ttl)
 if cut and now - cut < cooldown * 1000 then
   redis.call('HINCRBY', key, 't', 1)
-  return {0, paused - now, math.floor(rate * 1000)}
+  return {0, math.floor(rate * 1000), paused - now}
 end
 -- the rate the server accepted since the last cut, when there is enough to measure
 local n, th = tonumber(f[6]) or 0, tonumber(f[7]) or 0
@@ -75,4 +88,4 @@ else
 end
 redis.call('HSET', key, 'w_max', tostring(w_max), 'start', tostring(start), 'cut', int(now),
   'mark', int(now), 'n', 0, 't', 0)
-return {1, paused - now, math.floor(start * 1000)}
+return {1, math.floor(start * 1000), paused - now}

@@ -8,16 +8,17 @@ read by the same script) and cuts the shared rate, at most once per cool-down, t
 under what the server accepted; the rate then climbs back along the same cubic, computed from
 server time in every grant, so the recovery is shared too and costs no extra round trip.
 
-Cost: one EVALSHA per grant. The script reserves the next slot when it is less than 200 ms
-away and the caller sleeps until it; a slot further away is refused with the time to ask
-again, so a pause set by a 429 stops every worker within that look-ahead. Per process, one
-task at a time runs the script (a lock).
+Cost: at most one EVALSHA per grant, fewer under load. Per process, one task asks Redis, for
+as many slots as there are waiters; the script reserves those less than 200 ms away, each
+waiter sleeps until its own slot, and a slot further away is refused with the time to ask
+again, so a pause set by a 429 stops every worker within that look-ahead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ log = structlog.get_logger("worker.fleet.limiter")
 _SCRIPT = resources.files("worker.fleet").joinpath("gcra.lua").read_text(encoding="utf-8")
 _TTL_MS = 3_600_000  # an idle limiter forgets its state after an hour
 _LOOKAHEAD_US = 200_000  # slots reserved at most this far ahead
+_MAX_WANT = 32  # slots reserved in one round trip at most
 
 
 class SharedLimiter:
@@ -63,37 +65,74 @@ class SharedLimiter:
         self._max_pause = max_pause
         self._lifeline = lifeline
         self._script = redis.register_script(_SCRIPT)
-        self._lock = asyncio.Lock()
+        self._waiters: deque[asyncio.Future[float]] = deque()
+        self._asker: asyncio.Task[None] | None = None
         self._on_change = on_change
 
-    def _args(self, op: str) -> list[Any]:
-        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS, _LOOKAHEAD_US]
+    def _args(self, op: str, want: int = 1) -> list[Any]:
+        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS, _LOOKAHEAD_US, want]
 
-    async def _eval(self, args: list[Any]) -> tuple[int, int, int]:
+    async def _eval(self, args: list[Any]) -> list[int]:
         self.round_trips += 1
-        reply = await self._script(keys=[self.key], args=args)
-        granted, wait_us, rate_milli = (int(x) for x in reply)
-        self._seen_rate(rate_milli / 1000)
-        return granted, wait_us, rate_milli
+        reply = [int(x) for x in await self._script(keys=[self.key], args=args)]
+        self._seen_rate(reply[1] / 1000)
+        return reply
 
     async def acquire(self) -> None:
-        async with self._lock:  # a refused asker waits holding it: one refusal per process
-            while True:
-                granted, wait_us, _ = await self._lifeline.call(
-                    "limiter", lambda: self._eval(self._args("acquire"))
-                )
-                if granted:
-                    break
-                await asyncio.sleep(min(max(wait_us, 1000) / 1e6, 1.0))
+        """Wait for a slot of the org-wide limit (FIFO within this process)."""
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[float] = loop.create_future()
+        self._waiters.append(slot)
+        if self._asker is None or self._asker.done():
+            self._asker = loop.create_task(self._ask())
+        wait = await slot
         self.grants += 1
-        if wait_us > 0:  # the reserved slot: wait for it outside the lock
-            await asyncio.sleep(wait_us / 1e6)
+        if wait > 0:  # the reserved slot is that far ahead
+            await asyncio.sleep(wait)
+
+    async def _ask(self) -> None:
+        """The one task that asks Redis: for as many slots as there are waiters."""
+        try:
+            while self._waiters:
+                want = min(len(self._waiters), _MAX_WANT)
+                reply = await self._lifeline.call(
+                    "limiter",
+                    lambda w=want: self._eval(self._args("acquire", w)),  # type: ignore[misc]
+                )
+                if reply[0] == 0:
+                    await asyncio.sleep(min(max(reply[2], 1000) / 1e6, 1.0))
+                    continue
+                for wait_us in reply[2 : 2 + reply[0]]:
+                    self._hand_out(wait_us / 1e6)
+        except BaseException as exc:  # Redis lost (or cancelled): every waiter learns it
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if waiter.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    waiter.cancel()
+                else:
+                    waiter.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _hand_out(self, wait: float) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a waiter cancelled meanwhile: the slot goes to the next
+                waiter.set_result(wait)
+                return
 
     async def throttled(self, retry_after: float | None) -> None:
         """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""
         ms = -1 if retry_after is None else round(retry_after * 1000)
         args = [*self._args("throttle"), ms, round(self._max_pause * 1000), self._cooldown]
         await self._lifeline.call("limiter", lambda: self._eval(args))
+
+    async def aclose(self) -> None:
+        if self._asker is not None:
+            self._asker.cancel()
+            await asyncio.gather(self._asker, return_exceptions=True)
 
     def _seen_rate(self, rate: float) -> None:
         if abs(rate - self.rate) < 0.01 * self.rate:
@@ -143,6 +182,7 @@ class FleetGate(RateGate):
             self._reporter.cancel()
             await asyncio.gather(self._reporter, return_exceptions=True)
             self._reporter = None
+        await self.shared.aclose()
         await super().aclose()
 
     async def _report_throttles(self) -> None:
