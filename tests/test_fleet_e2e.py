@@ -78,9 +78,10 @@ def _enqueue(sim: Simulator, server: RedisServer, tmp: Path, *inputs: str) -> An
 
 
 def _assert_one_final_each(server: RedisServer, ids: list[str]) -> None:
-    finals = Counter(
-        r["session_id"] for r in _fleet_results(server) if r["outcome"] in FINAL_OUTCOMES
-    )
+    records = [r for r in _fleet_results(server) if r["outcome"] in FINAL_OUTCOMES]
+    # a DELETE re-sent after a crash is reconciled as ours, never "already_terminated"
+    assert {r["outcome"] for r in records} == {"terminated"}
+    finals = Counter(r["session_id"] for r in records)
     assert set(finals) == set(ids)
     assert max(finals.values()) == 1
     assert _queue_state(server) == (0, 0)  # nothing queued, nothing pending

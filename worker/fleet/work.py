@@ -170,6 +170,8 @@ async def _supervise(
             flushed = asyncio.create_task(sink.flush())
             await asyncio.wait({flushed, lost, settling}, return_when=asyncio.FIRST_COMPLETED)
             flushed.cancel()
+            if settling.done() and not lifeline.lost.is_set():
+                settling.result()  # a Redis error that no retry mends: raise it as it is
             if not lifeline.lost.is_set():
                 return report
         raise lifeline.error()
