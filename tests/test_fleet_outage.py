@@ -67,3 +67,15 @@ def test_urls_and_passwords(tmp_path: Path) -> None:
     assert read_password(None, {"DEVIN_TERMINATE_REDIS_PASSWORD": "env"}) == "env"
     with pytest.raises(ConfigError, match="not a Redis URL"):
         open_redis("http://:pw@host/0")
+
+
+def test_work_refuses_a_dry_run_that_would_empty_the_queue(tmp_path: Path) -> None:
+    from worker.fleet.options import FleetOptions
+    from worker.fleet.work import run_worker
+    from worker.settings import load_settings
+
+    env = {"DEVIN_API_KEY": "cog_x", "DEVIN_ORG_ID": "org-x"}
+    settings = load_settings({"dry_run": True, "results": str(tmp_path / "r.jsonl")}, environ=env)
+    with pytest.raises(ConfigError, match="no dry run"):
+        run_worker(settings, FleetOptions("redis://127.0.0.1:9/0", None, "q"))
+    assert not (tmp_path / "r.jsonl").exists()

@@ -224,7 +224,11 @@ def _add_fleet_commands(commands: Any) -> None:
     add_work_arguments(work)
     _add_flags(
         work,
-        [n for n, _, _ in _RUN_FLAGS if n not in ("resume", "max_sessions", "yes", "column")],
+        [
+            n
+            for n, _, _ in _RUN_FLAGS
+            if n not in ("resume", "max_sessions", "yes", "column", "dry_run")
+        ],
     )
     report = commands.add_parser(
         "report", help="summarise results; --redis: across every worker of a fleet"

@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from worker._version import __version__
+from worker.errors import ConfigError
 from worker.fleet.connect import (
     Keys,
     Lifeline,
@@ -51,6 +52,11 @@ class _EveryDelivery(IdSet):
 def run_worker(settings: Settings, options: FleetOptions, tally: Tally | None = None) -> RunReport:
     """The whole ``work`` command. Raises WorkerError subclasses for fatal conditions."""
     require_credentials(settings)
+    if settings.dry_run:
+        raise ConfigError(
+            "work has no dry run: it would take the ids off the queue. Preview them with "
+            "`devin-terminate run --dry-run` on the same input instead."
+        )
     tally = tally or Tally()
     with ExitStack() as stack:
         stack.enter_context(RunLock(settings.lock or Path(f"{settings.results}.lock")))
