@@ -14,6 +14,7 @@ become claimable rather than leave them behind).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,22 @@ class StreamReader:
                 return
             for item in await self._admit(entries):
                 yield item
+
+    async def keep_alive(self) -> None:
+        """Reset the idle time of the entries in flight (XCLAIM JUSTID) every third of
+        ``claim_idle``, so a session that waits long (Retry-After, backoff) is not claimed
+        from a live worker and sent twice."""
+        while True:
+            await asyncio.sleep(self._o.claim_idle_ms / 3000)
+            entry_ids = [e for entries in list(self.inflight.values()) for e in entries]
+            if entry_ids:
+                await self._call("keep alive", self._touch, entry_ids)
+
+    async def _touch(self, entry_ids: list[str]) -> None:
+        ids: list[Any] = list(entry_ids)
+        await self._redis.xclaim(
+            self._keys.stream, self._o.group, self._o.consumer, 0, ids, justid=True
+        )
 
     def _block(self) -> int:
         """How long a read waits for new entries; a draining worker looks again sooner."""

@@ -167,6 +167,7 @@ async def _supervise(
 ) -> RunReport:
     """Run the pipeline and the settling task; stop everything when Redis is lost."""
     settling = asyncio.create_task(sink.run())
+    alive = asyncio.create_task(reader.keep_alive())
     running = asyncio.create_task(pipeline.run(reader.items()))
     lost = asyncio.create_task(lifeline.lost.wait())
     try:
@@ -182,6 +183,6 @@ async def _supervise(
                 return report
         raise lifeline.error()
     finally:
-        for task in (running, lost, settling):
+        for task in (running, lost, settling, alive):
             task.cancel()
-        await asyncio.gather(running, lost, settling, return_exceptions=True)
+        await asyncio.gather(running, lost, settling, alive, return_exceptions=True)
