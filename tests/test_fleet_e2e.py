@@ -77,6 +77,11 @@ def _enqueue(sim: Simulator, server: RedisServer, tmp: Path, *inputs: str) -> An
     return run_cli(["enqueue", *inputs, "--redis", server.url], cli_env(sim), cwd=tmp)
 
 
+def _enqueue_now(server: RedisServer, path: Path) -> int:
+    """In-process: no interpreter start-up where the CLI is not what is tested."""
+    return enqueue(FleetOptions(server.url, None, STREAM), [str(path)]).enqueued
+
+
 def _assert_one_final_each(server: RedisServer, ids: list[str]) -> None:
     records = [r for r in _fleet_results(server) if r["outcome"] in FINAL_OUTCOMES]
     # a DELETE re-sent after a crash is reconciled as ours, never "already_terminated"

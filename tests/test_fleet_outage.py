@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from conftest import cli_env, run_cli
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
-from test_fleet_e2e import _assert_one_final_each, _enqueue, _finish, _wait_for_results, _worker
+from test_fleet_e2e import (
+    _assert_one_final_each,
+    _enqueue_now,
+    _finish,
+    _wait_for_results,
+    _worker,
+)
 
 from worker.errors import ConfigError
 from worker.fleet.connect import mask_url, open_redis, read_password
@@ -22,7 +28,7 @@ def test_redis_killed_and_restarted_mid_run(
     tmp_path: Path,
 ) -> None:
     sim = simulator("--sessions", "160", "--latency-ms", "20")
-    assert _enqueue(sim, redis_server, tmp_path, str(sim.ids_path)).returncode == 0
+    assert _enqueue_now(redis_server, sim.ids_path) == 160
     fleet = ("--rate", "0", "--org-rate", "100", "--concurrency", "4", "--redis-timeout", "30")
     procs = [_worker(sim, redis_server, tmp_path, f"w{i}", *fleet) for i in range(2)]
     _wait_for_results(tmp_path / "w0.jsonl", 20)

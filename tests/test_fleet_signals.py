@@ -8,7 +8,13 @@ from typing import Any
 
 from conftest import session_results
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
-from test_fleet_e2e import _assert_one_final_each, _enqueue, _finish, _wait_for_results, _worker
+from test_fleet_e2e import (
+    _assert_one_final_each,
+    _enqueue_now,
+    _finish,
+    _wait_for_results,
+    _worker,
+)
 
 
 def test_sigterm_drains_and_a_restart_finishes(
@@ -17,7 +23,7 @@ def test_sigterm_drains_and_a_restart_finishes(
     tmp_path: Path,
 ) -> None:
     sim = simulator("--sessions", "60", "--latency-ms", "50")
-    assert _enqueue(sim, redis_server, tmp_path, str(sim.ids_path)).returncode == 0
+    assert _enqueue_now(redis_server, sim.ids_path) == 60
     slow = ("--rate", "20", "--concurrency", "2")
     proc = _worker(sim, redis_server, tmp_path, "w0", *slow)
     _wait_for_results(tmp_path / "w0.jsonl", 5)

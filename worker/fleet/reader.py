@@ -15,6 +15,7 @@ become claimable rather than leave them behind).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ class StreamReader:
         self._begin = redis.register_script(scripts.BEGIN)
         self._discard = redis.register_script(scripts.DISCARD)
         self._claim_cursor = "0-0"
+        self._next_claim = 0.0
 
     async def ensure_group(self) -> None:
         from redis.exceptions import ResponseError
@@ -83,7 +85,7 @@ class StreamReader:
                 seen_recoveries = self._lifeline.recoveries
                 async for item in self._own_pending():
                     yield item
-            entries = await self._call("claim", self._claim)
+            entries = await self._call("claim", self._claim) if self._claim_due() else []
             block = None if entries else self._block()
             entries += await self._call("read", self._read_new, block)
             if not entries and self._o.until_empty and await self._call("check", self._quiet):
@@ -136,6 +138,15 @@ class StreamReader:
             block=block,
         )
         return _entries(reply)
+
+    def _claim_due(self) -> bool:
+        """Claim at most every tenth of ``claim_idle`` (no entry turns idle faster), or on
+        each pass while a scan of the pending list is under way."""
+        now = time.monotonic()
+        if self._claim_cursor == "0-0" and now < self._next_claim:
+            return False
+        self._next_claim = now + self._o.claim_idle_ms / 10_000
+        return True
 
     async def _claim(self) -> list[Entry]:
         reply = await self._redis.xautoclaim(

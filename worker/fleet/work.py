@@ -95,7 +95,7 @@ async def _work(
     read = ReadOptions(
         group=options.group,
         consumer=options.consumer,
-        batch=max(8, settings.concurrency * 2),
+        batch=max(32, settings.concurrency * 4),
         claim_idle_ms=round(options.claim_idle * 1000),
         until_empty=options.until_empty,
     )
