@@ -6,13 +6,14 @@
 -- throttle ARGV: ceiling, burst, plateau s, ttl ms, look-ahead, wanted, retry-after ms
 --   (-1: none), max pause ms, cool-down s. Returns {cut 0/1, rate in milli-req/s, pause us}
 -- Fields: tat (us), paused (us), w_max and start (req/s: the cubic after a cut), cut (us),
--- n and t (grants and throttles since mark (us), for the accepted rate).
+-- n since mark and pn since pmark (grants in this 2-s window and the one before, in us).
 local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ceiling, burst, plateau = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl, lookahead, want = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local f = redis.call('HMGET', key, 'tat', 'paused', 'w_max', 'start', 'cut', 'n', 't', 'mark')
+local f = redis.call('HMGET', key, 'tat', 'paused', 'w_max', 'start', 'cut', 'n', 'mark', 'pn',
+  'pmark')
 local paused = tonumber(f[2]) or 0
 local w_max, start, cut = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
 local floor = math.max(0.1, ceiling / 100)
@@ -54,8 +55,15 @@ if ARGV[1] == 'acquire' then
   end
   if out[1] > 0 then
     redis.call('HSET', key, 'tat', int(tat))
-    redis.call('HINCRBY', key, 'n', out[1])
-    if not f[8] then redis.call('HSET', key, 'mark', int(now)) end
+    -- grants counted in tumbling windows of 2 s (this one and the one before), so that
+    -- the accepted rate is measured over the last 2 to 4 s
+    local mark = tonumber(f[7])
+    if not mark or now - mark >= 2000000 then
+      redis.call('HSET', key, 'pn', tonumber(f[6]) or 0, 'pmark', int(mark or now),
+        'n', out[1], 'mark', int(now))
+    else
+      redis.call('HINCRBY', key, 'n', out[1])
+    end
     redis.call('PEXPIRE', key, ttl)
   end
   return out
@@ -70,15 +78,14 @@ paused = math.max(paused, now + pause * 1000)
 redis.call('HSET', key, 'paused', int(paused))
 redis.call('PEXPIRE', key, ttl)
 if cut and now - cut < cooldown * 1000 then
-  redis.call('HINCRBY', key, 't', 1)
   return {0, math.floor(rate * 1000), paused - now}
 end
--- the rate the server accepted since the last cut, when there is enough to measure
-local n, th = tonumber(f[6]) or 0, tonumber(f[7]) or 0
-local mark = tonumber(f[8]) or now
-local span = (now - mark) / 1000000
+-- the rate granted over the last 2 to 4 s (since the last cut at most), when measurable
+local n = (tonumber(f[6]) or 0) + (tonumber(f[8]) or 0)
+local since = tonumber(f[9]) or tonumber(f[7]) or now
+local span = (now - since) / 1000000
 local accepted = nil
-if n >= 10 and span >= 0.25 then accepted = (n - th) / span end
+if n >= 10 and span >= 0.25 then accepted = n / span end
 if accepted then
   w_max = math.max(floor, 0.97 * math.min(rate, accepted))
   start = math.max(floor, 0.95 * w_max)
@@ -87,5 +94,5 @@ else
   start = w_max
 end
 redis.call('HSET', key, 'w_max', tostring(w_max), 'start', tostring(start), 'cut', int(now),
-  'mark', int(now), 'n', 0, 't', 0)
+  'mark', int(now), 'n', 0, 'pmark', int(now), 'pn', 0)
 return {1, math.floor(start * 1000), paused - now}
