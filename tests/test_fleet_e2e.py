@@ -73,8 +73,11 @@ def _queue_state(server: RedisServer) -> tuple[int, int]:
         client.close()
 
 
-def _enqueue(sim: Simulator, server: RedisServer, tmp: Path, *inputs: str) -> Any:
-    return run_cli(["enqueue", *inputs, "--redis", server.url], cli_env(sim), cwd=tmp)
+def _enqueue(
+    sim: Simulator, server: RedisServer, tmp: Path, *inputs: str, stdin: str | None = None
+) -> Any:
+    args = ["enqueue", *inputs, "--redis", server.url]
+    return run_cli(args, cli_env(sim), cwd=tmp, stdin=stdin)
 
 
 def _enqueue_now(server: RedisServer, path: Path) -> int:
@@ -108,11 +111,10 @@ def test_three_workers_one_killed_then_requeued(
         "--latency-ms",
         "20",
     )
-    extra = tmp_path / "extra.txt"
-    extra.write_text(f"{sim.ids()[0]}\nnot-a-session\n")
-    done = _enqueue(sim, redis_server, tmp_path, str(sim.ids_path), str(extra))
+    stdin = f"{sim.ids()[0]}\nnot-a-session\n"  # `list ... | enqueue -` style
+    done = _enqueue(sim, redis_server, tmp_path, str(sim.ids_path), "-", stdin=stdin)
     assert done.returncode == 1  # an invalid line, reported with its file and line
-    assert "extra.txt:2" in done.stderr
+    assert '"source": "-:2"' in done.stderr or '"source":"-:2"' in done.stderr
     assert "enqueued 240 ids" in done.stderr
 
     fleet = ("--rate", "0", "--org-rate", str(limit), "--burst", "6", "--concurrency", "6")
