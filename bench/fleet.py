@@ -37,6 +37,8 @@ def figures(run: Drained, org_rate: float) -> dict[str, Any]:
         "round_trips_per_request": round(run.round_trips / max(1, run.requests), 2),
         "exit_codes": run.exit_codes,
         "settled": sum(run.outcomes.values()),
+        "max_final_records_per_id": run.max_finals_per_id,
+        "left_queued_or_pending": run.left,
     }
 
 
@@ -47,6 +49,9 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,3,4")
     parser.add_argument("--org-rate-factor", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=HERE / "fleet.json")
+    parser.add_argument(
+        "--kill-after", type=float, help="SIGKILL worker 0 this many seconds in, restart it"
+    )
     args = parser.parse_args()
     rows = []
     org_rate = args.limit * args.org_rate_factor
@@ -58,12 +63,14 @@ def main() -> int:
                 limit=args.limit,
                 org_rate=org_rate,
                 directory=Path(tmp),
+                kill_after=args.kill_after,
             )
         row = figures(run, org_rate)
         rows.append(row)
         print(json.dumps(row), flush=True)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    previous[f"org_rate_x{args.org_rate_factor:g}"] = rows
+    kill = f"_kill_after_{args.kill_after:g}s" if args.kill_after else ""
+    previous[f"org_rate_x{args.org_rate_factor:g}{kill}"] = rows
     args.out.write_text(json.dumps(previous, indent=2) + "\n")
     return 0
 

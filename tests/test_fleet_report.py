@@ -33,6 +33,7 @@ def test_failed_ids_are_reported_and_can_be_requeued(
 
     summary = summarise(options)
     assert dict(summary.counts) == {"terminated": 3, "failed": 1}
+    assert len(summary.finals) == 3 and max(summary.finals.values()) == 1
     table = io.StringIO()
     print_summary(summary, "table", None, table)
     assert f"failed {doomed}: gave up after 2 attempts" in table.getvalue()
@@ -47,4 +48,6 @@ def test_failed_ids_are_reported_and_can_be_requeued(
     # sent again: one more 500, then the server's 404, checked with a GET (the 5xx may
     # have gone through): not_found, final
     assert run_worker(settings, options).counts == {"not_found": 1}
-    assert dict(summarise(options).counts) == {"terminated": 3, "not_found": 1}
+    after = summarise(options)
+    assert dict(after.counts) == {"terminated": 3, "not_found": 1}
+    assert set(after.finals.values()) == {1} and (after.queued, after.pending) == (0, 0)

@@ -39,6 +39,8 @@ class Drained:
     stats: dict[str, Any]
     requests: int  # requests the workers sent
     round_trips: int  # limiter round trips to Redis
+    max_finals_per_id: int  # final records of one id in the fleet's results stream
+    left: int  # entries still queued or pending at the end
 
     @property
     def body_s(self) -> float:
@@ -64,6 +66,7 @@ def drain(
     directory: Path,
     concurrency: int = 8,
     latency_ms: float = 15.0,
+    kill_after: float | None = None,
 ) -> Drained:
     """Enqueue ``sessions`` ids, drain them with ``workers`` workers, and measure."""
     config = SimulatorConfig(
@@ -85,6 +88,11 @@ def drain(
                 _start_worker(redis.url, directory, n, org_rate, concurrency, env)
                 for n in range(workers)
             ]
+            if kill_after is not None:  # SIGKILL worker 0 mid-run, restart it under its name
+                time.sleep(kill_after)
+                procs[0].kill()
+                procs[0].communicate(timeout=60)
+                procs[0] = _start_worker(redis.url, directory, 0, org_rate, concurrency, env)
             logs = [proc.communicate(timeout=3600)[1] for proc in procs]
             wall = time.monotonic() - started
             stats = sim.stats.snapshot()
@@ -102,6 +110,8 @@ def drain(
         stats=stats,
         requests=sum(int(f.get("requests", 0)) for f in finished),
         round_trips=sum(int(f.get("round_trips", 0)) for f in finished),
+        max_finals_per_id=max(summary.finals.values(), default=0),
+        left=summary.queued + summary.pending,
     )
 
 

@@ -20,6 +20,7 @@ import orjson
 
 from worker.fleet.connect import Keys, Lifeline, mask_url, open_redis, read_password
 from worker.fleet.options import FleetOptions, fleet_options
+from worker.outcomes import FINAL_OUTCOMES
 
 _PAGE = 1000
 
@@ -28,6 +29,7 @@ _PAGE = 1000
 class FleetSummary:
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # session id -> record
     records: int = 0
+    finals: Counter[str] = field(default_factory=Counter)  # final records per session id
     pending: int = 0  # entries delivered and not yet acknowledged
     queued: int = 0  # entries in the stream (not yet settled)
 
@@ -88,6 +90,8 @@ def _add(summary: FleetSummary, fields: dict[str, str]) -> None:
     session_id = fields.get("id")
     if isinstance(record, dict) and session_id:
         summary.latest[session_id] = record
+        if record.get("outcome") in FINAL_OUTCOMES:
+            summary.finals[session_id] += 1
 
 
 def print_summary(summary: FleetSummary, fmt: str, outcome: str | None, out: TextIO) -> None:
