@@ -6,9 +6,11 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import cli_env
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
+from worker.errors import AuthError
 from worker.fleet.enqueue import enqueue
 from worker.fleet.options import FleetOptions
 from worker.fleet.report import print_summary, summarise
@@ -51,3 +53,10 @@ def test_failed_ids_are_reported_and_can_be_requeued(
     after = summarise(options)
     assert dict(after.counts) == {"terminated": 3, "not_found": 1}
     assert set(after.finals.values()) == {1} and (after.queued, after.pending) == (0, 0)
+
+    # a worker whose token is refused stops before it takes anything off the queue
+    assert enqueue(options, [str(requeue)]).enqueued == 1
+    env = {**cli_env(sim), "DEVIN_API_KEY": "cog_wrong"}
+    with pytest.raises(AuthError):
+        run_worker(load_settings(flags, environ=env), options)
+    assert (summarise(options).queued, summarise(options).pending) == (1, 0)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import uuid
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -32,10 +33,10 @@ from worker.fleet.options import FleetOptions
 from worker.fleet.reader import ReadOptions, StreamReader
 from worker.fleet.sink import FleetSink
 from worker.idset import IdSet, Visit
-from worker.job import require_credentials
+from worker.job import check_token, require_credentials
 from worker.lock import RunLock
 from worker.outcomes import Tally
-from worker.pipeline import Pipeline, RunReport
+from worker.pipeline import ClientCheck, Pipeline, RunReport
 from worker.results import ResultLog
 from worker.settings import Settings
 
@@ -131,7 +132,8 @@ async def _work(
             gate=gate,
             sent_before=reader.uncertain.__contains__,
         )
-        report = await _supervise(pipeline, reader, sink, lifeline)
+        first = partial(check_token, settings=settings)  # a refused token touches no entry
+        report = await _supervise(pipeline, reader, sink, lifeline, first)
         log.info("work.finished", requests=tally.requests, round_trips=gate.shared.round_trips)
         return report
     finally:
@@ -163,12 +165,16 @@ def _rate_changed(old: float, new: float, reason: str) -> None:
 
 
 async def _supervise(
-    pipeline: Pipeline, reader: StreamReader, sink: FleetSink, lifeline: Lifeline
+    pipeline: Pipeline,
+    reader: StreamReader,
+    sink: FleetSink,
+    lifeline: Lifeline,
+    first: ClientCheck,
 ) -> RunReport:
     """Run the pipeline and the settling task; stop everything when Redis is lost."""
     settling = asyncio.create_task(sink.run())
     alive = asyncio.create_task(reader.keep_alive())
-    running = asyncio.create_task(pipeline.run(reader.items()))
+    running = asyncio.create_task(pipeline.run(reader.items(), first=first))
     lost = asyncio.create_task(lifeline.lost.wait())
     try:
         await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
