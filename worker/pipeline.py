@@ -73,6 +73,7 @@ class Pipeline:
         handle_signals: bool = False,
         sent: Container[str] = frozenset(),
         before_send: Callable[[str], None] | None = None,
+        gate: RateGate | None = None,
     ) -> None:
         """``sent``: ids an earlier run sent a DELETE for without recording the answer;
         ``before_send``: called before the first DELETE of each session (durable intent)."""
@@ -85,6 +86,7 @@ class Pipeline:
         self._sent = sent
         self._before_send = before_send
         self._log_error: str | None = None  # the result log failed: stop, exit 3
+        self._gate = gate  # None: the run's own local gate (the fleet passes a shared one)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
@@ -105,7 +107,7 @@ class Pipeline:
         """Run every item; ``first`` is awaited with the run's client before any session."""
         started = time.monotonic()
         self._main = asyncio.current_task()
-        gate = RateGate(
+        gate = self._gate or RateGate(
             self.settings.rate or None,
             burst=self.settings.burst,
             adaptive=self.settings.adaptive,

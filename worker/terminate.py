@@ -49,7 +49,9 @@ class Terminator:
     async def terminate(
         self, session_id: str, source: str | None = None, *, sent_before: bool = False
     ) -> SessionResult:
-        """``sent_before``: an earlier run sent a DELETE whose answer it never recorded."""
+        """``sent_before``: a DELETE for this id may have gone out already (an earlier run
+        or another delivery of a queue entry sent it and recorded no answer), so a 404 or 409
+        is reconciled with a GET as for a lost answer."""
         return await _Attempts(self, session_id, source, uncertain=sent_before).run()
 
     async def preview(self, session_id: str, source: str | None = None) -> SessionResult:

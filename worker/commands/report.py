@@ -26,7 +26,10 @@ _SHOWN = ("failed", "invalid")  # what table and json list when no --outcome is 
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", nargs="+", metavar="RESULTS", help="result logs (JSONL)")
+    from worker.fleet.options import add_connection_arguments
+
+    parser.add_argument("results", nargs="*", metavar="RESULTS", help="result logs (JSONL)")
+    add_connection_arguments(parser, required=False)
     parser.add_argument(
         "--outcome",
         action="append",
@@ -52,6 +55,12 @@ def main(args: argparse.Namespace) -> int:
     from worker.output.report import as_json, summarize, write_csv, write_ids
 
     outcomes = _outcomes(args.outcome, args.format)
+    if args.redis:
+        from worker.fleet.report import report_command
+
+        return report_command(args, outcomes)
+    if not args.results:
+        raise InputError("report needs RESULTS (result logs) or --redis URL")
     try:
         summary = summarize(args.results)
     except OSError as exc:

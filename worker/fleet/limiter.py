@@ -1,0 +1,194 @@
+"""The org-wide rate limit, kept in Redis, layered over the per-process gate.
+
+One Lua script (``gcra.lua``) holds a GCRA on the server's clock (``TIME``), so hosts with
+drifting clocks agree. It is shared by every worker on the same org id and base URL
+(`worker.fleet.connect.limiter_key`). The adaptive rules of the local gate carry over: a 429
+seen by any worker pauses every worker until its ``Retry-After`` (``paused`` in the same hash,
+read by the same script) and cuts the shared rate, at most once per cool-down, to a little
+under what the server accepted; the rate then climbs back along the same cubic, computed from
+server time in every grant, so the recovery is shared too and costs no extra round trip.
+
+Cost: at most one EVALSHA per grant, fewer under load. Per process, one task asks Redis, for
+as many slots as there are waiters; the script reserves those less than 200 ms away, each
+waiter sleeps until its own slot, and a slot further away is refused with the time to ask
+again, so a pause set by a 429 stops every worker within that look-ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from worker.fleet.connect import Lifeline
+from worker.limiter import Clock, RateGate, RateListener
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = structlog.get_logger("worker.fleet.limiter")
+
+_SCRIPT = resources.files("worker.fleet").joinpath("gcra.lua").read_text(encoding="utf-8")
+_TTL_MS = 3_600_000  # an idle limiter forgets its state after an hour
+_LOOKAHEAD_US = 200_000  # slots reserved at most this far ahead
+_MAX_WANT = 32  # slots reserved in one round trip at most
+
+
+class SharedLimiter:
+    """``await acquire()`` before every request; `throttled` on a 429. State lives in Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        lifeline: Lifeline,
+        key: str,
+        rate: float,
+        *,
+        burst: int = 1,
+        max_pause: float = 60.0,
+        plateau: float = 12.0,
+        cooldown: float = 1.0,
+        on_change: RateListener | None = None,
+    ) -> None:
+        self.key = key
+        self.rate = rate
+        self.round_trips = 0
+        self.grants = 0
+        self._ceiling = rate
+        self._burst = max(1, burst)
+        self._plateau = plateau
+        self._cooldown = cooldown
+        self._max_pause = max_pause
+        self._lifeline = lifeline
+        self._script = redis.register_script(_SCRIPT)
+        self._waiters: deque[asyncio.Future[float]] = deque()
+        self._asker: asyncio.Task[None] | None = None
+        self._on_change = on_change
+
+    def _args(self, op: str, want: int = 1) -> list[Any]:
+        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS, _LOOKAHEAD_US, want]
+
+    async def _eval(self, args: list[Any]) -> list[int]:
+        self.round_trips += 1
+        reply = [int(x) for x in await self._script(keys=[self.key], args=args)]
+        self._seen_rate(reply[1] / 1000)
+        return reply
+
+    async def acquire(self) -> None:
+        """Wait for a slot of the org-wide limit (FIFO within this process)."""
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[float] = loop.create_future()
+        self._waiters.append(slot)
+        if self._asker is None or self._asker.done():
+            self._asker = loop.create_task(self._ask())
+        wait = await slot
+        self.grants += 1
+        if wait > 0:  # the reserved slot is that far ahead
+            await asyncio.sleep(wait)
+
+    async def _ask(self) -> None:
+        """The one task that asks Redis: for as many slots as there are waiters."""
+        try:
+            while self._waiters:
+                want = min(len(self._waiters), _MAX_WANT)
+                reply = await self._lifeline.call(
+                    "limiter",
+                    lambda w=want: self._eval(self._args("acquire", w)),  # type: ignore[misc]
+                )
+                if reply[0] == 0:
+                    await asyncio.sleep(min(max(reply[2], 1000) / 1e6, 1.0))
+                    continue
+                for wait_us in reply[2 : 2 + reply[0]]:
+                    self._hand_out(wait_us / 1e6)
+        except BaseException as exc:  # Redis lost (or cancelled): every waiter learns it
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if waiter.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    waiter.cancel()
+                else:
+                    waiter.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _hand_out(self, wait: float) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a waiter cancelled meanwhile: the slot goes to the next
+                waiter.set_result(wait)
+                return
+
+    async def throttled(self, retry_after: float | None) -> None:
+        """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""
+        ms = -1 if retry_after is None else round(retry_after * 1000)
+        args = [*self._args("throttle"), ms, round(self._max_pause * 1000), self._cooldown]
+        await self._lifeline.call("limiter", lambda: self._eval(args))
+
+    async def aclose(self) -> None:
+        if self._asker is not None:
+            self._asker.cancel()
+            await asyncio.gather(self._asker, return_exceptions=True)
+
+    def _seen_rate(self, rate: float) -> None:
+        if abs(rate - self.rate) < 0.01 * self.rate:
+            return
+        old, self.rate = self.rate, rate
+        if self._on_change is not None:
+            self._on_change(old, rate, "fleet throttled" if rate < old else "fleet recovering")
+
+
+class FleetGate(RateGate):
+    """The local gate (per-process pacing and pause) with the shared limiter on top.
+
+    Throttle reports are sent to Redis by one background task, so `throttled` stays
+    synchronous for the terminator; a report lost to an outage only delays the shared cut.
+    """
+
+    def __init__(
+        self,
+        shared: SharedLimiter,
+        local_rate: float | None,
+        *,
+        burst: int | None = None,
+        max_pause: float = 60.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__(local_rate, burst=burst, adaptive=False, max_pause=max_pause, clock=clock)
+        self.shared = shared
+        self._reports: asyncio.Queue[float | None] = asyncio.Queue()
+        self._reporter: asyncio.Task[None] | None = None
+
+    @property
+    def rate(self) -> float | None:
+        return self.shared.rate
+
+    async def acquire(self) -> None:
+        if self._reporter is None:
+            self._reporter = asyncio.get_running_loop().create_task(self._report_throttles())
+        await super().acquire()
+        await self.shared.acquire()
+
+    def throttled(self, retry_after: float | None) -> None:
+        super().throttled(retry_after)
+        self._reports.put_nowait(retry_after)
+
+    async def aclose(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            await asyncio.gather(self._reporter, return_exceptions=True)
+            self._reporter = None
+        await self.shared.aclose()
+        await super().aclose()
+
+    async def _report_throttles(self) -> None:
+        while True:
+            retry_after = await self._reports.get()
+            try:
+                await self.shared.throttled(retry_after)
+            except Exception as exc:  # the lifeline gave up: the worker is stopping anyway
+                log.warning("fleet.throttle_unreported", error=str(exc))

@@ -1,0 +1,116 @@
+"""Where a worker's results go: its JSONL log first, then Redis (settle, results, XACK).
+
+`FleetSink` is the pipeline's sink. It writes each result to the worker's own result log
+(one ``os.write`` on an ``O_APPEND`` file, as ``run`` does) before anything else, then hands
+it to one background task that runs the ``SETTLE`` script, batched in a pipeline, through the
+lifeline: the entry is acknowledged only in the same script that records the result for the
+fleet. A ``cancelled`` result (shutdown before an answer) is logged and left pending, so
+another delivery finishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import orjson
+
+from worker.fleet import scripts
+from worker.fleet.connect import Keys, Lifeline
+from worker.outcomes import FINAL_OUTCOMES, SessionResult
+from worker.results import ResultLog
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+RESULTS_MAXLEN = 1_000_000
+_BATCH = 128
+
+
+class FleetSink:
+    def __init__(
+        self,
+        log: ResultLog,
+        redis: Redis,
+        lifeline: Lifeline,
+        keys: Keys,
+        group: str,
+        inflight: dict[str, list[str]],
+        awaiting: set[str],
+        *,
+        consumer: str,
+    ) -> None:
+        self.settled_first = 0  # final results this worker was first to record
+        self._log = log
+        self._redis = redis
+        self._lifeline = lifeline
+        self._keys = keys
+        self._group = group
+        self._inflight = inflight
+        self._awaiting = awaiting
+        self._consumer = consumer
+        self._settle = redis.register_script(scripts.SETTLE)
+        self._queue: asyncio.Queue[tuple[SessionResult, list[str]]] = asyncio.Queue()
+
+    def __call__(self, result: SessionResult) -> None:
+        if self._lifeline.lost.is_set() and (result.error or "").startswith(
+            "internal error: RedisUnavailable"
+        ):  # not a failure of the session: Redis went away while it waited for the limiter
+            result = replace(result, outcome="cancelled", error="Redis unavailable; not sent")
+        self._log.result(result)
+        if result.session_id is None or result.outcome == "cancelled":
+            return  # its entry stays pending: delivered again, to us or another worker
+        entries = self._inflight.pop(result.session_id, [])
+        if entries:
+            self._awaiting.add(result.session_id)
+            self._queue.put_nowait((result, entries))
+
+    async def run(self) -> None:
+        """Settle results as they come; runs until cancelled (after `flush`)."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._lifeline.call("settle", lambda b=batch: self._send(b))  # type: ignore[misc]
+            for result, _ in batch:
+                self._awaiting.discard(result.session_id or "")
+                self._queue.task_done()
+
+    async def flush(self) -> None:
+        """Wait until every result handed over so far is settled in Redis."""
+        await self._queue.join()
+
+    async def _send(self, batch: list[tuple[SessionResult, list[str]]]) -> None:
+        keys = [self._keys.settled, self._keys.sending, self._keys.results, self._keys.stream]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for result, entries in batch:
+                final = result.outcome in FINAL_OUTCOMES
+                args: list[str | int] = [
+                    self._group,
+                    result.session_id or "",
+                    result.outcome,
+                    "1" if final else "0",
+                    _record(result, self._consumer),
+                    RESULTS_MAXLEN,
+                    *entries,
+                ]
+                await self._settle(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        self.settled_first += sum(int(reply[0]) for reply in replies)
+
+
+def _record(result: SessionResult, consumer: str) -> str:
+    return orjson.dumps(
+        {
+            "session_id": result.session_id,
+            "outcome": result.outcome,
+            "archived": result.archived,
+            "status": result.status,
+            "http_status": result.http_status,
+            "attempts": result.attempts,
+            "error": result.error,
+            "source": result.source,
+            "worker": consumer,
+        }
+    ).decode()

@@ -1,0 +1,194 @@
+"""``work``: one worker of the fleet, start to finish.
+
+Wires the parts by composition around the ordinary `Pipeline`: the stream reader is its
+input, `FleetSink` its sink (the worker's JSONL log, then settle + XACK in Redis), and
+`FleetGate` its rate gate (the shared org-wide limiter over the local pacing). The pipeline
+keeps its own behaviour: SIGINT/SIGTERM stop intake and drain requests in flight, and every
+result is recorded. Exit codes as ``run``; 3 when Redis stays away past ``--redis-timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+
+import structlog
+
+from worker._version import __version__
+from worker.errors import ConfigError
+from worker.fleet.connect import (
+    Keys,
+    Lifeline,
+    limiter_key,
+    mask_url,
+    open_redis,
+    read_password,
+)
+from worker.fleet.limiter import FleetGate, SharedLimiter
+from worker.fleet.options import FleetOptions
+from worker.fleet.reader import ReadOptions, StreamReader
+from worker.fleet.sink import FleetSink
+from worker.idset import IdSet, Visit
+from worker.job import check_token, require_credentials
+from worker.lock import RunLock
+from worker.outcomes import Tally
+from worker.pipeline import ClientCheck, Pipeline, RunReport
+from worker.results import ResultLog
+from worker.settings import Settings
+
+log = structlog.get_logger("worker.fleet.work")
+
+
+class _EveryDelivery(IdSet):
+    """The reader dedupes (an id delivered again must reach the sink, to be acknowledged)."""
+
+    def visit(self, session_id: str) -> Visit:
+        return Visit.NEW
+
+
+def run_worker(settings: Settings, options: FleetOptions, tally: Tally | None = None) -> RunReport:
+    """The whole ``work`` command. Raises WorkerError subclasses for fatal conditions."""
+    require_credentials(settings)
+    if settings.dry_run:
+        raise ConfigError(
+            "work has no dry run: it would take the ids off the queue. Preview them with "
+            "`devin-terminate run --dry-run` on the same input instead."
+        )
+    tally = tally or Tally()
+    with ExitStack() as stack:
+        stack.enter_context(RunLock(settings.lock or Path(f"{settings.results}.lock")))
+        run_id = uuid.uuid4().hex[:12]
+        sink_log = ResultLog(settings.results, run_id)
+        stack.callback(sink_log.close)
+        structlog.contextvars.bind_contextvars(run_id=run_id)
+        sink_log.started(
+            version=__version__,
+            org_id=settings.org_id,
+            archive=settings.archive,
+            dry_run=settings.dry_run,
+            settings=settings.public(),
+            inputs=[f"{mask_url(options.url)} {options.stream}"],
+        )
+        report: RunReport | None = None
+        try:
+            report = asyncio.run(_work(settings, options, sink_log, tally))
+        finally:
+            counts = report.counts if report else dict(tally.counts)
+            sink_log.finished(
+                counts=counts,
+                elapsed_s=report.elapsed_s if report else 0.0,
+                exit_code=report.exit_code if report else 3,
+                interrupted=report.interrupted if report else False,
+            )
+        return report
+
+
+async def _work(
+    settings: Settings, options: FleetOptions, sink_log: ResultLog, tally: Tally
+) -> RunReport:
+    redis = open_redis(options.url, password=read_password(options.password_file))
+    lifeline = Lifeline(options.url, options.redis_timeout)
+    keys = Keys(options.stream)
+    read = ReadOptions(
+        group=options.group,
+        consumer=options.consumer,
+        batch=max(32, settings.concurrency * 4),
+        claim_idle_ms=round(options.claim_idle * 1000),
+        until_empty=options.until_empty,
+    )
+    reader = StreamReader(redis, lifeline, keys, read, tally)
+    lifeline.on_nogroup(reader.ensure_group)
+    try:
+        await lifeline.call("create group", reader.ensure_group)
+        gate = _gate(settings, options, redis, lifeline)
+        sink = FleetSink(
+            sink_log,
+            redis,
+            lifeline,
+            keys,
+            options.group,
+            reader.inflight,
+            reader.awaiting,
+            consumer=options.consumer,
+        )
+        log.info(
+            "work.started",
+            redis=mask_url(options.url),
+            stream=options.stream,
+            group=options.group,
+            consumer=options.consumer,
+            org_rate=gate.shared.rate,
+        )
+        pipeline = Pipeline(
+            settings,
+            sink,
+            settled=_EveryDelivery(),
+            tally=tally,
+            handle_signals=True,
+            gate=gate,
+            sent=reader.uncertain,
+        )
+        first = partial(check_token, settings=settings)  # a refused token touches no entry
+        report = await _supervise(pipeline, reader, sink, lifeline, first)
+        log.info("work.finished", requests=tally.requests, round_trips=gate.shared.round_trips)
+        return report
+    finally:
+        with contextlib.suppress(Exception):
+            await redis.aclose()
+
+
+def _gate(
+    settings: Settings, options: FleetOptions, redis: object, lifeline: Lifeline
+) -> FleetGate:
+    assert settings.org_id is not None
+    org_rate = options.org_rate or settings.rate or 1000.0
+    shared = SharedLimiter(
+        redis,  # type: ignore[arg-type]
+        lifeline,
+        limiter_key(settings.org_id, settings.base_url),
+        org_rate,
+        burst=settings.burst or max(1, round(org_rate / 20)),
+        max_pause=settings.retry_after_max,
+        on_change=_rate_changed,
+    )
+    return FleetGate(
+        shared, settings.rate or None, burst=settings.burst, max_pause=settings.retry_after_max
+    )
+
+
+def _rate_changed(old: float, new: float, reason: str) -> None:
+    log.info("rate.changed", old=round(old, 2), new=round(new, 2), reason=reason)
+
+
+async def _supervise(
+    pipeline: Pipeline,
+    reader: StreamReader,
+    sink: FleetSink,
+    lifeline: Lifeline,
+    first: ClientCheck,
+) -> RunReport:
+    """Run the pipeline and the settling task; stop everything when Redis is lost."""
+    settling = asyncio.create_task(sink.run())
+    alive = asyncio.create_task(reader.keep_alive())
+    running = asyncio.create_task(pipeline.run(reader.items(), first=first))
+    lost = asyncio.create_task(lifeline.lost.wait())
+    try:
+        await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not lifeline.lost.is_set():
+            report = running.result()
+            flushed = asyncio.create_task(sink.flush())
+            await asyncio.wait({flushed, lost, settling}, return_when=asyncio.FIRST_COMPLETED)
+            flushed.cancel()
+            if settling.done() and not lifeline.lost.is_set():
+                settling.result()  # a Redis error that no retry mends: raise it as it is
+            if not lifeline.lost.is_set():
+                return report
+        raise lifeline.error()
+    finally:
+        for task in (running, lost, settling, alive):
+            task.cancel()
+        await asyncio.gather(running, lost, settling, alive, return_exceptions=True)
