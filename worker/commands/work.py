@@ -9,7 +9,7 @@ def main(args: argparse.Namespace) -> int:
     from worker.cli import settings_from
     from worker.fleet.options import fleet_options
     from worker.fleet.work import run_worker
-    from worker.progress import print_summary
+    from worker.output.summary import print_summary
 
     options = fleet_options(args)
     settings = settings_from(args)

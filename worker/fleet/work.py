@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import uuid
 from contextlib import ExitStack
-from functools import partial
 from pathlib import Path
 
 import structlog
 
 from worker._version import __version__
+from worker.client import DevinClient
 from worker.errors import ConfigError
 from worker.fleet.connect import (
     Keys,
@@ -33,11 +33,12 @@ from worker.fleet.options import FleetOptions
 from worker.fleet.reader import ReadOptions, StreamReader
 from worker.fleet.sink import FleetSink
 from worker.idset import IdSet, Visit
-from worker.job import check_token, require_credentials
+from worker.job import require_credentials
 from worker.lock import RunLock
 from worker.outcomes import Tally
 from worker.pipeline import ClientCheck, Pipeline, RunReport
 from worker.results import ResultLog
+from worker.run.identity import check_identity
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.fleet.work")
@@ -132,7 +133,11 @@ async def _work(
             gate=gate,
             sent=reader.uncertain,
         )
-        first = partial(check_token, settings=settings)  # a refused token touches no entry
+
+        # who the token is, before any entry is touched: a refused token or another org stops
+        async def first(client: DevinClient) -> None:
+            await check_identity(client, org_id=settings.org_id or "", base_url=settings.base_url)
+
         report = await _supervise(pipeline, reader, sink, lifeline, first)
         log.info("work.finished", requests=tally.requests, round_trips=gate.shared.round_trips)
         return report
