@@ -1,0 +1,161 @@
+"""CSV input: the delimiter, the header and the column of ids, then one id per record.
+
+The delimiter (``,``, tab, ``;`` or ``|``) is sniffed from the first record's line. The
+first record is a header when none of its cells is (or tries to be) an id. The column of
+ids is, in order: the one named by ``--column``; a header name known to hold ids
+(``session_id``, ``Session ID``, ``sessionId``, ``devin_id``, ``session``, ``id``:
+compared without case, spaces, ``_``, ``-`` or ``.``); else the only column holding ids
+in the first rows. No such column, or several, is an `InputError` (exit 2) that lists
+the header, instead of one invalid row per line. Without a header, the column is the
+first cell of the first row that looks like an id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+from worker.errors import InputError
+from worker.ids import InvalidId, parse_session_id, trim
+from worker.input.csvrecords import Record, records, sniff_delimiter, starts_record
+from worker.input.lines import Line
+
+__all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
+
+# Header names of an id column, as compared by `header_key`, best first.
+ID_HEADERS = ("sessionid", "devinsessionid", "devinid", "session", "id")
+_PROBE_ROWS = 20
+_KEY_NOISE = re.compile(r"[\s_.\-]+")
+
+# (line number, the id or None, the reason when invalid, the record's first bytes)
+Parsed = tuple[int, str | None, str | None, bytes]
+
+
+def header_key(cell: str) -> str:
+    """A header cell as compared: ``Session ID``, ``session_id``, ``sessionId`` agree."""
+    return _KEY_NOISE.sub("", trim(cell)).lower()
+
+
+def _is_id(cell: str) -> bool:
+    try:
+        parse_session_id(cell)
+    except InvalidId:
+        return False
+    return True
+
+
+def _looks_like_id(cell: str) -> bool:
+    return _is_id(cell) or trim(cell).lower().startswith("devin-")
+
+
+class CsvReader:
+    """One CSV input, read record by record into ids (see the module docstring)."""
+
+    def __init__(self, name: str, column: str | None) -> None:
+        self._name = name
+        self._column = column
+        self._index: int | None = None
+        self._label = "column 1"
+        self._header: list[str] | None = None  # the header's cells as plain text
+        self._keys: list[str] | None = None  # the same, as `header_key` compares them
+        self._pending: list[Record] = []
+
+    @property
+    def decided(self) -> bool:
+        """True once the column of ids is known (or the input had no record at all)."""
+        return self._index is not None
+
+    def rows(self, lines: Iterator[Line]) -> Iterator[Parsed]:
+        """One `Parsed` per record but the header (and the header repeated by ``cat``)."""
+        for line in lines:
+            if line[2] or starts_record(line[1]):
+                delimiter = sniff_delimiter(line[1])
+                yield from self._parse(records(itertools.chain([line], lines), delimiter))
+                return
+        self._index = 0  # nothing but blank lines and comments
+
+    def _parse(self, recs: Iterator[Record]) -> Iterator[Parsed]:
+        for rec in recs:
+            if self._index is not None:
+                yield from self._row(rec)
+            elif self._header is None and rec[1] is not None:
+                if not self._read_header(rec[1]):
+                    yield from self._row(rec)
+            elif self._header is None:
+                yield rec[0], None, rec[2], rec[3]  # unreadable before anything is known
+            else:
+                yield from self._probe(rec)
+        if self._index is None and self._pending:
+            yield from self._decide()
+        self._index = 0 if self._index is None else self._index
+
+    def _read_header(self, cells: list[str]) -> bool:
+        """Take the first record: True when it is a header, else pick the column of ids."""
+        if any(_looks_like_id(cell) for cell in cells):
+            if self._column is not None:
+                raise InputError(
+                    f"{self._name}: --column {self._column!r} needs a header row, but the "
+                    "first row holds ids; add a header line or drop --column"
+                )
+            self._index = next(i for i, cell in enumerate(cells) if _looks_like_id(cell))
+            self._label = f"column {self._index + 1}"
+            return False
+        self._header = [trim(cell) for cell in cells]
+        self._keys = [header_key(cell) for cell in cells]
+        wanted = [header_key(self._column)] if self._column is not None else list(ID_HEADERS)
+        for key in wanted:
+            if key and key in self._keys:
+                self._choose(self._keys.index(key))
+                return True
+        if self._column is not None:
+            raise InputError(
+                f"{self._name}: no column named {self._column!r}; the header has "
+                f"{self._names()}; pass --column with one of these"
+            )
+        return True
+
+    def _choose(self, index: int) -> None:
+        assert self._header is not None
+        self._index = index
+        self._label = f"column {self._header[index]!r}"
+
+    def _probe(self, rec: Record) -> Iterator[Parsed]:
+        """Hold the first rows under an unknown header until they show the column of ids."""
+        self._pending.append(rec)
+        if sum(1 for held in self._pending if held[1] is not None) >= _PROBE_ROWS:
+            yield from self._decide()
+
+    def _decide(self) -> Iterator[Parsed]:
+        holders = sorted(
+            {i for _, cells, _, _ in self._pending for i, cell in enumerate(cells or ()) if _is_id(cell)}
+        )
+        if len(holders) != 1:
+            found = "no column holds" if not holders else "several columns hold"
+            raise InputError(
+                f"{self._name}: {found} session ids under the header {self._names()}; "
+                "pass --column NAME with the header of the column of devin-... ids"
+            )
+        self._choose(holders[0])
+        pending, self._pending = self._pending, []
+        for rec in pending:
+            yield from self._row(rec)
+
+    def _names(self) -> str:
+        return ", ".join(map(repr, self._header or []))
+
+    def _row(self, rec: Record) -> Iterator[Parsed]:
+        number, cells, error, raw = rec
+        if cells is None:
+            yield number, None, error, raw
+            return
+        index = self._index or 0
+        if index >= len(cells):
+            yield number, None, f"missing {self._label} (the row has {len(cells)} cells)", raw
+            return
+        try:
+            yield number, parse_session_id(cells[index]), None, raw
+        except InvalidId as exc:
+            if self._keys is not None and [header_key(cell) for cell in cells] == self._keys:
+                return  # the header again: files joined with cat
+            yield number, None, exc.reason, raw
