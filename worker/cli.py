@@ -103,6 +103,12 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
         {"metavar": "NAME"},
         "CSV column holding the ids (default session_id, devin_id, id, else the first)",
     ),
+    (
+        "outcome",
+        {"action": "append", "metavar": "OUTCOME"},
+        "a result log as INPUT: take the ids of records of this outcome (repeatable; "
+        "default failed, cancelled, would_terminate)",
+    ),
     ("lock", {"metavar": "PATH"}, "lock file (default RESULTS.lock): one run at a time"),
     (
         "log_format",

@@ -5,13 +5,12 @@ report (or a ``WorkerError``) to an exit code."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
-import tempfile
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -28,7 +27,8 @@ from worker.outcomes import Tally
 from worker.pipeline import Pipeline, RunReport
 from worker.results import ResultLog, scan_results
 from worker.settings import TOKEN_ENV, Settings
-from worker.sources import check_inputs, count_distinct_ids, read_inputs
+from worker.input.opening import Source, open_sources
+from worker.sources import check_sources, count_sources, read_sources
 
 log = structlog.get_logger("worker.job")
 
@@ -47,18 +47,18 @@ def require_credentials(settings: Settings) -> str:
 
 def preflight(
     settings: Settings,
-    inputs: Sequence[str],
+    sources: Sequence[Source],
     confirm: Confirm | None,
-    stdin: BinaryIO | None = None,
 ) -> int | None:
     """Check inputs, count distinct ids (streaming), enforce --max-sessions, confirm.
 
-    The count is known for file inputs; for stdin only when ``stdin`` is a seekable spool
-    (``run_job`` spools stdin to an unlinked temporary file when --max-sessions is set).
+    ``sources`` are the inputs opened once (`worker.input.opening.open_sources`). The
+    count is known when every input can be read twice: regular files, and stdin or pipes
+    that ``run_job`` spooled (it does when --max-sessions is set).
     """
     require_credentials(settings)
-    check_inputs(inputs, column=settings.column)
-    total = _count(settings, inputs, stdin)
+    check_sources(sources, column=settings.column)
+    total = _count(settings, sources)
     if settings.max_sessions is not None and total is not None and total > settings.max_sessions:
         raise InputError(
             f"the input holds {total} distinct session ids, more than --max-sessions "
@@ -69,26 +69,36 @@ def preflight(
     return total
 
 
-def _count(settings: Settings, inputs: Sequence[str], stdin: BinaryIO | None) -> int | None:
-    files = [name for name in inputs if name != "-"]
-    if files and len(files) == len(inputs):
-        return count_distinct_ids(files, column=settings.column)[0]
-    if stdin is None or not stdin.seekable():
+def _count(settings: Settings, sources: Sequence[Source]) -> int | None:
+    """Distinct ids of the inputs, or None when one of them can be read only once."""
+    if not all(source.rereadable for source in sources):
         return None
-    seen = IdSet()
-    for item in read_inputs(inputs, column=settings.column, stdin=stdin):
-        if item.session_id is not None:
-            seen.add(item.session_id)
-    stdin.seek(0)
-    return len(seen)
+    return count_sources(sources, column=settings.column, outcomes=settings.outcome)[0]
 
 
-def _spool(stdin: BinaryIO | None, directory: Path) -> BinaryIO:
-    """Copy stdin to an unlinked 0600 temporary file, so that it can be counted first."""
-    spool = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by run_job's ExitStack
-    shutil.copyfileobj(stdin if stdin is not None else sys.stdin.buffer, spool)
-    spool.seek(0)
-    return spool
+def _spool_dir(settings: Settings) -> Path | None:
+    """Where inputs that can be read once are copied when their ids must be counted."""
+    if settings.max_sessions is None:
+        return None
+    return settings.results.resolve().parent
+
+
+@contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """Until the pipeline takes the signals over: SIGTERM exits 143, like SIGINT's 130,
+    even while a FIFO is being opened or stdin spooled (nothing was sent yet)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 async def check_token(client: DevinClient, settings: Settings) -> None:
@@ -114,9 +124,11 @@ def run_job(
     tally = tally or Tally()
     lock_path = settings.lock or Path(f"{settings.results}.lock")
     with ExitStack() as stack:
-        if settings.max_sessions is not None and (not inputs or "-" in inputs):
-            stdin = stack.enter_context(_spool(stdin, settings.results.resolve().parent))
-        tally.expected = preflight(settings, inputs, confirm, stdin)
+        stack.enter_context(_exit_on_sigterm())
+        sources = stack.enter_context(
+            open_sources(inputs, stdin=stdin, spool_dir=_spool_dir(settings))
+        )
+        tally.expected = preflight(settings, sources, confirm)
         stack.enter_context(RunLock(lock_path))
         settled = _resume_state(settings)
         run_id = uuid.uuid4().hex[:12]
@@ -140,7 +152,7 @@ def run_job(
             resumed_settled=len(settled),
         )
         try:
-            report = asyncio.run(_run(settings, inputs, stdin, sink, settled, tally))
+            report = asyncio.run(_run(settings, sources, sink, settled, tally))
         except WorkerError as exc:  # e.g. the dry run's token check: the log still ends
             sink.finished(
                 counts=dict(tally.counts),
@@ -160,14 +172,13 @@ def run_job(
 
 async def _run(
     settings: Settings,
-    inputs: Sequence[str],
-    stdin: BinaryIO | None,
+    sources: Sequence[Source],
     sink: ResultLog,
     settled: IdSet,
     tally: Tally,
 ) -> RunReport:
     pipeline = Pipeline(settings, sink.result, settled=settled, tally=tally, handle_signals=True)
-    items = threaded(read_inputs(inputs, column=settings.column, stdin=stdin))
+    items = threaded(read_sources(sources, column=settings.column, outcomes=settings.outcome))
     first = partial(check_token, settings=settings) if settings.dry_run else None
     return await pipeline.run(items, first=first)
 

@@ -1,9 +1,11 @@
 """The ``list`` command: page through the organization's sessions, print matches as CSV.
 
 Server-side filters are the query parameters of ``GET /v3/organizations/{org_id}/sessions``;
-``--status`` is applied here, since the API has no status filter. The CSV on stdout has a
-``session_id`` column, so it pipes straight into ``devin-terminate run -``. Only argparse and
-the standard library are imported at module level: building the parser stays fast.
+``--status`` is applied here, since the API has no status filter. The CSV on stdout
+(RFC 4180, or ``--format ids``: bare ids) has a ``session_id`` column, so it pipes straight
+into ``devin-terminate run -``, which reads every row back whole whatever the titles hold.
+Only argparse and the standard library are imported at module level: building the parser
+stays fast.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
     from worker.models import SessionPage, SessionResponse
     from worker.settings import Settings
 
+FORMATS = ("csv", "ids")
+# The bytes a CSV row may take, shared by its cells: well under the 64 KiB record bound
+# of the reader (worker.sources), so no row written here is ever cut when read back.
+_ROW_BUDGET = 48 * 1024
 COLUMNS = ("session_id", "status", "created_at", "updated_at", "is_archived", "tags", "title")
 PAGE_SIZE = 200
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -122,6 +128,12 @@ def _add_output_options(local: argparse._ArgumentGroup) -> None:
         help=f"CSV columns, any session field (default {','.join(COLUMNS)})",
     )
     local.add_argument("--limit", type=int, metavar="N", help="print at most N sessions")
+    local.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="csv",
+        help="csv: RFC 4180 with a header (default); ids: one bare session id a line",
+    )
 
 
 def build_query(args: argparse.Namespace, now: float) -> dict[str, QueryValue]:
@@ -150,7 +162,7 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     settings = settings_from(args)
     _check_statuses(args.status)
     query = build_query(args, now())
-    writer = _CsvOut(args.columns)
+    writer = _RowOut(args.columns, getattr(args, "format", "csv"))
     try:
         return asyncio.run(_list(settings, query, frozenset(args.status or ()), args.limit, writer))
     except BrokenPipeError:
@@ -163,7 +175,7 @@ async def _list(
     query: dict[str, QueryValue],
     statuses: frozenset[str],
     limit: int | None,
-    out: _CsvOut,
+    out: _RowOut,
 ) -> int:
     from worker.client import ClientOptions, DevinClient
     from worker.job import require_credentials
@@ -242,28 +254,59 @@ def _refuse(status: int | None, error: str) -> None:
         raise ConfigError(f"the API rejected the list query ({error}); check the filters")
 
 
-class _CsvOut:
-    """CSV on stdout, flushed after every page so a pipe's reader starts at once."""
+class _RowOut:
+    """Rows on stdout, flushed after every page so a pipe's reader starts at once.
 
-    def __init__(self, columns: tuple[str, ...]) -> None:
+    ``csv``: RFC 4180 (CRLF ends, a field holding a delimiter, a quote, CR or LF is
+    quoted, quotes doubled), so a title holding ``\n`` or ``\r`` stays inside its field
+    when ``run`` reads it back; each cell is cut to fit a row well under the reader's
+    record bound (`worker.sources.MAX_RECORD_BYTES`). ``ids``: one session id a line,
+    only ids that ``run`` accepts (a hostile one from the API is skipped with a warning).
+    """
+
+    def __init__(self, columns: tuple[str, ...], fmt: str = "csv") -> None:
         import csv
 
-        self._columns = columns
-        self._writer = csv.writer(sys.stdout, lineterminator="\n")
+        self._columns = columns if fmt == "csv" else ("session_id",)
+        self._ids = fmt == "ids"
+        self._writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        self._budget = _ROW_BUDGET // max(1, len(self._columns))
         self.printed = -1  # the header is printed with the first page
 
     def rows(self, sessions: list[SessionResponse], limit: int | None) -> bool:
         """Print ``sessions`` (up to ``limit`` in all); True when the limit is reached."""
         if self.printed < 0:
-            self._writer.writerow(self._columns)
+            if not self._ids:
+                self._writer.writerow(self._columns)
             self.printed = 0
         for session in sessions:
             if limit is not None and self.printed >= limit:
                 break
-            self._writer.writerow([_cell(c, getattr(session, c, None)) for c in self._columns])
+            if self._ids:
+                self._id_line(session.session_id)
+            else:
+                self._writer.writerow(
+                    [_fit(_cell(c, getattr(session, c, None)), self._budget) for c in self._columns]
+                )
             self.printed += 1
         sys.stdout.flush()
         return limit is not None and self.printed >= limit
+
+    def _id_line(self, session_id: str) -> None:
+        from worker.ids import SESSION_ID_PATTERN
+
+        if SESSION_ID_PATTERN.match(session_id):
+            sys.stdout.write(session_id + "\n")
+        else:
+            _log().warning("list.bad_session_id", session_id=session_id[:200])
+
+
+def _fit(text: str, budget: int) -> str:
+    """``text``, cut so that written as a CSV field (quotes doubled) it fits ``budget``."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) + text.count('"') + 2 <= budget:
+        return text
+    return data[: budget // 2 - 4].decode("utf-8", "ignore") + "\u2026"
 
 
 def _cell(column: str, value: Any) -> str:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from worker._names import TOKEN_ENV, env_name, flag_name
 from worker.errors import ConfigError
+from worker.outcomes import Outcome
 
 __all__ = ["TOKEN_ENV", "Settings", "check_base_url", "env_name", "load_settings"]
 
@@ -54,6 +55,9 @@ class Settings(BaseModel):
     max_sessions: int | None = Field(None, ge=0)
     yes: bool = False
     column: str | None = None
+    # outcomes of a result log given as input whose ids are taken (None: failed,
+    # cancelled, would_terminate); a string is split on commas (env, TOML)
+    outcome: tuple[Outcome, ...] | None = None
     lock: Path | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -61,6 +65,13 @@ class Settings(BaseModel):
     progress_interval: float = Field(30.0, gt=0)
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _split_outcomes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def public(self) -> dict[str, Any]:
         """The settings as written to ``run.started``: JSON-ready, no secret."""

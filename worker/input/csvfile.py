@@ -158,4 +158,10 @@ class CsvReader:
         except InvalidId as exc:
             if self._keys is not None and [header_key(cell) for cell in cells] == self._keys:
                 return  # the header again: files joined with cat
-            yield number, None, exc.reason, raw
+            yield number, None, _reason(cells[index], exc), raw
+
+
+def _reason(cell: str, exc: InvalidId) -> str:
+    if "\x00" in cell:
+        return "contains a NUL byte (binary or UTF-16? save the list as UTF-8 text)"
+    return exc.reason

@@ -122,8 +122,6 @@ def _scan(line: bytes, delim: bytes, in_quote: bool) -> bool:
 
 def _cells(data: bytes, delimiter: str) -> tuple[list[str] | None, str | None]:
     """The cells of one whole record, or None and the reason it cannot be read."""
-    if b"\x00" in data:
-        return None, "contains a NUL byte (binary or UTF-16? save the list as UTF-8 text)"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
