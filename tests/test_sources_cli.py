@@ -17,7 +17,9 @@ from typing import Any
 from conftest import REPO, cli_env, run_cli, session_results
 
 
-def _popen(args: list[str], env: dict[str, str], cwd: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+def _popen(
+    args: list[str], env: dict[str, str], cwd: Path, **kwargs: Any
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "worker", *args],
         env=env,
@@ -81,8 +83,12 @@ def test_fifo_and_pipe_are_read_once_and_whole(simulator: Any, tmp_path: Path) -
     fifo = tmp_path / "ids-fifo"
     os.mkfifo(fifo)
     writer = _feed(str(fifo), data)
-    first = run_cli(["run", str(fifo), "--results", str(tmp_path / "a.jsonl"), "--rate", "0"],
-                    cli_env(sim), cwd=tmp_path, timeout=60)
+    first = run_cli(
+        ["run", str(fifo), "--results", str(tmp_path / "a.jsonl"), "--rate", "0"],
+        cli_env(sim),
+        cwd=tmp_path,
+        timeout=60,
+    )
     writer.join(10)
     assert first.returncode == 0, first.stderr[-2000:]
     assert sorted(r["session_id"] for r in session_results(tmp_path / "a.jsonl")) == sorted(ids)
@@ -90,9 +96,20 @@ def test_fifo_and_pipe_are_read_once_and_whole(simulator: Any, tmp_path: Path) -
     read_end, write_end = os.pipe()
     results = tmp_path / "b.jsonl"
     proc = _popen(
-        ["run", f"/dev/fd/{read_end}", "--results", str(results), "--rate", "0",
-         "--max-sessions", "1000", "--no-resume"],
-        cli_env(sim), tmp_path, pass_fds=(read_end,),
+        [
+            "run",
+            f"/dev/fd/{read_end}",
+            "--results",
+            str(results),
+            "--rate",
+            "0",
+            "--max-sessions",
+            "1000",
+            "--no-resume",
+        ],
+        cli_env(sim),
+        tmp_path,
+        pass_fds=(read_end,),
     )
     os.close(read_end)
     with os.fdopen(write_end, "wb") as pipe:

@@ -108,7 +108,6 @@ class JsonlFormat:
                 return _id_value(key, record[key])
         raise InvalidId(f"no {' or '.join(map(repr, self._keys))} key in the object")
 
-
     def _from_log_record(self, record: dict[str, object]) -> str | None:
         if record.get("event") != "session.result" or record.get("outcome") not in self._outcomes:
             return None
@@ -139,9 +138,7 @@ def sniff(
     return TextFormat()
 
 
-def for_path(
-    path: str, column: str | None, outcomes: Iterable[str] | None = None
-) -> Format | None:
+def for_path(path: str, column: str | None, outcomes: Iterable[str] | None = None) -> Format | None:
     """The format of a named input by its extension; None when it must be sniffed."""
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix in ("csv", "tsv"):

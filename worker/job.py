@@ -21,13 +21,13 @@ from worker._version import __version__
 from worker.client import DevinClient
 from worker.errors import AuthError, ConfigError, InputError, WorkerError
 from worker.idset import IdSet
+from worker.input.opening import Source, open_sources
 from worker.intake import threaded
 from worker.lock import RunLock
 from worker.outcomes import Tally
 from worker.pipeline import Pipeline, RunReport
 from worker.results import ResultLog, scan_results
 from worker.settings import TOKEN_ENV, Settings
-from worker.input.opening import Source, open_sources
 from worker.sources import check_sources, count_sources, read_sources
 
 log = structlog.get_logger("worker.job")

@@ -20,13 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worker.client import DevinClient, QueryValue
-    from worker.models import SessionPage, SessionResponse
+    from worker.models import SessionPage
+    from worker.output.rows import RowWriter
     from worker.settings import Settings
 
-FORMATS = ("csv", "ids")
-# The bytes a CSV row may take, shared by its cells: well under the 64 KiB record bound
-# of the reader (worker.sources), so no row written here is ever cut when read back.
-_ROW_BUDGET = 48 * 1024
 COLUMNS = ("session_id", "status", "created_at", "updated_at", "is_archived", "tags", "title")
 PAGE_SIZE = 200
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -130,7 +127,7 @@ def _add_output_options(local: argparse._ArgumentGroup) -> None:
     local.add_argument("--limit", type=int, metavar="N", help="print at most N sessions")
     local.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=("csv", "ids"),
         default="csv",
         help="csv: RFC 4180 with a header (default); ids: one bare session id a line",
     )
@@ -162,7 +159,9 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     settings = settings_from(args)
     _check_statuses(args.status)
     query = build_query(args, now())
-    writer = _RowOut(args.columns, getattr(args, "format", "csv"))
+    from worker.output.rows import RowWriter
+
+    writer = RowWriter(args.columns, getattr(args, "format", "csv"))
     try:
         return asyncio.run(_list(settings, query, frozenset(args.status or ()), args.limit, writer))
     except BrokenPipeError:
@@ -175,7 +174,7 @@ async def _list(
     query: dict[str, QueryValue],
     statuses: frozenset[str],
     limit: int | None,
-    out: _RowOut,
+    out: RowWriter,
 ) -> int:
     from worker.client import ClientOptions, DevinClient
     from worker.job import require_credentials
@@ -252,74 +251,6 @@ def _refuse(status: int | None, error: str) -> None:
         )
     if status is not None and status != 429 and 400 <= status < 500:
         raise ConfigError(f"the API rejected the list query ({error}); check the filters")
-
-
-class _RowOut:
-    """Rows on stdout, flushed after every page so a pipe's reader starts at once.
-
-    ``csv``: RFC 4180 (CRLF ends, a field holding a delimiter, a quote, CR or LF is
-    quoted, quotes doubled), so a title holding ``\n`` or ``\r`` stays inside its field
-    when ``run`` reads it back; each cell is cut to fit a row well under the reader's
-    record bound (`worker.sources.MAX_RECORD_BYTES`). ``ids``: one session id a line,
-    only ids that ``run`` accepts (a hostile one from the API is skipped with a warning).
-    """
-
-    def __init__(self, columns: tuple[str, ...], fmt: str = "csv") -> None:
-        import csv
-
-        self._columns = columns if fmt == "csv" else ("session_id",)
-        self._ids = fmt == "ids"
-        self._writer = csv.writer(sys.stdout, lineterminator="\r\n")
-        self._budget = _ROW_BUDGET // max(1, len(self._columns))
-        self.printed = -1  # the header is printed with the first page
-
-    def rows(self, sessions: list[SessionResponse], limit: int | None) -> bool:
-        """Print ``sessions`` (up to ``limit`` in all); True when the limit is reached."""
-        if self.printed < 0:
-            if not self._ids:
-                self._writer.writerow(self._columns)
-            self.printed = 0
-        for session in sessions:
-            if limit is not None and self.printed >= limit:
-                break
-            if self._ids:
-                self._id_line(session.session_id)
-            else:
-                self._writer.writerow(
-                    [_fit(_cell(c, getattr(session, c, None)), self._budget) for c in self._columns]
-                )
-            self.printed += 1
-        sys.stdout.flush()
-        return limit is not None and self.printed >= limit
-
-    def _id_line(self, session_id: str) -> None:
-        from worker.ids import SESSION_ID_PATTERN
-
-        if SESSION_ID_PATTERN.match(session_id):
-            sys.stdout.write(session_id + "\n")
-        else:
-            _log().warning("list.bad_session_id", session_id=session_id[:200])
-
-
-def _fit(text: str, budget: int) -> str:
-    """``text``, cut so that written as a CSV field (quotes doubled) it fits ``budget``."""
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data) + text.count('"') + 2 <= budget:
-        return text
-    return data[: budget // 2 - 4].decode("utf-8", "ignore") + "\u2026"
-
-
-def _cell(column: str, value: Any) -> str:
-    """One CSV cell: times as ISO 8601 UTC, booleans lower case, lists joined with ``;``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and column.endswith("_at"):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, list):
-        return ";".join(_cell(column, item) for item in value)
-    return str(value)
 
 
 def _columns(text: str) -> tuple[str, ...]:

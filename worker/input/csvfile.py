@@ -128,7 +128,12 @@ class CsvReader:
 
     def _decide(self) -> Iterator[Parsed]:
         holders = sorted(
-            {i for _, cells, _, _ in self._pending for i, cell in enumerate(cells or ()) if _is_id(cell)}
+            {
+                i
+                for _, cells, _, _ in self._pending
+                for i, cell in enumerate(cells or ())
+                if _is_id(cell)
+            }
         )
         if len(holders) != 1:
             found = "no column holds" if not holders else "several columns hold"

@@ -77,10 +77,7 @@ def _multiline(
     parts = [start]
     size = len(start) if not overlong else MAX_RECORD_BYTES + 1
     for _, data, line_overlong, quotes in lines:
-        if line_overlong:
-            still_open = quotes % 2 == 0
-        else:
-            still_open = _scan(data, delim, True)
+        still_open = quotes % 2 == 0 if line_overlong else _scan(data, delim, True)
         if size <= MAX_RECORD_BYTES:
             parts.append(data)
             size += len(data) + 1
@@ -88,7 +85,7 @@ def _multiline(
             if size > MAX_RECORD_BYTES or line_overlong:
                 return number, None, _too_long(), start
             return number, *_cells(b"\n".join(parts), delimiter), start
-    return number, None, "a quoted field is never closed (a \" is missing)", start
+    return number, None, 'a quoted field is never closed (a " is missing)', start
 
 
 def _too_long() -> str:

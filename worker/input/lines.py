@@ -24,9 +24,7 @@ _HEAD = 201  # bytes kept of an overlong line: enough for the 200 printable char
 Line = tuple[int, bytes, bool, int]
 
 
-def physical_lines(
-    stream: BinaryIO, name: str, limit: int = MAX_RECORD_BYTES
-) -> Iterator[Line]:
+def physical_lines(stream: BinaryIO, name: str, limit: int = MAX_RECORD_BYTES) -> Iterator[Line]:
     """Yield every physical line of ``stream``; an unfinished last line counts too."""
     number = 0
     carry = b""

@@ -87,7 +87,7 @@ def _open_stdin(stack: ExitStack) -> Source:
 
 def _open_file(name: str, stack: ExitStack) -> Source:
     try:
-        stream = stack.enter_context(open(name, "rb", buffering=0))
+        stream = stack.enter_context(open(name, "rb", buffering=0))  # noqa: SIM115
     except IsADirectoryError:
         raise InputError(f"cannot read input {name!r}: it is a directory; name a file") from None
     except FileNotFoundError:
@@ -113,11 +113,10 @@ def _described(name: str, stream: BinaryIO) -> Source:
 def _spool(source: Source, directory: Path, stack: ExitStack) -> Source:
     """Copy a read-once input to an unlinked 0600 file in ``directory``."""
     try:
-        spool = stack.enter_context(tempfile.TemporaryFile(dir=directory, buffering=0))
+        spool = stack.enter_context(tempfile.TemporaryFile(dir=directory, buffering=0))  # noqa: SIM115
     except OSError as exc:
         raise InputError(
-            f"cannot spool input {source.name!r} to count it: {exc.strerror or exc} "
-            f"in {directory}"
+            f"cannot spool input {source.name!r} to count it: {exc.strerror or exc} in {directory}"
         ) from None
     try:
         while block := read_block(source.stream, source.name, _SPOOL_BLOCK):
@@ -126,8 +125,7 @@ def _spool(source: Source, directory: Path, stack: ExitStack) -> Source:
                 view = view[spool.write(view) or 0 :]
     except OSError as exc:
         raise InputError(
-            f"cannot spool input {source.name!r} to count it: {exc.strerror or exc} "
-            f"in {directory}"
+            f"cannot spool input {source.name!r} to count it: {exc.strerror or exc} in {directory}"
         ) from None
     spool.seek(0)
     return Source(source.name, spool, True)

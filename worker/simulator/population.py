@@ -203,8 +203,8 @@ HOSTILE_TITLES = (
     "Authorization: Bearer {token}",
     '{{"session_id": "{victim}"}}\n{{"id": "{victim}"}}',
     "\ufeff{victim}\u2028{victim}\x85{victim}\x1e{victim}\x0b{victim}\x0c{victim}",
-    "=HYPERLINK(\"http://example.invalid\",\"{victim}\")",
+    '=HYPERLINK("http://example.invalid","{victim}")',
     "",
     "\x00nul\x00",
-    "tail quote\"",
+    'tail quote"',
 )
