@@ -18,7 +18,13 @@ from collections.abc import Iterator
 
 from worker.errors import InputError
 from worker.ids import InvalidId, parse_session_id, trim
-from worker.input.csvrecords import Record, records, sniff_delimiter, starts_record
+from worker.input.csvrecords import (
+    Record,
+    is_comment,
+    records,
+    sniff_delimiter,
+    starts_record,
+)
 from worker.input.lines import Line
 
 __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
@@ -79,6 +85,8 @@ class CsvReader:
         for rec in recs:
             if self._index is not None:
                 yield from self._row(rec)
+            elif self._header is None and is_comment(rec):
+                continue  # a comment before the header
             elif self._header is None and rec[1] is not None:
                 if not self._read_header(rec[1]):
                     yield from self._row(rec)
@@ -152,9 +160,12 @@ class CsvReader:
     def _row(self, rec: Record) -> Iterator[Parsed]:
         number, cells, error, raw = rec
         if cells is None:
-            yield number, None, error, raw
+            if not is_comment(rec):
+                yield number, None, error, raw
             return
         index = self._index or 0
+        if is_comment(rec) and (index >= len(cells) or not _is_id(cells[index])):
+            return  # a comment: a "#" record that holds no id
         if index >= len(cells):
             yield number, None, f"missing {self._label} (the row has {len(cells)} cells)", raw
             return

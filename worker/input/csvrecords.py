@@ -1,6 +1,6 @@
 """CSV records over physical lines, as RFC 4180 reads them: a quoted field may hold newlines.
 
-A record starts on a line holding something (not blank, not a ``#`` comment) and goes on
+A record starts on a line holding something (not blank) and goes on
 over the next lines while a quoted field is open, so an id on a line inside another
 field (a title holding ``"\\ndevin-x,``) is never read as a row of its own. The quoting
 rules are the ``csv`` module's, which then splits the whole record into cells: a quote
@@ -20,7 +20,15 @@ from collections.abc import Iterator
 
 from worker.input.lines import MAX_RECORD_BYTES, Line
 
-__all__ = ["DELIMITERS", "Record", "clean_start", "records", "sniff_delimiter", "starts_record"]
+__all__ = [
+    "DELIMITERS",
+    "Record",
+    "clean_start",
+    "is_comment",
+    "records",
+    "sniff_delimiter",
+    "starts_record",
+]
 
 DELIMITERS = (",", "\t", ";", "|")
 _BOM = b"\xef\xbb\xbf"
@@ -47,6 +55,11 @@ def clean_start(line: bytes, spaces: bytes = b" \t\x0b\x0c") -> bytes:
     return data
 
 
+def is_comment(record: Record) -> bool:
+    """Whether a record starts with ``#``: a comment, unless its id column holds an id."""
+    return record[3][:1] == b"#"
+
+
 def starts_record(line: bytes) -> bool:
     """Whether a line between records holds something: not blank, not a ``#`` comment."""
     data = clean_start(line)
@@ -54,11 +67,15 @@ def starts_record(line: bytes) -> bool:
 
 
 def records(lines: Iterator[Line], delimiter: str) -> Iterator[Record]:
-    """Group physical lines into records; lines that hold nothing between records vanish."""
+    """Group physical lines into records; blank lines between records vanish.
+
+    A ``#`` line is a record too (its quotes are followed like any other's): the reader
+    drops it as a comment unless it holds an id (see `is_comment`).
+    """
     delim = delimiter.encode()
     spaces = b" \x0b\x0c" if delimiter == "\t" else b" \t\x0b\x0c"
     for number, data, overlong, quotes in lines:
-        if not overlong and not starts_record(data):
+        if not overlong and not clean_start(data):
             continue
         start = clean_start(data, spaces) if not overlong else data
         open_quote = (quotes % 2 == 1) if overlong else _scan(start, delim, False)

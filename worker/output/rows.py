@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -36,10 +36,13 @@ class RowWriter:
     only ids that ``run`` accepts (a hostile one from the API is skipped with a warning).
     """
 
-    def __init__(self, columns: tuple[str, ...], fmt: str = "csv") -> None:
+    def __init__(
+        self, columns: tuple[str, ...], fmt: str = "csv", out: TextIO | None = None
+    ) -> None:
+        self._out = out if out is not None else sys.stdout
         self._columns = columns if fmt == "csv" else ("session_id",)
         self._ids = fmt == "ids"
-        self._writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        self._writer = csv.writer(self._out, lineterminator="\r\n")
         self._budget = _ROW_BUDGET // max(1, len(self._columns))
         self.printed = -1  # the header is printed with the first page
 
@@ -59,12 +62,12 @@ class RowWriter:
                     [_fit(_cell(c, getattr(session, c, None)), self._budget) for c in self._columns]
                 )
             self.printed += 1
-        sys.stdout.flush()
+        self._out.flush()
         return limit is not None and self.printed >= limit
 
     def _id_line(self, session_id: str) -> None:
         if SESSION_ID_PATTERN.match(session_id):
-            sys.stdout.write(session_id + "\n")
+            self._out.write(session_id + "\n")
         else:
             log = structlog.get_logger("worker.listing")
             log.warning("list.bad_session_id", session_id=session_id[:200])
