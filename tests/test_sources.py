@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -11,6 +15,7 @@ import pytest
 from corpus import Trickle, build_mixed_file, malformed_corpus
 
 from worker.errors import InputError
+from worker.intake import threaded
 from worker.sources import (
     MAX_LINE_BYTES,
     InputItem,
@@ -289,3 +294,25 @@ def test_count_distinct_ids_with_many_repeats(tmp_path: Path) -> None:
     lines = [f"devin-{n % 7}" for n in range(5000)] + [f"devin-x{n}" for n in range(3000)]
     path = _write(tmp_path, "many.txt", "\n".join(lines).encode())
     assert count_distinct_ids([path]) == (3007, 0)
+
+
+def test_reader_thread_stops_when_the_consumer_leaves() -> None:
+    def endless() -> Iterator[InputItem]:
+        for number in itertools.count(1):
+            yield InputItem(f"x:{number}", f"devin-{number}")
+
+    async def take(count: int) -> list[InputItem]:
+        got: list[InputItem] = []
+        stream = threaded(endless())
+        async for item in stream:
+            got.append(item)
+            if len(got) == count:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return got
+
+    before = set(threading.enumerate())
+    assert [item.session_id for item in asyncio.run(take(10))][-1] == "devin-10"
+    for thread in set(threading.enumerate()) - before:
+        thread.join(10)
+        assert not thread.is_alive()

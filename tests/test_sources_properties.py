@@ -89,6 +89,9 @@ def test_csv_every_row_but_the_header_accounted_for(
     tmp_path: Path, lines: list[bytes], ends: list[bytes]
 ) -> None:
     lines = [line for line in lines if b"session_id" not in line.lower()]  # no header again
+    # A quote may open a field that spans lines (RFC 4180): that is test_sources_csv's
+    # property; here every record is one physical line.
+    lines = [line for line in lines if b'"' not in line]
     data = _file([_HEADER, *lines], ends, bom=True)
     path = tmp_path / "ids.csv"
     path.write_bytes(data)

@@ -101,7 +101,8 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "column",
         {"metavar": "NAME"},
-        "CSV column holding the ids (default session_id, devin_id, id, else the first)",
+        "CSV column holding the ids (default a session_id, Session ID, devin_id or id "
+        "header, else the only column holding ids)",
     ),
     (
         "outcome",
