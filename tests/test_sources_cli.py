@@ -49,7 +49,7 @@ def test_sigterm_while_stdin_is_silent_exits_143(simulator: Any, tmp_path: Path)
     assert b"Fatal Python error" not in rest and b"Traceback" not in rest
 
 
-def test_closed_stdin_is_one_line_exit_2(simulator: Any, tmp_path: Path) -> None:
+def test_closed_stdin_and_csv_without_ids_are_exit_2(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "5")
     proc = subprocess.run(
         f"exec {sys.executable} -m worker run - <&-",
@@ -64,6 +64,16 @@ def test_closed_stdin_is_one_line_exit_2(simulator: Any, tmp_path: Path) -> None
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "stdin" in proc.stderr and "Traceback" not in proc.stderr
+    # A piped CSV without a column of ids: exit 2 naming the header, not a traceback.
+    piped = run_cli(
+        ["run", "-", "--results", str(tmp_path / "r.jsonl")],
+        cli_env(sim),
+        cwd=tmp_path,
+        stdin="Owner,Note\r\nann,hello\r\n",
+    )
+    assert piped.returncode == 2, piped.stderr
+    assert "'Owner', 'Note'" in piped.stderr and "--column" in piped.stderr
+    assert "Traceback" not in piped.stderr
 
 
 def _feed(path: str, data: bytes) -> threading.Thread:
@@ -80,9 +90,11 @@ def test_fifo_and_pipe_are_read_once_and_whole(simulator: Any, tmp_path: Path) -
     sim = simulator("--sessions", "40")
     ids = sim.ids()
     data = sim.ids_path.read_bytes()
+    # A spreadsheet's export (BOM, ";", CRLF, "Session ID") through a FIFO, sniffed.
+    sheet = "".join(f'ann;{sid};"note; with\r\n{ids[0]}"\r\n' for sid in ids)
     fifo = tmp_path / "ids-fifo"
     os.mkfifo(fifo)
-    writer = _feed(str(fifo), data)
+    writer = _feed(str(fifo), ("\ufeffOwner;Session ID;Note\r\n" + sheet).encode())
     first = run_cli(
         ["run", str(fifo), "--results", str(tmp_path / "a.jsonl"), "--rate", "0"],
         cli_env(sim),

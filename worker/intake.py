@@ -19,6 +19,7 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from itertools import islice
 
+from worker.errors import InputError
 from worker.ids import InvalidId, parse_session_id
 from worker.sources import InputItem
 
@@ -76,6 +77,19 @@ async def threaded(items: Iterator[InputItem]) -> AsyncIterator[InputItem]:
                 yield item
     finally:
         reader.stop.set()
+
+
+async def until_input_error(
+    items: AsyncIterator[InputItem], failures: list[InputError]
+) -> AsyncIterator[InputItem]:
+    """``items`` until one raises `InputError`, which is kept in ``failures`` instead of
+    escaping into the pipeline's task group: the caller lets the sessions already started
+    finish, then raises it (one line, exit 2) rather than a traceback."""
+    try:
+        async for item in items:
+            yield item
+    except InputError as exc:
+        failures.append(exc)
 
 
 def item_for(raw: object, source: str) -> InputItem:

@@ -22,7 +22,7 @@ from worker.client import DevinClient
 from worker.errors import AuthError, ConfigError, InputError, WorkerError
 from worker.idset import IdSet
 from worker.input.opening import Source, open_sources
-from worker.intake import threaded
+from worker.intake import threaded, until_input_error
 from worker.lock import RunLock
 from worker.outcomes import Tally
 from worker.pipeline import Pipeline, RunReport
@@ -178,9 +178,14 @@ async def _run(
     tally: Tally,
 ) -> RunReport:
     pipeline = Pipeline(settings, sink.result, settled=settled, tally=tally, handle_signals=True)
-    items = threaded(read_sources(sources, column=settings.column, outcomes=settings.outcome))
+    failures: list[InputError] = []
+    read = read_sources(sources, column=settings.column, outcomes=settings.outcome)
+    items = until_input_error(threaded(read), failures)
     first = partial(check_token, settings=settings) if settings.dry_run else None
-    return await pipeline.run(items, first=first)
+    report = await pipeline.run(items, first=first)
+    if failures:  # e.g. no column of a piped CSV holds ids: exit 2 once the rest settled
+        raise failures[0]
+    return report
 
 
 def _resume_state(settings: Settings) -> IdSet:

@@ -97,16 +97,12 @@ def check_inputs(inputs: Sequence[str], *, column: str | None = None) -> None:
 
 
 def check_sources(sources: Sequence[Source], *, column: str | None = None) -> None:
-    """Read each rereadable CSV source until its column of ids is known, then rewind, so a
-    missing or unknown column is reported before any request instead of mid-run."""
+    """Read each rereadable source up to its first record, then rewind: a CSV's column of
+    ids is chosen there, so a missing or unknown column is reported before any request
+    instead of mid-run."""
     for source in sources:
-        if not source.rereadable or source.name == "-":
-            continue
-        fmt = for_path(source.name, column)
-        if isinstance(fmt, CsvReader):
-            for _ in fmt.rows(physical_lines(source.stream, source.name)):
-                if fmt.decided:
-                    break
+        if source.rereadable:
+            next(read_sources([source], column=column), None)
             rewind(source)
 
 
