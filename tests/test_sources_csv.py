@@ -272,3 +272,9 @@ def test_a_pipe_not_counted_is_read_once_by_the_run(tmp_path: Path) -> None:
             assert _ids(list(read_sources(sources))) == ["devin-a"]
     finally:
         os.close(read_end)
+
+
+def test_list_output_saved_as_txt_is_still_read_as_csv(tmp_path: Path) -> None:
+    sessions = _hostile_sessions(120)
+    path = _write(tmp_path, "ids.txt", _listed(sessions))
+    assert _ids(list(read_inputs([path]))) == [s.session_id for s in sessions]

@@ -126,13 +126,26 @@ Format = LineFormat | CsvReader
 
 
 def sniff(
-    text: str, name: str, column: str | None, outcomes: Iterable[str] | None = None
+    text: str,
+    name: str,
+    column: str | None,
+    outcomes: Iterable[str] | None = None,
+    *,
+    text_only: bool = False,
 ) -> Format:
-    """The format of an input whose first line holding something is ``text``."""
+    """The format of an input whose first line holding something is ``text``.
+
+    ``text_only`` (a ``.txt`` file): text, unless that line is a CSV header naming a
+    column of ids (``list > ids.txt``), whose rows must be read as CSV records so that a
+    line inside a quoted title is never taken for an id.
+    """
+    known = {*ID_HEADERS, *([header_key(column)] if column else [])}
+    delimited = any(delim in text for delim in DELIMITERS)
+    cells = {header_key(cell) for delim in DELIMITERS for cell in text.split(delim)}
+    if text_only:
+        return CsvReader(name, column) if delimited and cells & known else TextFormat()
     if text.startswith("{"):
         return JsonlFormat(column, outcomes)
-    known = {*ID_HEADERS, *([header_key(column)] if column else [])}
-    cells = {header_key(cell) for delim in DELIMITERS for cell in text.split(delim)}
     if "," in text or "\t" in text or cells & known:
         return CsvReader(name, column)
     return TextFormat()

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from worker._formats import Format, LineFormat, for_path, sniff
+from worker._formats import Format, LineFormat, TextFormat, for_path, sniff
 from worker.ids import InvalidId
 from worker.input.csvfile import CsvReader, Parsed
 from worker.input.csvrecords import clean_start
@@ -166,11 +166,13 @@ def _read_stream(
     outcomes: Iterable[str] | None,
 ) -> Iterator[InputItem]:
     lines = physical_lines(stream, name)
+    sniffing = fmt is None or isinstance(fmt, TextFormat)
     for line in lines:
-        if fmt is None:  # sniff from the first line holding something readable
+        if sniffing:  # decide on the first line holding something readable
             text = _sniffable(line)
             if text is not None:
-                fmt = sniff(text, name, column, outcomes)
+                sniffing = False
+                fmt = sniff(text, name, column, outcomes, text_only=fmt is not None)
         if isinstance(fmt, CsvReader):
             yield from _csv_items(name, fmt.rows(itertools.chain([line], lines)))
             return
