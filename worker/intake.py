@@ -14,7 +14,6 @@ consumer stops, the thread stops at its next batch instead of waiting on the que
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from itertools import islice
@@ -26,13 +25,20 @@ from worker.sources import InputItem
 _BATCH = 512
 _DONE = object()
 _POLL_S = 0.5
+_SLOTS = 4
 
 
 class _Reader:
-    """The thread's side: batches into the loop's queue until done or told to stop."""
+    """The thread's side: batches into the loop's queue until done or told to stop.
+
+    At most ``_SLOTS`` batches wait in the queue (a semaphore the consumer releases);
+    batches are handed over with ``call_soon_threadsafe``, so no coroutine is left
+    unawaited when the loop closes first.
+    """
 
     def __init__(self, items: Iterator[InputItem], loop: asyncio.AbstractEventLoop) -> None:
-        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4)
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.slots = threading.Semaphore(_SLOTS)
         self.stop = threading.Event()
         self._items = items
         self._loop = loop
@@ -49,16 +55,16 @@ class _Reader:
 
     def _put(self, value: object) -> bool:
         """Hand ``value`` to the loop; False once the consumer has gone."""
+        while not self.slots.acquire(timeout=_POLL_S):
+            if self.stop.is_set():
+                return False
+        if self.stop.is_set():
+            return False
         try:
-            future = asyncio.run_coroutine_threadsafe(self.queue.put(value), self._loop)
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, value)
         except RuntimeError:  # the loop is closed: nobody is listening
             return False
-        while not self.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                future.result(_POLL_S)
-                return True
-        future.cancel()
-        return False
+        return True
 
 
 async def threaded(items: Iterator[InputItem]) -> AsyncIterator[InputItem]:
@@ -68,6 +74,7 @@ async def threaded(items: Iterator[InputItem]) -> AsyncIterator[InputItem]:
     try:
         while True:
             batch = await reader.queue.get()
+            reader.slots.release()
             if batch is _DONE:
                 return
             if isinstance(batch, BaseException):

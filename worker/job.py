@@ -123,6 +123,7 @@ def run_job(
     """The whole ``run`` command. Raises WorkerError subclasses for fatal conditions."""
     tally = tally or Tally()
     lock_path = settings.lock or Path(f"{settings.results}.lock")
+    require_credentials(settings)  # before any input is opened (a FIFO would wait)
     with ExitStack() as stack:
         stack.enter_context(_exit_on_sigterm())
         sources = stack.enter_context(
