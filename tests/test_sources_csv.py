@@ -278,3 +278,9 @@ def test_list_output_saved_as_txt_is_still_read_as_csv(tmp_path: Path) -> None:
     sessions = _hostile_sessions(120)
     path = _write(tmp_path, "ids.txt", _listed(sessions))
     assert _ids(list(read_inputs([path]))) == [s.session_id for s in sessions]
+
+
+def test_excel_sep_directive(tmp_path: Path) -> None:
+    data = b"\xef\xbb\xbfsep=;\r\nOwner,Team;Session ID\r\nann,core;devin-a\r\n"
+    assert _ids(list(read_inputs([_write(tmp_path, "x.csv", data)]))) == ["devin-a"]
+    assert _ids(list(read_inputs(["-"], stdin=io.BytesIO(data)))) == ["devin-a"]

@@ -146,7 +146,8 @@ def sniff(
         return CsvReader(name, column) if delimited and cells & known else TextFormat()
     if text.startswith("{"):
         return JsonlFormat(column, outcomes)
-    if "," in text or "\t" in text or cells & known:
+    excel = len(text) == 5 and text.lower().startswith("sep=")  # Excel's "sep=;" line
+    if "," in text or "\t" in text or cells & known or excel:
         return CsvReader(name, column)
     return TextFormat()
 

@@ -1,6 +1,7 @@
 """CSV input: the delimiter, the header and the column of ids, then one id per record.
 
-The delimiter (``,``, tab, ``;`` or ``|``) is sniffed from the first record's line. The
+The delimiter (``,``, tab, ``;`` or ``|``) is sniffed from the first record's line, or
+given by an Excel ``sep=;`` first line. The
 first record is a header when none of its cells is (or tries to be) an id. The column of
 ids is, in order: the one named by ``--column``; a header name known to hold ids
 (``session_id``, ``Session ID``, ``sessionId``, ``devin_id``, ``session``, ``id``:
@@ -19,7 +20,9 @@ from collections.abc import Iterator
 from worker.errors import InputError
 from worker.ids import InvalidId, parse_session_id, trim
 from worker.input.csvrecords import (
+    DELIMITERS,
     Record,
+    clean_start,
     is_comment,
     records,
     sniff_delimiter,
@@ -33,6 +36,7 @@ __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
 ID_HEADERS = ("sessionid", "devinsessionid", "devinid", "session", "id")
 _PROBE_ROWS = 20
 _KEY_NOISE = re.compile(r"[\s_.\-]+")
+_SEP = re.compile(rb"\Asep=([" + re.escape("".join(DELIMITERS).encode()) + rb"])\Z", re.IGNORECASE)
 
 # (line number, the id or None, the reason when invalid, the record's first bytes)
 Parsed = tuple[int, str | None, str | None, bytes]
@@ -74,22 +78,29 @@ class CsvReader:
 
     def rows(self, lines: Iterator[Line]) -> Iterator[Parsed]:
         """One `Parsed` per record but the header (and the header repeated by ``cat``)."""
+        delimiter = None
         for line in lines:
-            if line[2] or starts_record(line[1]):
-                delimiter = sniff_delimiter(line[1])
-                yield from self._parse(records(itertools.chain([line], lines), delimiter))
-                return
+            if not (line[2] or starts_record(line[1])):
+                continue
+            directive = _SEP.match(clean_start(line[1]))
+            if directive is not None and delimiter is None:  # Excel's "sep=;" first line
+                delimiter = directive.group(1).decode()
+                continue
+            delimiter = delimiter or sniff_delimiter(line[1])
+            yield from self._parse(records(itertools.chain([line], lines), delimiter))
+            return
         self._index = 0  # nothing but blank lines and comments
 
     def _parse(self, recs: Iterator[Record]) -> Iterator[Parsed]:
         for rec in recs:
             if self._index is not None:
-                yield from self._row(rec)
+                if (parsed := self._row(rec)) is not None:
+                    yield parsed
             elif self._header is None and is_comment(rec):
                 continue  # a comment before the header
             elif self._header is None and rec[1] is not None:
-                if not self._read_header(rec[1]):
-                    yield from self._row(rec)
+                if not self._read_header(rec[1]) and (parsed := self._row(rec)) is not None:
+                    yield parsed
             elif self._header is None:
                 yield rec[0], None, rec[2], rec[3]  # unreadable before anything is known
             else:
@@ -152,29 +163,28 @@ class CsvReader:
         self._choose(holders[0])
         pending, self._pending = self._pending, []
         for rec in pending:
-            yield from self._row(rec)
+            if (parsed := self._row(rec)) is not None:
+                yield parsed
 
     def _names(self) -> str:
         return ", ".join(map(repr, self._header or []))
 
-    def _row(self, rec: Record) -> Iterator[Parsed]:
+    def _row(self, rec: Record) -> Parsed | None:
+        """The id of one record, its reason when invalid, or None for nothing to do."""
         number, cells, error, raw = rec
         if cells is None:
-            if not is_comment(rec):
-                yield number, None, error, raw
-            return
+            return None if is_comment(rec) else (number, None, error, raw)
         index = self._index or 0
         if is_comment(rec) and (index >= len(cells) or not _is_id(cells[index])):
-            return  # a comment: a "#" record that holds no id
+            return None  # a comment: a "#" record that holds no id
         if index >= len(cells):
-            yield number, None, f"missing {self._label} (the row has {len(cells)} cells)", raw
-            return
+            return number, None, f"missing {self._label} (the row has {len(cells)} cells)", raw
         try:
-            yield number, parse_session_id(cells[index]), None, raw
+            return number, parse_session_id(cells[index]), None, raw
         except InvalidId as exc:
             if self._keys is not None and [header_key(cell) for cell in cells] == self._keys:
-                return  # the header again: files joined with cat
-            yield number, None, _reason(cells[index], exc), raw
+                return None  # the header again: files joined with cat
+            return number, None, _reason(cells[index], exc), raw
 
 
 def _reason(cell: str, exc: InvalidId) -> str:

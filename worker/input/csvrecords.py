@@ -75,14 +75,17 @@ def records(lines: Iterator[Line], delimiter: str) -> Iterator[Record]:
     delim = delimiter.encode()
     spaces = b" \x0b\x0c" if delimiter == "\t" else b" \t\x0b\x0c"
     for number, data, overlong, quotes in lines:
-        if not overlong and not clean_start(data):
+        if overlong:
+            if quotes % 2:
+                yield _multiline(number, data, True, lines, delim, delimiter)
+            else:
+                yield number, None, f"line longer than {MAX_RECORD_BYTES} bytes", data
             continue
-        start = clean_start(data, spaces) if not overlong else data
-        open_quote = (quotes % 2 == 1) if overlong else _scan(start, delim, False)
-        if overlong and not open_quote:
-            yield number, None, f"line longer than {MAX_RECORD_BYTES} bytes", data
-        elif open_quote:
-            yield _multiline(number, start, overlong, lines, delim, delimiter)
+        start = clean_start(data, spaces)
+        if not start or (delimiter == "\t" and not start.strip(b"\t")):
+            continue  # a blank line
+        if b'"' in start and _scan(start, delim, False):
+            yield _multiline(number, start, False, lines, delim, delimiter)
         else:
             yield number, *_cells(start, delimiter), start
 
@@ -140,6 +143,8 @@ def _cells(data: bytes, delimiter: str) -> tuple[list[str] | None, str | None]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 (byte 0x{data[exc.start]:02X} at column {exc.start + 1})"
+    if '"' not in text:  # no quoting: the csv module would split the same way
+        return text.split(delimiter), None
     try:
         return next(csv.reader([text], delimiter=delimiter, strict=True)), None
     except csv.Error as exc:
