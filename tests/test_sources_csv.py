@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worker.errors import InputError
+from worker.input.csvrecords import records
+from worker.input.lines import physical_lines
 from worker.input.opening import open_sources
 from worker.models import SessionResponse
 from worker.output.rows import RowWriter
@@ -284,3 +286,16 @@ def test_excel_sep_directive(tmp_path: Path) -> None:
     data = b"\xef\xbb\xbfsep=;\r\nOwner,Team;Session ID\r\nann,core;devin-a\r\n"
     assert _ids(list(read_inputs([_write(tmp_path, "x.csv", data)]))) == ["devin-a"]
     assert _ids(list(read_inputs(["-"], stdin=io.BytesIO(data)))) == ["devin-a"]
+
+
+@_SETTINGS
+@given(st.text(alphabet='a,"\n\r', max_size=40))
+def test_records_group_lines_as_the_csv_module_does(data: str) -> None:
+    try:
+        expected = [row for row in csv.reader(io.StringIO(data, newline=""), strict=True) if row]
+    except csv.Error:
+        return  # the csv module refuses it too; either way no id is taken from it
+    lines = physical_lines(io.BytesIO(data.encode()), "-")
+    got = [cells for _, cells, _, _ in records(lines, ",")]
+    ends = [[cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row] for row in expected]
+    assert got == ends
