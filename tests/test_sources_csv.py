@@ -14,12 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.errors import InputError
+from worker.errors import ConfigError, InputError
 from worker.input.csvrecords import records
 from worker.input.lines import physical_lines
 from worker.input.opening import open_sources
 from worker.models import SessionResponse
 from worker.output.rows import RowWriter
+from worker.settings import load_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population
 from worker.sources import (
@@ -299,3 +300,14 @@ def test_records_group_lines_as_the_csv_module_does(data: str) -> None:
     got = [cells for _, cells, _, _ in records(lines, ",")]
     ends = [[cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row] for row in expected]
     assert got == ends
+
+
+def test_outcome_setting_from_flag_env_and_toml(tmp_path: Path) -> None:
+    assert load_settings({"outcome": ["failed"]}, environ={}).outcome == ("failed",)
+    env = {"DEVIN_TERMINATE_OUTCOME": "failed, archived"}
+    assert load_settings({}, environ=env).outcome == ("failed", "archived")
+    toml = tmp_path / "c.toml"
+    toml.write_text('outcome = ["terminated"]\n')
+    assert load_settings({}, config=str(toml), environ={}).outcome == ("terminated",)
+    with pytest.raises(ConfigError, match="outcome"):
+        load_settings({"outcome": ["finished"]}, environ={})
