@@ -71,11 +71,6 @@ class CsvReader:
         self._keys: list[str] | None = None  # the same, as `header_key` compares them
         self._pending: list[Record] = []
 
-    @property
-    def decided(self) -> bool:
-        """True once the column of ids is known (or the input had no record at all)."""
-        return self._index is not None
-
     def rows(self, lines: Iterator[Line]) -> Iterator[Parsed]:
         """One `Parsed` per record but the header (and the header repeated by ``cat``)."""
         delimiter = None
@@ -89,7 +84,6 @@ class CsvReader:
             delimiter = delimiter or sniff_delimiter(line[1])
             yield from self._parse(records(itertools.chain([line], lines), delimiter))
             return
-        self._index = 0  # nothing but blank lines and comments
 
     def _parse(self, recs: Iterator[Record]) -> Iterator[Parsed]:
         for rec in recs:
@@ -107,7 +101,6 @@ class CsvReader:
                 yield from self._probe(rec)
         if self._index is None and self._pending:
             yield from self._decide()
-        self._index = 0 if self._index is None else self._index
 
     def _read_header(self, cells: list[str]) -> bool:
         """Take the first record: True when it is a header, else pick the column of ids."""
