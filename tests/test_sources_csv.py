@@ -311,3 +311,11 @@ def test_outcome_setting_from_flag_env_and_toml(tmp_path: Path) -> None:
     assert load_settings({}, config=str(toml), environ={}).outcome == ("terminated",)
     with pytest.raises(ConfigError, match="outcome"):
         load_settings({"outcome": ["finished"]}, environ={})
+
+
+def test_a_character_device_is_read_once(tmp_path: Path) -> None:
+    with open_sources([os.devnull]) as sources:
+        assert not sources[0].rereadable
+        assert list(read_sources(sources)) == []
+    with open_sources([os.devnull], spool_dir=tmp_path) as sources:
+        assert sources[0].rereadable and count_sources(sources) == (0, 0)
