@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import REPO, cli_env, run_cli, session_results
 
 
@@ -153,3 +154,28 @@ def test_hostile_titles_list_into_run_terminates_exactly_the_listed(
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert sim.stats()["deletes_by_session"] == dict.fromkeys(ids, 1)
+
+
+def test_sigterm_while_a_fifo_is_spooled_exits_143(tmp_path: Path) -> None:
+    fifo = tmp_path / "ids"
+    os.mkfifo(fifo)
+    env = cli_env(
+        DEVIN_API_KEY="cog_unused", DEVIN_ORG_ID="org-x", DEVIN_API_URL="http://127.0.0.1:9"
+    )
+    args = ["run", str(fifo), "--max-sessions", "10", "--results", str(tmp_path / "r.jsonl")]
+    proc = _popen(args, env, tmp_path)
+    writer = None
+    while writer is None:  # opening the writing end succeeds once the run has opened it
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet; the run must still be starting
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(0.01)
+    os.write(writer, b"devin-a\n")  # then silence: the run waits to spool the rest
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    os.close(writer)
+    assert proc.wait(30) == 143, err
+    assert b"Traceback" not in err
