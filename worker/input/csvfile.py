@@ -34,7 +34,8 @@ __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
 
 # Header names of an id column, as compared by `header_key`, best first.
 ID_HEADERS = ("sessionid", "devinsessionid", "devinid", "session", "id")
-_PROBE_ROWS = 20
+_PROBE_ROWS = 20  # readable rows looked at under an unknown header
+_PROBE_RECORDS = 200  # records held at most meanwhile, unreadable ones included
 _KEY_NOISE = re.compile(r"[\s_.\-]+")
 _SEP = re.compile(rb"\Asep=([" + re.escape("".join(DELIMITERS).encode()) + rb"])\Z", re.IGNORECASE)
 
@@ -135,7 +136,8 @@ class CsvReader:
     def _probe(self, rec: Record) -> Iterator[Parsed]:
         """Hold the first rows under an unknown header until they show the column of ids."""
         self._pending.append(rec)
-        if sum(1 for held in self._pending if held[1] is not None) >= _PROBE_ROWS:
+        rows = sum(1 for held in self._pending if held[1] is not None)
+        if rows >= _PROBE_ROWS or len(self._pending) >= _PROBE_RECORDS:
             yield from self._decide()
 
     def _decide(self) -> Iterator[Parsed]:
