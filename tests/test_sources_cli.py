@@ -38,15 +38,17 @@ def test_sigterm_while_stdin_is_silent_exits_143(simulator: Any, tmp_path: Path)
         ["run", "-", "--results", str(results)], cli_env(sim), tmp_path, stdin=subprocess.PIPE
     )
     assert proc.stderr is not None and proc.stdin is not None
+    seen = b""
     for line in proc.stderr:  # wait until the run reads stdin
+        seen += line
         if b"run.started" in line:
             break
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(30)
-    rest = proc.stderr.read()
+    rest = seen + proc.stderr.read()
     proc.stdin.close()
     proc.stderr.close()
-    assert code == 143, rest[-2000:]
+    assert code == 143, rest[-3000:]
     assert b"Fatal Python error" not in rest and b"Traceback" not in rest
 
 

@@ -5,6 +5,7 @@ report (or a ``WorkerError``) to an exit code."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 import time
@@ -86,13 +87,16 @@ def _spool_dir(settings: Settings) -> Path | None:
 @contextmanager
 def _exit_on_sigterm() -> Iterator[None]:
     """Until the pipeline takes the signals over: SIGTERM exits 143, like SIGINT's 130,
-    even while a FIFO is being opened or stdin spooled (nothing was sent yet)."""
+    even while a FIFO is being opened or stdin spooled. Nothing was sent yet, the lock is
+    a ``flock`` the kernel drops and a spool is an unlinked file, so the process leaves
+    at once: an exception raised from a signal handler could land in a ``__del__`` and be
+    swallowed, and the run would go on."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(143)
+        os._exit(143)
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
