@@ -67,7 +67,11 @@ def malformed_corpus() -> list[tuple[str, bytes]]:
 
 
 def malformed_csv_rows() -> list[tuple[str, bytes]]:
-    """Rows of a CSV file with the header ``name,session_id,note`` that hold no valid id."""
+    """Rows of a CSV file with the header ``name,session_id,note`` that hold no valid id.
+
+    An unterminated quote opens a field that goes on over the next lines (RFC 4180), so
+    the mixed file leaves it out: it is tested on its own.
+    """
     return [
         ("missing_column", b"only-a-name"),
         ("empty_cell", b"n,,note"),
@@ -101,7 +105,8 @@ def _bad_lines(csv: bool) -> list[bytes]:
         for kind, line in malformed_corpus()
         if kind not in _TEXT_ONLY and not any(char in line for char in (b",", b'"', b"\r"))
     ]
-    return [b"n," + cell + b",note" for cell in cells] + [row for _, row in malformed_csv_rows()]
+    rows = [row for kind, row in malformed_csv_rows() if kind != "unterminated_quote"]
+    return [b"n," + cell + b",note" for cell in cells] + rows
 
 
 def build_mixed_file(path: Path) -> dict[int, str | None]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -11,6 +15,7 @@ import pytest
 from corpus import Trickle, build_mixed_file, malformed_corpus
 
 from worker.errors import InputError
+from worker.intake import threaded
 from worker.sources import (
     MAX_LINE_BYTES,
     InputItem,
@@ -110,7 +115,7 @@ def test_csv_header_picks_known_column(tmp_path: Path) -> None:
     assert [(item.session_id, item.error) for item in items] == [
         ("devin-a", None),
         ("devin-b", None),
-        (None, "missing column 'devin_id' (the row has 1 cells)"),
+        (None, "missing column 'Devin_ID' (the row has 1 cells)"),
         (None, "does not start with 'devin-'"),
     ]
     assert _lines(items) == [2, 3, 6, 7]
@@ -130,7 +135,7 @@ def test_csv_without_known_column_uses_the_first(tmp_path: Path) -> None:
 def test_csv_column_option(tmp_path: Path) -> None:
     path = _write(tmp_path, "s.csv", b"session_id,Other\ndevin-a,devin-b\n")
     assert [item.session_id for item in _items(path, column="other")] == ["devin-b"]
-    with pytest.raises(InputError, match=r"s\.csv: no column named 'nope'.*'session_id', 'other'"):
+    with pytest.raises(InputError, match=r"s\.csv: no column named 'nope'.*'session_id', 'Other'"):
         _items(path, column="nope")
     with pytest.raises(InputError, match="no column named 'nope'"):
         check_inputs([path], column="nope")
@@ -150,9 +155,10 @@ def test_csv_first_row_attempting_an_id_is_data(tmp_path: Path) -> None:
 
 
 def test_csv_bad_quoting_is_invalid(tmp_path: Path) -> None:
-    items = _items(_write(tmp_path, "s.csv", b'id\n"devin-a\n"devin-b"x\n'))
-    assert all(item.error and item.error.startswith("not a valid CSV row") for item in items)
-    assert len(items) == 2
+    # The quote opened on line 2 closes at the start of line 3: one record, text after it.
+    items = _items(_write(tmp_path, "s.csv", b'id\n"devin-a\n"devin-b"x\ndevin-c\n'))
+    assert [(item.session_id, _lines([item])[0]) for item in items] == [(None, 2), ("devin-c", 4)]
+    assert items[0].error == "not a valid CSV row: ',' expected after '\"'"
 
 
 def test_jsonl(tmp_path: Path) -> None:
@@ -288,3 +294,25 @@ def test_count_distinct_ids_with_many_repeats(tmp_path: Path) -> None:
     lines = [f"devin-{n % 7}" for n in range(5000)] + [f"devin-x{n}" for n in range(3000)]
     path = _write(tmp_path, "many.txt", "\n".join(lines).encode())
     assert count_distinct_ids([path]) == (3007, 0)
+
+
+def test_reader_thread_stops_when_the_consumer_leaves() -> None:
+    def endless() -> Iterator[InputItem]:
+        for number in itertools.count(1):
+            yield InputItem(f"x:{number}", f"devin-{number}")
+
+    async def take(count: int) -> list[InputItem]:
+        got: list[InputItem] = []
+        stream = threaded(endless())
+        async for item in stream:
+            got.append(item)
+            if len(got) == count:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return got
+
+    before = set(threading.enumerate())
+    assert [item.session_id for item in asyncio.run(take(10))][-1] == "devin-10"
+    for thread in set(threading.enumerate()) - before:
+        thread.join(10)
+        assert not thread.is_alive()

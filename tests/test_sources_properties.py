@@ -9,6 +9,7 @@ from corpus import Trickle, malformed_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from worker.errors import InputError
 from worker.sources import MAX_LINE_BYTES, InputItem, read_inputs
 
 _SETTINGS = settings(
@@ -89,6 +90,9 @@ def test_csv_every_row_but_the_header_accounted_for(
     tmp_path: Path, lines: list[bytes], ends: list[bytes]
 ) -> None:
     lines = [line for line in lines if b"session_id" not in line.lower()]  # no header again
+    # A quote may open a field that spans lines (RFC 4180): that is test_sources_csv's
+    # property; here every record is one physical line.
+    lines = [line for line in lines if b'"' not in line]
     data = _file([_HEADER, *lines], ends, bom=True)
     path = tmp_path / "ids.csv"
     path.write_bytes(data)
@@ -117,7 +121,11 @@ def test_jsonl_every_line_accounted_for(
 @given(st.lists(_line, max_size=30), st.lists(_end, max_size=30), st.booleans())
 def test_stdin_never_crashes(lines: list[bytes], ends: list[bytes], bom: bool) -> None:
     data = _file(lines, ends, bom)
-    items = list(read_inputs(["-"], stdin=io.BytesIO(data)))
+    try:
+        items = list(read_inputs(["-"], stdin=io.BytesIO(data)))
+    except InputError as exc:  # sniffed as CSV, and no column holds ids: exit 2
+        assert "--column" in str(exc)
+        return
     _check_items(items)
     numbers = _numbers(items)
     assert numbers == sorted(set(numbers))
@@ -127,6 +135,10 @@ def test_stdin_never_crashes(lines: list[bytes], ends: list[bytes], bom: bool) -
 @_SETTINGS
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=9))
 def test_arbitrary_bytes_never_crash(data: bytes, size: int) -> None:
-    items = list(read_inputs(["-"], stdin=io.BufferedReader(Trickle(data, size))))
+    try:
+        items = list(read_inputs(["-"], stdin=io.BufferedReader(Trickle(data, size))))
+    except InputError as exc:  # sniffed as CSV, and no column holds ids: exit 2
+        assert "--column" in str(exc)
+        return
     _check_items(items)
     assert set(_numbers(items)) <= set(_meaningful(data))

@@ -1,27 +1,45 @@
-"""Per-line parsers for the input formats: text, CSV, JSONL, and the stdin sniffer.
+"""The input formats: text and JSONL line by line, CSV record by record, and the sniffer.
 
 `worker.sources` reads the physical lines, drops blank lines and comments and decodes
-UTF-8; a parser here turns one decoded, stripped line into a session id, returns
-``None`` for a line that holds no id to process (a CSV header, a result-log record that
-is not a dry-run ``would_terminate``), or raises `InvalidId` with the reason.
+UTF-8; a line parser here turns one decoded, stripped line into a session id, returns
+``None`` for a line that holds no id to process (a result-log record of an outcome not
+selected), or raises `InvalidId` with the reason. CSV, whose records may span lines, is
+read by `worker.input.csvfile.CsvReader`.
+
+The format of a file follows its extension (``.csv``/``.tsv``, ``.jsonl``/``.ndjson``,
+``.txt``); stdin, pipes and files of any other name are sniffed from their first line
+holding something: ``{`` is JSONL; a ``,`` or a tab, or a known id header, is CSV; else
+text.
 """
 
 from __future__ import annotations
 
-import csv
 import os
+from collections.abc import Iterable
 from typing import Protocol
 
 import orjson
 
-from worker.errors import InputError
-from worker.ids import InvalidId, parse_session_id, trim
+from worker.ids import InvalidId, parse_session_id
+from worker.input.csvfile import ID_HEADERS, CsvReader, header_key
+from worker.input.csvrecords import DELIMITERS
 
-__all__ = ["CsvFormat", "JsonlFormat", "LineFormat", "SniffFormat", "TextFormat", "for_path"]
+__all__ = [
+    "DEFAULT_LOG_OUTCOMES",
+    "Format",
+    "JsonlFormat",
+    "LineFormat",
+    "TextFormat",
+    "for_path",
+    "sniff",
+]
 
 _ID_COLUMNS = ("session_id", "devin_id", "id")
-# Records of our own result log: fed back as input, only dry-run answers name ids to do.
+# Records of our own result log: fed back as input, they name the sessions to do again.
 _LOG_EVENTS = frozenset({"run.started", "session.result", "run.finished"})
+# The outcomes of a result log taken as input when ``--outcome`` is not given: those that
+# want another run (failed, cancelled) and the dry run's would_terminate.
+DEFAULT_LOG_OUTCOMES = frozenset({"failed", "cancelled", "would_terminate"})
 
 
 class LineFormat(Protocol):
@@ -63,91 +81,18 @@ def _is_id(value: str) -> bool:
     return True
 
 
-class CsvFormat:
-    """CSV, one row a line: a header row picks the column, else the first column is used.
-
-    The first row is a header when none of its cells is (or tries to be) an id. A quoted
-    field cannot span lines: each physical line is one row.
-    """
-
-    def __init__(self, name: str, column: str | None) -> None:
-        self._name = name
-        self._column = column
-        self._index: int | None = None
-        self._label = "column 1"
-        self._header: list[str] | None = None
-
-    @property
-    def decided(self) -> bool:
-        return self._index is not None
-
-    def parse(self, text: str) -> str | None:
-        cells = _cells(text)
-        if self._index is None and self._is_header(cells):
-            return None
-        index = self._index or 0
-        if index >= len(cells):
-            raise InvalidId(f"missing {self._label} (the row has {len(cells)} cells)")
-        try:
-            return parse_session_id(cells[index])
-        except InvalidId:
-            if self._header is not None and _normalised(cells) == self._header:
-                return None  # the header again: files joined with cat
-            raise
-
-    def _is_header(self, cells: list[str]) -> bool:
-        if any(_looks_like_id(cell) for cell in cells):
-            if self._column is not None:
-                raise InputError(
-                    f"{self._name}: --column {self._column!r} needs a header row, but the "
-                    "first row holds ids; add a header line or drop --column"
-                )
-            self._index = 0
-            return False
-        self._header = _normalised(cells)
-        self._index, self._label = self._pick(self._header)
-        return True
-
-    def _pick(self, header: list[str]) -> tuple[int, str]:
-        wanted = [self._column.lower()] if self._column is not None else list(_ID_COLUMNS)
-        for name in wanted:
-            if name in header:
-                return header.index(name), f"column {name!r}"
-        if self._column is not None:
-            raise InputError(
-                f"{self._name}: no column named {self._column!r}; the header has "
-                f"{', '.join(map(repr, header))}; pass --column with one of these"
-            )
-        return 0, f"column {header[0]!r}"
-
-
-def _cells(text: str) -> list[str]:
-    if '"' not in text:
-        return text.split(",")
-    try:
-        return next(csv.reader([text], strict=True))
-    except csv.Error as exc:
-        raise InvalidId(f"not a valid CSV row: {exc}") from None
-
-
-def _normalised(cells: list[str]) -> list[str]:
-    return [trim(cell).lower() for cell in cells]
-
-
-def _looks_like_id(cell: str) -> bool:
-    return _is_id(cell) or trim(cell).lower().startswith("devin-")
-
-
 class JsonlFormat:
     """One JSON object a line, the id under ``session_id``, ``devin_id`` or ``id``.
 
     Records of this tool's own result log are recognised by their ``event``: a
-    ``session.result`` with outcome ``would_terminate`` (a dry run) yields its id so the
-    log can be fed back as input; every other record of the log is skipped silently.
+    ``session.result`` whose outcome is one of ``outcomes`` (default
+    `DEFAULT_LOG_OUTCOMES`) yields its id, so a log can be fed back as input; every other
+    record of the log is skipped silently.
     """
 
-    def __init__(self, column: str | None) -> None:
+    def __init__(self, column: str | None, outcomes: Iterable[str] | None = None) -> None:
         self._keys = (column,) if column is not None else _ID_COLUMNS
+        self._outcomes = DEFAULT_LOG_OUTCOMES if outcomes is None else frozenset(outcomes)
 
     def parse(self, text: str) -> str | None:
         try:
@@ -157,17 +102,18 @@ class JsonlFormat:
         if not isinstance(record, dict):
             raise InvalidId(f"not a JSON object (got {type(record).__name__})")
         if record.get("event") in _LOG_EVENTS:
-            return _from_log_record(record)
+            return self._from_log_record(record)
         for key in self._keys:
             if key in record:
                 return _id_value(key, record[key])
         raise InvalidId(f"no {' or '.join(map(repr, self._keys))} key in the object")
 
-
-def _from_log_record(record: dict[str, object]) -> str | None:
-    if record.get("event") != "session.result" or record.get("outcome") != "would_terminate":
-        return None
-    return _id_value("session_id", record.get("session_id"))
+    def _from_log_record(self, record: dict[str, object]) -> str | None:
+        if record.get("event") != "session.result" or record.get("outcome") not in self._outcomes:
+            return None
+        if record.get("session_id") is None:  # an invalid line of an earlier run
+            return None
+        return _id_value("session_id", record.get("session_id"))
 
 
 def _id_value(key: str, value: object) -> str:
@@ -176,33 +122,43 @@ def _id_value(key: str, value: object) -> str:
     return parse_session_id(value)
 
 
-class SniffFormat:
-    """Stdin: the first line that holds something decides the format for the rest."""
-
-    def __init__(self, name: str, column: str | None) -> None:
-        self._name = name
-        self._column = column
-        self._format: LineFormat | None = None
-
-    def parse(self, text: str) -> str | None:
-        if self._format is None:
-            self._format = self._sniff(text)
-        return self._format.parse(text)
-
-    def _sniff(self, text: str) -> LineFormat:
-        if text.startswith("{"):
-            return JsonlFormat(self._column)
-        names = {*_ID_COLUMNS, *([self._column.lower()] if self._column else [])}
-        if "," in text or trim(text).lower() in names:
-            return CsvFormat(self._name, self._column)
-        return TextFormat()
+Format = LineFormat | CsvReader
 
 
-def for_path(path: str, column: str | None) -> LineFormat:
-    """The parser for a named file, chosen by its extension (unknown ones are text)."""
-    suffix = os.path.splitext(path)[1].lower().lstrip(".")
-    if suffix == "csv":
-        return CsvFormat(path, column)
-    if suffix in ("jsonl", "ndjson"):
-        return JsonlFormat(column)
+def sniff(
+    text: str,
+    name: str,
+    column: str | None,
+    outcomes: Iterable[str] | None = None,
+    *,
+    text_only: bool = False,
+) -> Format:
+    """The format of an input whose first line holding something is ``text``.
+
+    ``text_only`` (a ``.txt`` file): text, unless that line is a CSV header naming a
+    column of ids (``list > ids.txt``), whose rows must be read as CSV records so that a
+    line inside a quoted title is never taken for an id.
+    """
+    known = {*ID_HEADERS, *([header_key(column)] if column else [])}
+    delimited = any(delim in text for delim in DELIMITERS)
+    cells = {header_key(cell) for delim in DELIMITERS for cell in text.split(delim)}
+    if text_only:
+        return CsvReader(name, column) if delimited and cells & known else TextFormat()
+    if text.startswith("{"):
+        return JsonlFormat(column, outcomes)
+    excel = len(text) == 5 and text.lower().startswith("sep=")  # Excel's "sep=;" line
+    if "," in text or "\t" in text or cells & known or excel:
+        return CsvReader(name, column)
     return TextFormat()
+
+
+def for_path(path: str, column: str | None, outcomes: Iterable[str] | None = None) -> Format | None:
+    """The format of a named input by its extension; None when it must be sniffed."""
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix in ("csv", "tsv"):
+        return CsvReader(path, column)
+    if suffix in ("jsonl", "ndjson"):
+        return JsonlFormat(column, outcomes)
+    if suffix == "txt":
+        return TextFormat()
+    return None

@@ -117,7 +117,14 @@ _RUN_FLAGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "column",
         {"metavar": "NAME"},
-        "CSV column holding the ids (default session_id, devin_id, id, else the first)",
+        "CSV column holding the ids (default a session_id, Session ID, devin_id or id "
+        "header, else the only column holding ids)",
+    ),
+    (
+        "outcome",
+        {"action": "append", "metavar": "OUTCOME"},
+        "a result log as INPUT: take the ids of records of this outcome (repeatable; "
+        "default failed, cancelled, would_terminate)",
     ),
     ("lock", {"metavar": "PATH"}, "lock file (default RESULTS.lock): one run at a time"),
     (

@@ -6,13 +6,13 @@ report (or a ``WorkerError``) to an exit code."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
-import tempfile
+import os
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,8 +21,8 @@ import structlog
 from worker._version import __version__
 from worker.client import DevinClient
 from worker.errors import ConfigError, InputError, ResultLogError, WorkerError
-from worker.idset import IdSet
-from worker.intake import threaded
+from worker.input.opening import Source, open_sources
+from worker.intake import threaded, until_input_error
 from worker.lock import RunLock
 from worker.outcomes import Tally
 from worker.output.history import PriorRuns, scan_results
@@ -30,7 +30,7 @@ from worker.pipeline import Pipeline, RunReport
 from worker.results import ResultLog, check_results_path
 from worker.run.identity import check_identity
 from worker.settings import TOKEN_ENV, Settings
-from worker.sources import check_inputs, count_distinct_ids, read_inputs
+from worker.sources import check_sources, count_sources, read_sources
 
 log = structlog.get_logger("worker.job")
 
@@ -49,18 +49,18 @@ def require_credentials(settings: Settings) -> str:
 
 def preflight(
     settings: Settings,
-    inputs: Sequence[str],
+    sources: Sequence[Source],
     confirm: Confirm | None,
-    stdin: BinaryIO | None = None,
 ) -> int | None:
     """Check inputs, count distinct ids (streaming), enforce --max-sessions, confirm.
 
-    The count is known for file inputs; for stdin only when ``stdin`` is a seekable spool
-    (``run_job`` spools stdin to an unlinked temporary file when --max-sessions is set).
+    ``sources`` are the inputs opened once (`worker.input.opening.open_sources`). The
+    count is known when every input can be read twice: regular files, and stdin or pipes
+    that ``run_job`` spooled (it does when --max-sessions is set).
     """
     require_credentials(settings)
-    check_inputs(inputs, column=settings.column)
-    total = _count(settings, inputs, stdin)
+    check_sources(sources, column=settings.column)
+    total = _count(settings, sources)
     if settings.max_sessions is not None and total is not None and total > settings.max_sessions:
         raise InputError(
             f"the input holds {total} distinct session ids, more than --max-sessions "
@@ -71,26 +71,39 @@ def preflight(
     return total
 
 
-def _count(settings: Settings, inputs: Sequence[str], stdin: BinaryIO | None) -> int | None:
-    files = [name for name in inputs if name != "-"]
-    if files and len(files) == len(inputs):
-        return count_distinct_ids(files, column=settings.column)[0]
-    if stdin is None or not stdin.seekable():
+def _count(settings: Settings, sources: Sequence[Source]) -> int | None:
+    """Distinct ids of the inputs, or None when one of them can be read only once."""
+    if not all(source.rereadable for source in sources):
         return None
-    seen = IdSet()
-    for item in read_inputs(inputs, column=settings.column, stdin=stdin):
-        if item.session_id is not None:
-            seen.add(item.session_id)
-    stdin.seek(0)
-    return len(seen)
+    return count_sources(sources, column=settings.column, outcomes=settings.outcome)[0]
 
 
-def _spool(stdin: BinaryIO | None, directory: Path) -> BinaryIO:
-    """Copy stdin to an unlinked 0600 temporary file, so that it can be counted first."""
-    spool = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by run_job's ExitStack
-    shutil.copyfileobj(stdin if stdin is not None else sys.stdin.buffer, spool)
-    spool.seek(0)
-    return spool
+def _spool_dir(settings: Settings) -> Path | None:
+    """Where inputs that can be read once are copied when their ids must be counted."""
+    if settings.max_sessions is None:
+        return None
+    return settings.results.resolve().parent
+
+
+@contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """Until the pipeline takes the signals over: SIGTERM exits 143, like SIGINT's 130,
+    even while a FIFO is being opened or stdin spooled. Nothing was sent yet, the lock is
+    a ``flock`` the kernel drops and a spool is an unlinked file, so the process leaves
+    at once: an exception raised from a signal handler could land in a ``__del__`` and be
+    swallowed, and the run would go on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        os._exit(143)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_job(
@@ -104,10 +117,13 @@ def run_job(
     """The whole ``run`` command. Raises WorkerError subclasses for fatal conditions."""
     tally = tally or Tally()
     check_results_path(settings.results)
+    require_credentials(settings)  # before any input is opened (a FIFO would wait)
     with ExitStack() as stack:
-        if settings.max_sessions is not None and (not inputs or "-" in inputs):
-            stdin = stack.enter_context(_spool(stdin, settings.results.resolve().parent))
-        tally.expected = preflight(settings, inputs, confirm, stdin)
+        stack.enter_context(_exit_on_sigterm())
+        sources = stack.enter_context(
+            open_sources(inputs, stdin=stdin, spool_dir=_spool_dir(settings))
+        )
+        tally.expected = preflight(settings, sources, confirm)
         stack.enter_context(RunLock(settings.results, settings.lock))
         prior = _resume_state(settings)
         run_id = uuid.uuid4().hex[:12]
@@ -116,7 +132,7 @@ def run_job(
         structlog.contextvars.bind_contextvars(run_id=run_id)
         start = _Start(settings, inputs, sink, tally, resumed=len(prior.settled))
         try:
-            report = asyncio.run(_run(settings, inputs, stdin, sink, prior, start))
+            report = asyncio.run(_run(settings, sources, sink, prior, start))
         except WorkerError as exc:  # e.g. the token refused: a started log still ends
             if start.done:
                 elapsed = time.monotonic() - tally.started
@@ -188,8 +204,7 @@ def _finish(
 
 async def _run(
     settings: Settings,
-    inputs: Sequence[str],
-    stdin: BinaryIO | None,
+    sources: Sequence[Source],
     sink: ResultLog,
     prior: PriorRuns,
     start: _Start,
@@ -203,8 +218,13 @@ async def _run(
         sent=prior.sent,
         before_send=sink.sending,
     )
-    items = threaded(read_inputs(inputs, column=settings.column, stdin=stdin))
-    return await pipeline.run(items, first=start)
+    failures: list[InputError] = []
+    read = read_sources(sources, column=settings.column, outcomes=settings.outcome)
+    items = until_input_error(threaded(read), failures)
+    report = await pipeline.run(items, first=start)
+    if failures:  # e.g. no column of a piped CSV holds ids: exit 2 once the rest settled
+        raise failures[0]
+    return report
 
 
 def _resume_state(settings: Settings) -> PriorRuns:

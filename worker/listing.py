@@ -1,9 +1,11 @@
 """The ``list`` command: page through the organization's sessions, print matches as CSV.
 
 Server-side filters are the query parameters of ``GET /v3/organizations/{org_id}/sessions``;
-``--status`` is applied here, since the API has no status filter. The CSV on stdout has a
-``session_id`` column, so it pipes straight into ``devin-terminate run -``. Only argparse and
-the standard library are imported at module level: building the parser stays fast.
+``--status`` is applied here, since the API has no status filter. The CSV on stdout
+(RFC 4180, or ``--format ids``: bare ids) has a ``session_id`` column, so it pipes straight
+into ``devin-terminate run -``, which reads every row back whole whatever the titles hold.
+Only argparse and the standard library are imported at module level: building the parser
+stays fast.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worker.client import DevinClient, QueryValue
-    from worker.models import SessionPage, SessionResponse
+    from worker.models import SessionPage
+    from worker.output.rows import RowWriter
     from worker.settings import Settings
 
 COLUMNS = ("session_id", "status", "created_at", "updated_at", "is_archived", "tags", "title")
@@ -132,6 +135,12 @@ def _add_output_options(local: argparse._ArgumentGroup) -> None:
         help=f"CSV columns, any session field (default {','.join(COLUMNS)})",
     )
     local.add_argument("--limit", type=int, metavar="N", help="print at most N sessions")
+    local.add_argument(
+        "--format",
+        choices=("csv", "ids"),
+        default="csv",
+        help="csv: RFC 4180 with a header (default); ids: one bare session id a line",
+    )
 
 
 def build_query(args: argparse.Namespace, now: float) -> dict[str, QueryValue]:
@@ -161,7 +170,9 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     settings = settings_from(args)
     statuses = check_statuses(args.status)
     query = build_query(args, now())
-    writer = _CsvOut(args.columns)
+    from worker.output.rows import RowWriter
+
+    writer = RowWriter(args.columns, getattr(args, "format", "csv"))
     try:
         return asyncio.run(_list(settings, query, statuses, args.limit, writer))
     except BrokenPipeError:
@@ -174,7 +185,7 @@ async def _list(
     query: dict[str, QueryValue],
     statuses: frozenset[str],
     limit: int | None,
-    out: _CsvOut,
+    out: RowWriter,
 ) -> int:
     from worker.client import ClientOptions, DevinClient
     from worker.job import require_credentials
@@ -270,43 +281,6 @@ def _refuse(status: int | None, error: str) -> None:
         )
     if status is not None and status != 429 and 400 <= status < 500:
         raise ConfigError(f"the API rejected the list query ({error}); check the filters")
-
-
-class _CsvOut:
-    """CSV on stdout, flushed after every page so a pipe's reader starts at once."""
-
-    def __init__(self, columns: tuple[str, ...]) -> None:
-        import csv
-
-        self._columns = columns
-        self._writer = csv.writer(sys.stdout, lineterminator="\n")
-        self.printed = -1  # the header is printed with the first page
-
-    def rows(self, sessions: list[SessionResponse], limit: int | None) -> bool:
-        """Print ``sessions`` (up to ``limit`` in all); True when the limit is reached."""
-        if self.printed < 0:
-            self._writer.writerow(self._columns)
-            self.printed = 0
-        for session in sessions:
-            if limit is not None and self.printed >= limit:
-                break
-            self._writer.writerow([_cell(c, getattr(session, c, None)) for c in self._columns])
-            self.printed += 1
-        sys.stdout.flush()
-        return limit is not None and self.printed >= limit
-
-
-def _cell(column: str, value: Any) -> str:
-    """One CSV cell: times as ISO 8601 UTC, booleans lower case, lists joined with ``;``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and column.endswith("_at"):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, list):
-        return ";".join(_cell(column, item) for item in value)
-    return str(value)
 
 
 def _columns(text: str) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from worker._names import TOKEN_ENV, env_name, flag_name
 from worker.errors import ConfigError
+from worker.outcomes import Outcome
 
 __all__ = ["TOKEN_ENV", "Settings", "check_base_url", "env_name", "load_settings"]
 
@@ -61,6 +62,9 @@ class Settings(BaseModel):
     limit: int | None = Field(None, ge=1)
     yes: bool = False
     column: str | None = None
+    # outcomes of a result log given as input whose ids are taken (None: failed,
+    # cancelled, would_terminate); a string is split on commas (env, TOML)
+    outcome: tuple[Outcome, ...] | None = None
     lock: Path | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -78,6 +82,13 @@ class Settings(BaseModel):
                 f"must be 0 (no limit) or at least {_MIN_RATE} requests per second, not {rate}"
             )
         return rate
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _split_outcomes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def public(self) -> dict[str, Any]:
         """The settings as written to ``run.started``: JSON-ready, no secret."""

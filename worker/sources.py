@@ -1,40 +1,47 @@
-"""Input sources: files and stdin, streamed line by line into `InputItem` values.
+"""Input sources: files, stdin and pipes, streamed into `InputItem` values.
 
-Every physical line is accounted for. A blank line or a ``#`` comment yields nothing; a
-CSV header row and the result-log records that are not dry-run ``would_terminate``
-answers (see `worker._formats.JsonlFormat`) yield nothing; every other line yields one
-item, valid or invalid, with its ``file:line``. Lines end in LF, CRLF or a lone CR. A
-leading byte-order mark is dropped on any line (files joined with ``cat`` carry one
-mid-file). Reading is in bounded blocks, so memory stays flat however long the input
-is, and a line longer than `MAX_LINE_BYTES` is reported without being kept.
+Every record is accounted for. A blank line or a ``#`` comment yields nothing; a CSV
+header row and the result-log records of outcomes not selected (see
+`worker._formats.JsonlFormat`) yield nothing; every other record yields one item, valid
+or invalid, with its ``file:line`` (the physical line where the record starts). A text
+or JSONL record is one physical line; a CSV record goes on over the lines of a quoted
+field (`worker.input.csvrecords`). Lines end in LF, CRLF or a lone CR. A leading
+byte-order mark is dropped on any line (files joined with ``cat`` carry one mid-file).
+Reading is in bounded blocks, so memory stays flat however long the input is; a line
+longer than `MAX_LINE_BYTES` (text, JSONL) or a record longer than `MAX_RECORD_BYTES`
+(CSV) is reported without being kept.
 
+Inputs are opened once (`worker.input.opening`), so a pipe or a FIFO is never read twice.
 Duplicates are left to the pipeline, which counts them.
 """
 
 from __future__ import annotations
 
-import sys
+import itertools
 from array import array
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from worker._formats import CsvFormat, LineFormat, SniffFormat, for_path
-from worker.errors import InputError
+from worker._formats import Format, LineFormat, TextFormat, for_path, sniff
 from worker.ids import InvalidId
+from worker.input.csvfile import CsvReader, Parsed
+from worker.input.csvrecords import clean_start
+from worker.input.lines import MAX_RECORD_BYTES, Line, physical_lines
+from worker.input.opening import Source, open_sources, rewind
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "MAX_RECORD_BYTES",
     "InputItem",
     "check_inputs",
     "count_distinct_ids",
+    "count_sources",
     "read_inputs",
+    "read_sources",
 ]
 
 MAX_LINE_BYTES = 4096
-_BLOCK = 64 * 1024
-_BOM = b"\xef\xbb\xbf"
 _RAW_CHARS = 200
 # Control characters shown as escapes in `InputItem.raw`, so a log line stays one line.
 _ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
@@ -51,61 +58,86 @@ class InputItem:
 
 
 def read_inputs(
-    inputs: Sequence[str], *, column: str | None = None, stdin: BinaryIO | None = None
+    inputs: Sequence[str],
+    *,
+    column: str | None = None,
+    stdin: BinaryIO | None = None,
+    outcomes: Iterable[str] | None = None,
 ) -> Iterator[InputItem]:
-    """Yield one `InputItem` per line holding something, file after file, in order.
+    """Yield one `InputItem` per record holding something, input after input, in order.
 
-    No inputs, or ``-``, reads ``stdin`` (binary; default ``sys.stdin.buffer``) and
-    sniffs its format from the first line holding something. Files are parsed by
-    extension: ``.csv``, ``.jsonl``/``.ndjson``, anything else one id a line. Raises
-    `InputError` when a file cannot be read or ``column`` is not in a CSV header.
+    No inputs, or ``-``, reads ``stdin`` (binary; default: the process's stdin, read
+    unbuffered through a duplicate of its descriptor). Named files are parsed by
+    extension (``.csv``/``.tsv``, ``.jsonl``/``.ndjson``, ``.txt``); stdin, pipes and
+    other names are sniffed. Raises `InputError` when an input cannot be read, ``column``
+    is not in a CSV header, or no CSV column holds ids. ``outcomes`` selects the records
+    of a result log given as input.
     """
-    for name in inputs or ["-"]:
-        if name == "-":
-            stream = stdin if stdin is not None else sys.stdin.buffer
-            yield from _read_stream(stream, "-", SniffFormat("-", column))
-        else:
-            with _open(name) as stream:
-                yield from _read_stream(stream, name, for_path(name, column))
+    with open_sources(inputs, stdin=stdin) as sources:
+        yield from read_sources(sources, column=column, outcomes=outcomes)
+
+
+def read_sources(
+    sources: Sequence[Source], *, column: str | None = None, outcomes: Iterable[str] | None = None
+) -> Iterator[InputItem]:
+    """`read_inputs` over inputs already opened by `worker.input.opening.open_sources`."""
+    for source in sources:
+        fmt = None if source.name == "-" else for_path(source.name, column, outcomes)
+        yield from _read_stream(source.stream, source.name, fmt, column, outcomes)
 
 
 def check_inputs(inputs: Sequence[str], *, column: str | None = None) -> None:
-    """Raise `InputError` unless every named file (not ``-``) can be opened and read.
+    """Raise `InputError` unless every named input can be opened (and a CSV's column
+    found); stdin is left alone."""
+    names = [name for name in inputs if name != "-"]
+    if not names:
+        return
+    with open_sources(names) as sources:
+        check_sources([s for s in sources if s.rereadable], column=column)
 
-    With ``column``, a CSV file's header is read too, so a missing column is reported
-    before any request instead of mid-run.
-    """
-    for name in inputs:
-        if name == "-":
-            continue
-        with _open(name) as stream:
-            fmt = for_path(name, column)
-            if column is not None and isinstance(fmt, CsvFormat):
-                for _ in _read_stream(stream, name, fmt):
-                    if fmt.decided:
-                        break
-            else:
-                _read_block(stream, name, 1)
+
+def check_sources(sources: Sequence[Source], *, column: str | None = None) -> None:
+    """Read each rereadable source up to its first record, then rewind: a CSV's column of
+    ids is chosen there, so a missing or unknown column is reported before any request
+    instead of mid-run."""
+    for source in sources:
+        if source.rereadable:
+            next(read_sources([source], column=column), None)
+            rewind(source)
 
 
 def count_distinct_ids(inputs: Sequence[str], *, column: str | None = None) -> tuple[int, int]:
-    """Return (distinct valid ids, invalid lines) over named files, streamed.
+    """Return (distinct valid ids, invalid records) over named files, streamed.
 
-    Used by the preflight before a run, so stdin (which can be read only once) is refused
-    with `ValueError`. Ids are held as 64-bit hashes in packed arrays, about 8 bytes a
-    distinct id instead of a string in a set; the chance of two distinct ids colliding
-    among a million is about 3e-8.
+    Stdin, which may be readable only once, is refused with `ValueError`.
     """
     if not inputs or "-" in inputs:
         raise ValueError("count_distinct_ids reads named files only; stdin can be read once")
+    with open_sources(inputs) as sources:
+        return count_sources(sources, column=column)
+
+
+def count_sources(
+    sources: Sequence[Source], *, column: str | None = None, outcomes: Iterable[str] | None = None
+) -> tuple[int, int]:
+    """Return (distinct valid ids, invalid records) of rereadable sources, and rewind them.
+
+    Ids are held as 64-bit hashes in packed arrays, about 8 bytes a distinct id instead
+    of a string in a set; the chance of two distinct ids colliding among a million is
+    about 3e-8. A source that cannot be read twice raises `ValueError`.
+    """
+    if not all(source.rereadable for source in sources):
+        raise ValueError("count_sources needs inputs that can be read twice (spool them)")
     buckets = [_HashBucket() for _ in range(256)]
     invalid = 0
-    for item in read_inputs(inputs, column=column):
+    for item in read_sources(sources, column=column, outcomes=outcomes):
         if item.session_id is None:
             invalid += 1
         else:
             digest = hash(item.session_id)
             buckets[digest & 0xFF].add(digest)
+    for source in sources:
+        rewind(source)
     return sum(bucket.distinct() for bucket in buckets), invalid
 
 
@@ -126,24 +158,75 @@ class _HashBucket:
         return len(set(self._hashes))
 
 
-def _read_stream(stream: BinaryIO, name: str, fmt: LineFormat) -> Iterator[InputItem]:
-    for number, line, overlong in _physical_lines(stream, name):
-        try:
-            session_id = _parse_line(line, fmt, overlong)
-        except InvalidId as exc:
-            yield InputItem(f"{name}:{number}", None, exc.reason, _printable(line))
+def _read_stream(
+    stream: BinaryIO,
+    name: str,
+    fmt: Format | None,
+    column: str | None,
+    outcomes: Iterable[str] | None,
+) -> Iterator[InputItem]:
+    lines = physical_lines(stream, name)
+    sniffing = fmt is None or isinstance(fmt, TextFormat)
+    for line in lines:
+        if sniffing:  # decide on the first line holding something readable
+            text = _sniffable(line)
+            if text is not None:
+                sniffing = False
+                fmt = sniff(text, name, column, outcomes, text_only=fmt is not None)
+        if isinstance(fmt, CsvReader):
+            yield from _csv_items(name, fmt.rows(itertools.chain([line], lines)))
+            return
+        item = _line_item(name, line, fmt or _UNREADABLE)
+        if item is not None:
+            yield item
+
+
+def _csv_items(name: str, rows: Iterator[Parsed]) -> Iterator[InputItem]:
+    for number, session_id, error, raw in rows:
+        if session_id is None:
+            yield InputItem(f"{name}:{number}", None, error, _printable(raw))
         else:
-            if session_id is not None:
-                yield InputItem(f"{name}:{number}", session_id)
+            yield InputItem(f"{name}:{number}", session_id)
+
+
+def _sniffable(line: Line) -> str | None:
+    """The text of a line that can decide the format, or None."""
+    _, data, overlong, _ = line
+    text = clean_start(data)
+    if overlong or not text or text[0] == 0x23 or b"\x00" in text:
+        return None
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class _Unreadable:
+    """The format of lines read before any line could be sniffed: they are all invalid."""
+
+    def parse(self, text: str) -> str | None:  # pragma: no cover - undecodable lines only
+        raise InvalidId("not a session id")
+
+
+_UNREADABLE: LineFormat = _Unreadable()
+
+
+def _line_item(name: str, line: Line, fmt: LineFormat) -> InputItem | None:
+    number, data, overlong, _ = line
+    try:
+        session_id = _parse_line(data, fmt, overlong)
+    except InvalidId as exc:
+        return InputItem(f"{name}:{number}", None, exc.reason, _printable(data))
+    if session_id is None:
+        return None
+    return InputItem(f"{name}:{number}", session_id)
 
 
 def _parse_line(line: bytes, fmt: LineFormat, overlong: bool) -> str | None:
     """The id on one physical line, None for a line holding nothing, or `InvalidId`."""
-    if overlong:
+    if overlong or len(line) > MAX_LINE_BYTES:
         raise InvalidId(f"line longer than {MAX_LINE_BYTES} bytes")
-    data = line.strip()
-    if data[:1] == b"\xef" and data.startswith(_BOM):
-        data = data[len(_BOM) :].strip()
+    data = clean_start(line.strip())
     if not data or data[0] == 0x23:  # "#": a comment
         return None
     if b"\x00" in data:
@@ -168,75 +251,3 @@ def _printable(line: bytes) -> str:
     text = line[: _RAW_CHARS * 4].decode("utf-8", "backslashreplace")
     text = text.encode("ascii", "backslashreplace").decode("ascii").translate(_ESCAPES)
     return text if len(text) <= _RAW_CHARS else text[: _RAW_CHARS - 3] + "..."
-
-
-def _physical_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes, bool]]:
-    """Yield (line number, line without its end, overlong) over LF, CRLF and CR ends.
-
-    An overlong line is yielded once, as its first bytes, and the rest of it is skipped
-    as it is read: at most one block and one line limit are held at a time.
-    """
-    number = 0
-    carry = b""
-    skipping = False
-    while block := _read_block(stream, name, _BLOCK):
-        lines, carry = _split(carry + block)
-        if skipping and lines:
-            lines.pop(0)  # the end of the overlong line being skipped
-            number += 1
-            skipping = False
-        for line in lines:
-            number += 1
-            if len(line) > MAX_LINE_BYTES:
-                yield number, line[: _RAW_CHARS + 1], True
-            else:
-                yield number, line, False
-        if not skipping and len(carry.removesuffix(b"\r")) > MAX_LINE_BYTES:
-            yield number + 1, carry[: _RAW_CHARS + 1], True
-            skipping = True
-        if skipping:
-            carry = b"\r" if carry.endswith(b"\r") else b""
-    if carry and not skipping:
-        yield _numbered(number + 1, carry.removesuffix(b"\r"))
-
-
-def _numbered(number: int, line: bytes) -> tuple[int, bytes, bool]:
-    if len(line) > MAX_LINE_BYTES:
-        return number, line[: _RAW_CHARS + 1], True
-    return number, line, False
-
-
-def _split(data: bytes) -> tuple[list[bytes], bytes]:
-    """Split into complete lines and the unfinished rest (kept, with a trailing CR)."""
-    lines = data.splitlines()
-    if data.endswith(b"\n"):
-        return lines, b""
-    rest = lines.pop()
-    return lines, rest + b"\r" if data.endswith(b"\r") else rest
-
-
-def _read_block(stream: BinaryIO, name: str, size: int) -> bytes:
-    read = getattr(stream, "read1", stream.read)  # stdin: hand over what has arrived
-    try:
-        block: bytes = read(size)
-    except OSError as exc:
-        raise InputError(f"cannot read input {name!r}: {exc.strerror or exc}") from exc
-    return block
-
-
-@contextmanager
-def _open(name: str) -> Iterator[BinaryIO]:
-    try:
-        stream = open(name, "rb")  # noqa: SIM115 - closed by this context manager
-    except IsADirectoryError:
-        raise InputError(f"cannot read input {name!r}: it is a directory; name a file") from None
-    except FileNotFoundError:
-        raise InputError(f"cannot read input {name!r}: no such file; check the path") from None
-    except PermissionError:
-        raise InputError(
-            f"cannot read input {name!r}: permission denied; check its owner and mode"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"cannot read input {name!r}: {exc.strerror or exc}") from None
-    with stream:
-        yield stream

@@ -125,6 +125,11 @@ def _add_answer_flags(parser: argparse.ArgumentParser) -> None:
         help="answer enum values and fields the spec does not know",
     )
     group.add_argument(
+        "--hostile-titles",
+        action="store_true",
+        help="titles and tags holding newlines, separators, quotes, other ids, cog_ strings",
+    )
+    group.add_argument(
         "--already-terminated",
         choices=ALREADY_TERMINATED_MODES,
         default=_DEFAULTS.already_terminated,

@@ -34,6 +34,8 @@ class SimulatorConfig:
     successive requests that name that id; random faults (``fault_rate``) draw from
     ``fault_kinds``. The ratios shape the seeded population: a share terminated
     (``exit_ratio``), failed (``error_ratio``) and archived (``archived_ratio``).
+    ``hostile_titles`` gives sessions titles and tags holding newlines, separators,
+    quotes, other sessions' ids and token-shaped strings.
     """
 
     sessions: int = 200
@@ -51,6 +53,7 @@ class SimulatorConfig:
     timeout_hang_s: float = 30.0
     ghost_success_rate: float = 0.5
     unknown_enums: bool = False
+    hostile_titles: bool = False
     already_terminated: str = "409"
     lacks_manage_permission: bool = False
     problem_content_type: str = "application/problem+json"

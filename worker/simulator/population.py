@@ -53,6 +53,8 @@ def make_population(config: SimulatorConfig, now: float) -> dict[str, Session]:
         session = _make_session(rng, config, int(now), users, bots)
         live += session["status"] not in TERMINATED_STATUSES
         _maybe_adopt(rng, session, recent)
+        if config.hostile_titles:
+            _make_hostile(rng, session, recent)
         recent = [*recent[-19:], session]
         sessions[session["session_id"]] = session
     return sessions
@@ -173,3 +175,36 @@ def _add_unknowns(session: Session) -> None:
     session["subcategory"] = "Vibes"
     session["hibernation"] = {"policy": "auto", "after_s": 900}
     session["knowledge_ids"] = ["note-1"]
+
+
+def _make_hostile(rng: random.Random, session: Session, recent: list[Session]) -> None:
+    """A title (and sometimes tags) built to break a reader: an earlier session's id on a
+    line of its own, separators of every kind, quotes, and a token-shaped string."""
+    victim = rng.choice(recent)["session_id"] if recent else "devin-victim0000"
+    token = f"cog_{rng.getrandbits(160):040x}"
+    session["title"] = rng.choice(HOSTILE_TITLES).format(victim=victim, token=token)
+    if rng.random() < 0.3:
+        session["tags"] = [f"ci\n{victim}", 'a,b;c|d\t"e"', f"x\r{victim}"]
+
+
+# Each {victim} is another session's id, {token} a random ``cog_`` string.
+HOSTILE_TITLES = (
+    "fix build\n{victim},x",
+    "fix build\r\n{victim},running,,,false,,x",
+    "lone CR\r{victim}",
+    'quote " then\n"{victim}",',
+    '"\n{victim}\n"',
+    'unclosed "quote\n{victim}',
+    "semi;colon|pipe\ttab,comma\n{victim};{victim}|{victim}\t{victim}",
+    "{victim}",
+    " {victim} ",
+    "# comment\n{victim}",
+    "token {token} leaked",
+    "Authorization: Bearer {token}",
+    '{{"session_id": "{victim}"}}\n{{"id": "{victim}"}}',
+    "\ufeff{victim}\u2028{victim}\x85{victim}\x1e{victim}\x0b{victim}\x0c{victim}",
+    '=HYPERLINK("http://example.invalid","{victim}")',
+    "",
+    "\x00nul\x00",
+    'tail quote"',
+)
