@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -68,29 +66,14 @@ def test_terminal_respects_no_color(slow_sim: Any, tmp_path: Path) -> None:
 
 
 def test_no_terminal_gets_json_progress_lines(slow_sim: Any, tmp_path: Path) -> None:
-    err = tmp_path / "stderr.log"
-    with err.open("w") as fh:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "worker",
-                "run",
-                str(slow_sim.ids_path),
-                *_SLOW_RUN,
-                "--progress-interval",
-                "0.2",
-            ],
-            env=cli_env(slow_sim, DEVIN_TERMINATE_LOG_FORMAT="auto"),
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=fh,
-            timeout=60,
-            check=False,
-        )
-    text = err.read_text()
+    proc = run_cli(
+        ["run", str(slow_sim.ids_path), *_SLOW_RUN, "--progress-interval", "0.2"],
+        cli_env(slow_sim, DEVIN_TERMINATE_LOG_FORMAT="auto"),
+        cwd=tmp_path,
+    )
+    text = proc.stderr
     assert proc.returncode == 0, text[-2000:]
-    assert proc.stdout == b""
+    assert proc.stdout == ""
     assert "\x1b[" not in text
     lines = [json.loads(line) for line in text.splitlines()]
     beats = [line for line in lines if line["event"] == "run.progress"]
