@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import prism
 import pytest
 from inprocess import ServedSimulator, run_main
 
@@ -237,3 +238,28 @@ def run_on_pty(
     stdout = proc.stdout.read().decode()
     proc.stdout.close()
     return proc.wait(30), screen.decode(errors="replace"), stdout
+
+
+# --------------------------------------------------------------------------- Prism, once
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controller: start the contract check's Prism servers once for the session."""
+    if hasattr(config, "workerinput") or prism.PRISM_ENV in os.environ:
+        return
+    if not prism.selected(list(config.args), config.invocation_params.dir):
+        return
+    try:
+        prism.publish(prism.start_all())
+    except prism.PrismUnavailable as error:
+        prism.publish(None, str(error))
+    config.add_cleanup(prism.stop_all)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    _, problem = prism.published()
+    if problem is not None:
+        terminalreporter.write_sep("!", "PRISM CONTRACT CHECK NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(problem)
