@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench mutate clean venv
 
 venv: $(STAMP)
 
@@ -33,5 +33,15 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
+$(VENV)/.mutate-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mutate]'
+	@touch $@
+
+# Mutation testing of the decision modules listed in pyproject.toml [tool.mutmut].
+# Narrow it with MUTANTS, e.g. `make mutate MUTANTS='worker.ids*'`; browse with `mutmut browse`.
+mutate: $(VENV)/.mutate-installed
+	DEVIN_TERMINATE_PRISM_SERVERS='{"problem": "left out under mutmut"}' $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

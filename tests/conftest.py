@@ -245,7 +245,9 @@ def run_on_pty(
 
 def pytest_configure(config: pytest.Config) -> None:
     """In the controller: start the contract check's Prism servers once for the session."""
-    if hasattr(config, "workerinput") or prism.PRISM_ENV in os.environ:
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if prism.PRISM_ENV in os.environ:  # set by a parent session, or by `make mutate`
         return
     if not prism.selected(list(config.args), config.invocation_params.dir):
         return

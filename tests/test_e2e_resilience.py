@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import cli_env, read_results, run_args, run_cli, session_results
 
 FINAL = {"terminated", "archived", "already_terminated", "not_found"}
@@ -135,6 +136,7 @@ def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -
     assert read_results(out)[-1]["exit_code"] == 3
 
 
+@pytest.mark.subprocess
 def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "400", "--latency-ms", "50")
     out = tmp_path / "r.jsonl"
@@ -158,6 +160,7 @@ def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path
     assert len(results) < len(sim.ids())
 
 
+@pytest.mark.subprocess
 def test_second_signal_or_deadline_cancels_requests_in_flight(
     simulator: Any, tmp_path: Path
 ) -> None:
@@ -181,6 +184,7 @@ def test_second_signal_or_deadline_cancels_requests_in_flight(
     assert read_results(out)[-1]["interrupted"] is True
 
 
+@pytest.mark.subprocess
 def test_kill_9_then_rerun_settles_each_id_exactly_once(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "600", "--latency-ms", "5", "--already-terminated", "409")
     out = tmp_path / "r.jsonl"
@@ -213,6 +217,7 @@ def test_kill_9_then_rerun_settles_each_id_exactly_once(simulator: Any, tmp_path
     assert all(n == 1 for n in finals.values())
 
 
+@pytest.mark.subprocess
 def test_second_run_on_same_log_exits_4_and_changes_nothing(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "100", "--latency-ms", "200")
     out = tmp_path / "r.jsonl"
@@ -236,6 +241,7 @@ def test_second_run_on_same_log_exits_4_and_changes_nothing(simulator: Any, tmp_
     assert sim.stats()["deletes_total"] == attempts > 0
 
 
+@pytest.mark.subprocess
 def test_lock_of_a_killed_run_does_not_block(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "50", "--latency-ms", "100")
     out = tmp_path / "r.jsonl"

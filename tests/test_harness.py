@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import structlog
 from conftest import cli_env, run_args, run_cli, run_cli_process, session_results
 
@@ -33,6 +34,7 @@ def _state() -> tuple[Any, ...]:
     )
 
 
+@pytest.mark.subprocess
 def test_in_process_answers_as_the_process_does(tmp_path: Path) -> None:
     env = cli_env(DEVIN_API_KEY="cog_harness_token")
     for args in (

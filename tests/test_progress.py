@@ -42,6 +42,7 @@ def slow_sim(simulator: Any) -> Any:
 _SLOW_RUN = ["--yes", "--rate", "0", "--concurrency", "2"]
 
 
+@pytest.mark.subprocess
 def test_terminal_shows_bar_and_summary_table(slow_sim: Any, tmp_path: Path) -> None:
     code, screen, stdout = run_on_pty(
         ["run", str(slow_sim.ids_path), *_SLOW_RUN], _terminal_env(slow_sim), tmp_path
@@ -56,6 +57,7 @@ def test_terminal_shows_bar_and_summary_table(slow_sim: Any, tmp_path: Path) -> 
     assert stdout == ""
 
 
+@pytest.mark.subprocess
 def test_terminal_respects_no_color(slow_sim: Any, tmp_path: Path) -> None:
     code, screen, _ = run_on_pty(
         ["run", str(slow_sim.ids_path), *_SLOW_RUN], _terminal_env(slow_sim, NO_COLOR="1"), tmp_path
