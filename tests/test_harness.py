@@ -37,12 +37,8 @@ def _state() -> tuple[Any, ...]:
 @pytest.mark.subprocess
 def test_in_process_answers_as_the_process_does(tmp_path: Path) -> None:
     env = cli_env(DEVIN_API_KEY="cog_harness_token")
-    for args in (
-        ["--version"],
-        ["run", "missing.csv"],
-        ["run", "x", "--rate", "fast"],
-        ["run", "--org-id", "org-1", "missing.csv"],
-    ):
+    # An argparse exit with stdout, a usage error, a WorkerError rendered as JSON on stderr.
+    for args in (["--version"], ["run", "x", "--rate", "fast"], ["run", "--org-id", "o", "nope"]):
         here, there = run_cli(args, env, cwd=tmp_path), run_cli_process(args, env, cwd=tmp_path)
         assert (here.returncode, here.stdout) == (there.returncode, there.stdout), args
         assert _TS.sub("", here.stderr) == _TS.sub("", there.stderr), args
