@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from worker.outcomes import SessionResult
-from worker.results import ResultLog, SessionRecord, scan_results
+from worker.results import ResultLog, SessionRecord, read_records, scan_results
 
 
 def test_records_validate_and_the_file_is_private(tmp_path: Path) -> None:
@@ -64,3 +65,71 @@ def test_no_resume_moves_the_old_log_aside(tmp_path: Path) -> None:
     log.close()
     assert log.moved_to is not None and log.moved_to.read_text() == '{"event": "run.started"}\n'
     assert path.read_text() == "" and not scan_results(tmp_path / "missing.jsonl").settled
+
+
+def test_every_field_of_a_record_and_input_only_when_given(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    log = ResultLog(path, "run4")
+    log.result(SessionResult(None, "invalid", error="bad id", source="a.txt:3", input="x\ty"))
+    log.result(SessionResult("devin-b", "terminated", attempts=2, elapsed_ms=1.5))
+    log.finished(counts={"terminated": 1}, elapsed_s=1.23456, exit_code=1, interrupted=False)
+    log.close()
+    bad, good, done = (json.loads(line) for line in path.read_text().splitlines())
+    assert bad["input"] == "x\ty" and bad["session_id"] is None and bad["source"] == "a.txt:3"
+    assert "input" not in good
+    assert {k: good[k] for k in ("run_id", "outcome", "attempts", "elapsed_ms")} == {
+        "run_id": "run4",
+        "outcome": "terminated",
+        "attempts": 2,
+        "elapsed_ms": 1.5,
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", good["ts"])
+    del done["ts"]
+    assert done == {
+        "event": "run.finished",
+        "run_id": "run4",
+        "counts": {"terminated": 1},
+        "elapsed_s": 1.235,
+        "exit_code": 1,
+        "interrupted": False,
+    }
+
+
+def test_only_a_log_with_content_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    assert ResultLog(path, "a", fresh=True).moved_to is None  # nothing there: nothing moved
+    path.write_text("")
+    empty = ResultLog(path, "b", fresh=True)
+    assert empty.moved_to is None and path.exists()
+    path.write_text("x")
+    log = ResultLog(path, "c", fresh=True)
+    assert log.moved_to is not None and log.moved_to.read_text() == "x"
+    assert re.fullmatch(r"r\.jsonl\.\d{8}T\d{6}\.bak", log.moved_to.name), log.moved_to.name
+    for opened in (empty, log):
+        opened.close()
+
+
+def test_a_later_non_final_outcome_unsettles_and_counts_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = [
+        {"event": "session.result", "session_id": "devin-a", "outcome": "terminated"},
+        {"event": "session.result", "session_id": "devin-a", "outcome": "failed"},
+        {"event": "session.result", "session_id": "devin-b", "outcome": "terminated"},
+        {"event": "run.finished"},
+    ]
+    path.write_text("garbled\n" + "\n".join(json.dumps(line) for line in lines) + "\n")
+    prior = scan_results(path)
+    assert "devin-a" not in prior.settled and "devin-b" in prior.settled
+    assert prior.records == 3 and prior.bad_lines == [1]
+    assert prior.torn_tail is False
+    path.write_text(json.dumps(lines[0]) + "\ngarbled but whole\n")
+    whole = scan_results(path)
+    assert whole.bad_lines == [2] and whole.torn_tail is False  # a full line, not a torn one
+    path.write_text('{"event": "session.res\n' + json.dumps(lines[2]) + "\n")
+    assert scan_results(path).torn_tail is False  # a readable line after the bad one
+
+
+def test_read_records_skips_what_is_not_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"event": "a"}\nnot json\n[1, 2]\n\n{"event": "b"}\n{"event": "c')
+    assert [r["event"] for r in read_records(path)] == ["a", "b"]
