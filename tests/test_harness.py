@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sys
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,14 @@ def test_stdin_reaches_the_run(simulator: Any, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(r["session_id"] for r in session_results(out)) == sorted(ids.split())
+
+
+@pytest.mark.subprocess
+def test_simulator_process_is_a_child_that_can_be_killed(simulator_process: Any) -> None:
+    sim = simulator_process("--sessions", "3")
+    assert sim.process is not None and len(sim.ids()) == 3
+    assert sim.stats()["requests_total"] == 0
+    sim.process.send_signal(signal.SIGKILL)
+    sim.process.wait(10)
+    with pytest.raises(urllib.error.URLError):
+        sim.stats()
