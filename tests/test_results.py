@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from worker import results
 from worker.outcomes import SessionResult
 from worker.results import ResultLog, SessionRecord, read_records, scan_results
 
@@ -133,3 +138,38 @@ def test_read_records_skips_what_is_not_a_record(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text('{"event": "a"}\nnot json\n[1, 2]\n\n{"event": "b"}\n{"event": "c')
     assert [r["event"] for r in read_records(path)] == ["a", "b"]
+
+
+def test_appending_keeps_the_log_and_mends_only_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    clean = '{"event": "run.started"}\n'
+    path.write_text(clean)
+    log = ResultLog(path, "run5")  # resume: appended to, not moved aside
+    log.result(SessionResult("devin-a", "terminated"))
+    log.close()
+    log.close()  # closing twice is harmless
+    text = path.read_text()
+    assert log.moved_to is None and text.startswith(clean) and "\n\n" not in text
+    assert len(text.splitlines()) == 2
+    path.write_text('{}\n{"ev')  # torn, with a newline early in the file
+    ResultLog(path, "run6").close()
+    assert path.read_text() == '{}\n{"ev\n'
+
+
+def test_timestamps_are_utc_whatever_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30: a local time would be far off
+    time.tzset()
+    monkeypatch.setattr(results, "_second", [-1, ""])
+    try:
+        path = tmp_path / "r.jsonl"
+        log = ResultLog(path, "run7")
+        log.started()
+        log.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    stamp = json.loads(path.read_text())["ts"]
+    written = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - written).total_seconds()) < 60
