@@ -253,8 +253,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         prism.publish(prism.start_all())
-    except prism.PrismUnavailable as error:
-        prism.publish(None, str(error))
+    except (prism.PrismUnavailable, OSError, subprocess.SubprocessError) as error:
+        prism.publish(None, f"{type(error).__name__}: {error}")
     config.add_cleanup(prism.stop_all)
 
 
