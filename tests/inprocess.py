@@ -148,9 +148,10 @@ def _call_main(args: list[str]) -> int:
         return main(args)
     except SystemExit as done:
         return _exit_status(done.code)
-    except BaseException:  # what the interpreter does with an uncaught exception
+    except Exception:  # what the interpreter does with an uncaught exception
         traceback.print_exc(file=sys.stderr)
         return 1
+    # Anything else (pytest-timeout's failure, Ctrl-C at the test run) is the test's.
 
 
 def _exit_status(code: object) -> int:
