@@ -136,7 +136,7 @@ def test_a_later_non_final_outcome_unsettles_and_counts_are_kept(tmp_path: Path)
 
 def test_read_records_skips_what_is_not_a_record(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    path.write_text('{"event": "a"}\nnot json\n[1, 2]\n\n{"event": "b"}\n{"event": "c')
+    path.write_bytes(b'{"event": "a"}\nnot json\n\xff\xfe\n[1, 2]\n\n{"event": "b"}\n{"event": "c')
     assert [r["event"] for r in read_records(path)] == ["a", "b"]
 
 
@@ -173,3 +173,11 @@ def test_timestamps_are_utc_whatever_the_local_zone(
     stamp = json.loads(path.read_text())["ts"]
     written = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - written).total_seconds()) < 60
+
+
+def test_timestamp_is_the_second_and_its_milliseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(results, "_second", [-1, ""])
+    monkeypatch.setattr(results.time, "time", lambda: 1_800_000_000.9995)
+    assert results._now() == "2027-01-15T08:00:00.999Z"  # truncated, never rounded up
