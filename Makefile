@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime-installed
 
-.PHONY: demo demo-fleet test lint bench bench-fleet clean venv
+.PHONY: demo demo-fleet test lint bench bench-fleet mutate clean venv
 
 venv: $(STAMP)
 
@@ -47,5 +47,15 @@ bench: $(VENV)/.bench-installed
 bench-fleet: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.fleet
 
+$(VENV)/.mutate-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mutate]'
+	@touch $@
+
+# Mutation testing of the decision modules listed in pyproject.toml [tool.mutmut].
+# Narrow it with MUTANTS, e.g. `make mutate MUTANTS='worker.ids*'`; browse with `mutmut browse`.
+mutate: $(VENV)/.mutate-installed
+	DEVIN_TERMINATE_PRISM_SERVERS='{"problem": "left out under mutmut"}' $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,4 +1,11 @@
-"""Shared fixtures: the built-in simulator as a real subprocess on loopback, and the CLI."""
+"""Shared fixtures: the built-in simulator on loopback, and the CLI.
+
+Both run in this process by default (``tests/inprocess.py``): ``simulator(...)`` serves the
+simulator app from a thread on a real socket, ``run_cli(...)`` calls ``worker.cli.main``.
+``simulator_process(...)`` and ``run_cli_process(...)`` (or ``run_cli(..., subprocess=True)``)
+start real processes, for what only a process shows: signals, kill -9, a pty, a lock held
+by another process, interpreter shutdown, a bare environment.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import prism
 import pytest
 import structlog
+from inprocess import ServedSimulator, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "cog_test_token_5f3a9c1e"
@@ -35,12 +44,15 @@ def _fresh_logging() -> Iterator[None]:
 
 @dataclass
 class Simulator:
+    """A simulator on loopback: served in-process (``served``) or a child (``process``)."""
+
     base_url: str
     ids_path: Path
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | None = None
     token: str = TOKEN
     org_id: str = ORG
     log: list[str] = field(default_factory=list)
+    served: ServedSimulator | None = None
 
     def ids(self) -> list[str]:
         return self.ids_path.read_text().split()[1:]
@@ -50,24 +62,37 @@ class Simulator:
             data: dict[str, Any] = json.load(resp)
         return data
 
+    def stop(self) -> None:
+        if self.served is not None:
+            self.served.stop()
+            self.log.extend(self.served.errors)
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            if self.process.stderr is not None:
+                self.process.stderr.close()
 
-def _start(tmp_path: Path, args: Sequence[str]) -> Simulator:
+
+def _argv(tmp_path: Path, args: Sequence[str]) -> tuple[Path, list[str]]:
     ids_path = tmp_path / f"ids-{len(list(tmp_path.glob('ids-*')))}.csv"
-    cmd = [
-        sys.executable,
-        "-m",
-        "worker",
-        "simulate",
-        "--port",
-        "0",
-        "--token",
-        TOKEN,
-        "--org-id",
-        ORG,
-        "--write-ids",
-        str(ids_path),
-        *args,
-    ]
+    argv = ["--port", "0", "--token", TOKEN, "--org-id", ORG, "--write-ids", str(ids_path)]
+    return ids_path, [*argv, *args]
+
+
+def _serve(tmp_path: Path, args: Sequence[str]) -> Simulator:
+    ids_path, argv = _argv(tmp_path, args)
+    served = ServedSimulator(argv)
+    running = served.start()
+    return Simulator(running.base_url, ids_path, served=served)
+
+
+def _spawn(tmp_path: Path, args: Sequence[str]) -> Simulator:
+    ids_path, argv = _argv(tmp_path, args)
+    cmd = [sys.executable, "-m", "worker", "simulate", *argv]
     proc = subprocess.Popen(
         cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO
     )
@@ -80,25 +105,31 @@ def _start(tmp_path: Path, args: Sequence[str]) -> Simulator:
     raise RuntimeError(f"simulator did not start: exit {proc.returncode}")
 
 
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[Any]:
-    """``simulator("--sessions", "50", ...)`` starts one; all are stopped after the test."""
+def _simulators(tmp_path: Path, make: Any) -> Iterator[Any]:
     started: list[Simulator] = []
 
     def start(*args: str) -> Simulator:
-        sim = _start(tmp_path, args)
+        sim: Simulator = make(tmp_path, args)
         started.append(sim)
         return sim
 
-    yield start
-    for sim in started:
-        sim.process.terminate()
-        try:
-            sim.process.wait(5)
-        except subprocess.TimeoutExpired:
-            sim.process.kill()
-        if sim.process.stderr is not None:
-            sim.process.stderr.close()
+    try:
+        yield start
+    finally:
+        for sim in started:
+            sim.stop()
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[Any]:
+    """``simulator("--sessions", "50", ...)`` serves one in-process; stopped after the test."""
+    yield from _simulators(tmp_path, _serve)
+
+
+@pytest.fixture
+def simulator_process(tmp_path: Path) -> Iterator[Any]:
+    """The same as a child process (``sim.process``), for a test that kills or restarts it."""
+    yield from _simulators(tmp_path, _spawn)
 
 
 def cli_env(sim: Simulator | None = None, **extra: str) -> dict[str, str]:
@@ -132,7 +163,27 @@ def run_cli(
     cwd: Path,
     stdin: str | None = None,
     timeout: float = 60,
+    subprocess: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """``devin-terminate ARGS``: exit code, stdout, stderr, as ``subprocess.run`` gives them.
+
+    In-process (``worker.cli.main``, ``timeout`` left to pytest-timeout) unless
+    ``subprocess=True``, which starts ``python -m worker`` (see ``run_cli_process``).
+    """
+    if subprocess:
+        return run_cli_process(args, env, cwd=cwd, stdin=stdin, timeout=timeout)
+    return run_main(args, env, cwd=cwd, stdin=stdin)
+
+
+def run_cli_process(
+    args: Sequence[str],
+    env: dict[str, str],
+    *,
+    cwd: Path,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m worker ARGS`` as a child process, for what only a process shows."""
     return subprocess.run(
         [sys.executable, "-m", "worker", *args],
         env=env,
@@ -198,3 +249,30 @@ def run_on_pty(
     stdout = proc.stdout.read().decode()
     proc.stdout.close()
     return proc.wait(30), screen.decode(errors="replace"), stdout
+
+
+# --------------------------------------------------------------------------- Prism, once
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controller: start the contract check's Prism servers once for the session."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if prism.PRISM_ENV in os.environ:  # set by a parent session, or by `make mutate`
+        return
+    if not prism.selected(list(config.args), config.invocation_params.dir):
+        return
+    try:
+        prism.publish(prism.start_all())
+    except (prism.PrismUnavailable, OSError, subprocess.SubprocessError) as error:
+        prism.publish(None, f"{type(error).__name__}: {error}")
+    config.add_cleanup(prism.stop_all)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    _, problem = prism.published()
+    if problem is not None:
+        terminalreporter.write_sep("!", "PRISM CONTRACT CHECK NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(problem)

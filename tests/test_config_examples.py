@@ -89,6 +89,7 @@ def test_systemd_service_is_sandboxed() -> None:
     assert "${CREDENTIALS_DIRECTORY}/devin-api-key" in text
 
 
+@pytest.mark.subprocess
 def test_parser_imports_nothing_heavy() -> None:
     """The deterministic guard for a quick --help: no aiohttp, pydantic or rich."""
     code = (

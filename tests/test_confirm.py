@@ -9,6 +9,7 @@ import pytest
 from conftest import cli_env, run_cli, run_on_pty
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("answer", "code"), [(b"n\n", 2), (b"y\n", 0)])
 def test_terminal_run_asks_first(simulator: Any, tmp_path: Path, answer: bytes, code: int) -> None:
     sim = simulator("--sessions", "30")

@@ -33,19 +33,18 @@ requests. Three servers run side by side:
 ``--errors`` is on, so an answer Prism generates that breaks its own schema would come
 back as a 500: the worker has to cope with that as well.
 
-If ``tests/contract/node_modules`` lacks the pinned Prism, the fixture runs
-``npm ci --prefix tests/contract --ignore-scripts`` (5.14.2 has no install scripts).
+The servers are started once per session by the pytest controller (``tests/prism.py``),
+which first runs ``npm ci --prefix tests/contract --ignore-scripts`` if
+``tests/contract/node_modules`` lacks the pinned Prism (5.14.2 has no install scripts).
+Without Node and npm the tests are skipped and the session ends with a banner saying the
+contract check was NOT run; with ``DEVIN_TERMINATE_REQUIRE_PRISM=1`` (CI) they fail.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
-import os
 import re
-import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -56,28 +55,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import prism as servers
 import pytest
-import yaml
 from conftest import cli_env, read_results, run_cli
 from pydantic import BaseModel
 
 from worker.results import RunFinished, RunStarted, SessionRecord, SessionSending
 
 REPO = Path(__file__).resolve().parent.parent
-CONTRACT_DIR = REPO / "tests" / "contract"
-PRISM_BIN = CONTRACT_DIR / "node_modules" / ".bin" / "prism"
-PRISM_VERSION = "5.14.2"
-SPEC = REPO / "spec" / "devin-v3-sessions.openapi.yaml"
 ORG = "org-abc123def456"
 TOKEN = "cog_contract_check_0b7e4d21"
-SEED = "20260"
 IDS = [f"devin-contract{i:02d}_{'x' * (i % 3)}-z" for i in range(20)]
-MODES = ("static", "seeded", "random")
+MODES = servers.MODES
 
-# The whole module, npm ci on a cold cache included, stays well under this.
+# The whole module, npm ci on a cold cache included, stays well under this. One worker runs
+# it all (--dist loadfile): the tests read one shared Prism log between fences.
 pytestmark = pytest.mark.timeout(240)
 
-_LISTENING = "Prism is listening on"
 _RECEIVED = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) .*Request received")
 _VIOLATION = re.compile(r"Violation: (\S+) (.*)$")
 
@@ -85,86 +79,7 @@ _VIOLATION = re.compile(r"Violation: (\S+) (.*)$")
 # --------------------------------------------------------------------------- Prism
 
 
-def _installed_version() -> str | None:
-    manifest = CONTRACT_DIR / "node_modules" / "@stoplight" / "prism-cli" / "package.json"
-    if not PRISM_BIN.exists() or not manifest.exists():
-        return None
-    version: str = json.loads(manifest.read_text())["version"]
-    return version
-
-
-def _ensure_prism() -> None:
-    """Install Prism from the lockfile unless the pinned version is already there.
-
-    Under a file lock: with pytest-xdist two workers may both need it, and two ``npm ci``
-    in one folder break each other.
-    """
-    CONTRACT_DIR.joinpath(".install.lock").touch()
-    with open(CONTRACT_DIR / ".install.lock", "rb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _install_prism()
-
-
-def _install_prism() -> None:
-    if _installed_version() == PRISM_VERSION:
-        return
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        pytest.fail(
-            "the Prism contract check needs Node.js >= 18.20 and npm on PATH "
-            f"(node: {node}, npm: {npm}); install them, or run "
-            "`npm ci --prefix tests/contract --ignore-scripts` where they are available",
-            pytrace=False,
-        )
-    cmd = [npm, "ci", "--prefix", str(CONTRACT_DIR), "--ignore-scripts", "--no-audit", "--no-fund"]
-    env = {**os.environ, "SCARF_ANALYTICS": "false"}
-    done = subprocess.run(
-        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=200, check=False
-    )
-    if done.returncode != 0 or _installed_version() != PRISM_VERSION:
-        pytest.fail(
-            f"`{' '.join(cmd)}` failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}",
-            pytrace=False,
-        )
-
-
-def _prism_spec(tmp: Path) -> Path:
-    """The vendored spec with the one change described in the module docstring."""
-    document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    for item in document["paths"].values():
-        for operation in item.values():
-            for param in operation.get("parameters", []):
-                branches = param["schema"].get("anyOf", [])
-                arrays = [b for b in branches if b.get("type") == "array"]
-                if param["in"] == "query" and arrays and len(branches) == 2:
-                    assert {"type": "null"} in branches, param
-                    param["schema"] = arrays[0]  # a new object: YAML aliases stay intact
-    path = tmp / "devin-v3-sessions.prism.json"
-    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Prism:
-    mode: str
-    port: int
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
+class Prism(servers.Prism):
     def fence(self) -> int:
         """Send a sentinel request, wait until Prism has logged it; return the log offset.
 
@@ -213,59 +128,32 @@ class Traffic:
         return f"Prism ({self.mode}) log of this exchange:\n{self.text[-6000:]}"
 
 
-def _start(mode: str, spec: Path, tmp: Path) -> Prism:
-    port = _free_port()
-    args = [str(PRISM_BIN), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port), "--errors"]
-    if mode == "seeded":
-        args += ["-d", "--seed", SEED]
-    elif mode == "random":
-        args += ["-d"]
-    log_path = tmp / f"prism-{mode}.log"
-    env = {**os.environ, "SCARF_ANALYTICS": "false", "FORCE_COLOR": "0", "NO_COLOR": "1"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO
-        )
-    return Prism(mode, port, log_path, process)
-
-
-def _wait_listening(prism: Prism) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if _LISTENING in prism.log():
-            return
-        if prism.process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(
-        f"Prism ({prism.mode}) did not start (exit {prism.process.poll()}):\n{prism.log()}"
-    )
-
-
-def _stop(prism: Prism) -> None:
-    prism.process.terminate()
-    try:
-        prism.process.wait(5)
-    except subprocess.TimeoutExpired:
-        prism.process.kill()
-        prism.process.wait(5)
+def _not_run(problem: str) -> None:
+    if servers.required():
+        pytest.fail(problem, pytrace=False)
+    pytest.skip(f"PRISM CONTRACT CHECK NOT RUN: {problem}")
 
 
 @pytest.fixture(scope="module")
 def prisms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Prism]]:
-    _ensure_prism()
-    tmp = tmp_path_factory.mktemp("prism")
-    spec = _prism_spec(tmp)
-    started: dict[str, Prism] = {}
+    """The session's servers (started by the controller), else this module's own."""
+    found, problem = servers.published()
+    if problem is not None:
+        _not_run(problem)
+    own = found is None
     try:
-        for mode in MODES:  # start all three, then wait: they boot in parallel
-            started[mode] = _start(mode, spec, tmp)
-        for prism in started.values():
-            _wait_listening(prism)
-        yield started
+        if found is None:
+            try:
+                found = servers.start_all(tmp_path_factory.mktemp("prism"))
+            except servers.PrismUnavailable as error:
+                _not_run(str(error))
+        assert found is not None
+        for server in found.values():
+            server.wait_listening()
+        yield {m: Prism(m, p.port, p.log_path, p.pid) for m, p in found.items()}
     finally:
-        for prism in started.values():
-            _stop(prism)
+        if own:
+            servers.stop_all()
 
 
 @pytest.fixture(params=MODES)

@@ -128,3 +128,24 @@ def test_any_foreign_character_inside_is_rejected(body: str, where: int, char: s
     raw = f"devin-{body[:where]}{char}{body[where:]}x"
     with pytest.raises(InvalidId):
         parse_session_id(raw)
+
+
+@pytest.mark.parametrize("raw", ["devin-abc\x1f", "\ufeffdevin-abc\x1c", '"devin-abc\x85"'])
+def test_trimming_keeps_control_characters_that_str_strip_would_eat(raw: str) -> None:
+    with pytest.raises(InvalidId, match=r"^contains a control character \(U\+00(1F|1C|85)\)$"):
+        parse_session_id(raw)
+
+
+def test_exact_reasons_for_an_unnamed_character_a_letter_x_and_length() -> None:
+    cases = {
+        "devin-a\u0378": "contains non-ASCII character U+0378 "
+        "(look-alike letters are not accepted)",
+        "devin-X.b": "contains '.' (allowed after 'devin-': letters, digits, '_' and '-')",
+        "devin-" + "a" * 129: "longer than 134 characters (135; an id is 'devin-' "
+        "plus at most 128 letters, digits, '_' or '-')",
+    }
+    for raw, reason in cases.items():
+        with pytest.raises(InvalidId) as caught:
+            parse_session_id(raw)
+        assert caught.value.reason == reason
+    assert parse_session_id("devin-" + "X" * 128) == "devin-" + "X" * 128

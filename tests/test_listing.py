@@ -126,6 +126,7 @@ def test_list_refused_token_exits_3_and_prints_nothing(simulator: Any, tmp_path:
     assert "ViewOrgSessions" in proc.stderr and "cog_wrong" not in proc.stderr
 
 
+@pytest.mark.subprocess
 def test_list_into_a_closed_pipe_is_quiet(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "700")
     proc = subprocess.Popen(

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from worker import results
 from worker.outcomes import SessionResult
-from worker.results import ResultLog, SessionRecord, scan_results
+from worker.results import ResultLog, SessionRecord, read_records, scan_results
 
 
 def test_records_validate_and_the_file_is_private(tmp_path: Path) -> None:
@@ -64,3 +70,114 @@ def test_no_resume_moves_the_old_log_aside(tmp_path: Path) -> None:
     log.close()
     assert log.moved_to is not None and log.moved_to.read_text() == '{"event": "run.started"}\n'
     assert path.read_text() == "" and not scan_results(tmp_path / "missing.jsonl").settled
+
+
+def test_every_field_of_a_record_and_input_only_when_given(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    log = ResultLog(path, "run4")
+    log.result(SessionResult(None, "invalid", error="bad id", source="a.txt:3", input="x\ty"))
+    log.result(SessionResult("devin-b", "terminated", attempts=2, elapsed_ms=1.5))
+    log.finished(counts={"terminated": 1}, elapsed_s=1.23456, exit_code=1, interrupted=False)
+    log.close()
+    bad, good, done = (json.loads(line) for line in path.read_text().splitlines())
+    assert bad["input"] == "x\ty" and bad["session_id"] is None and bad["source"] == "a.txt:3"
+    assert "input" not in good
+    assert {k: good[k] for k in ("run_id", "outcome", "attempts", "elapsed_ms")} == {
+        "run_id": "run4",
+        "outcome": "terminated",
+        "attempts": 2,
+        "elapsed_ms": 1.5,
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", good["ts"])
+    del done["ts"]
+    assert done == {
+        "event": "run.finished",
+        "run_id": "run4",
+        "counts": {"terminated": 1},
+        "elapsed_s": 1.235,
+        "exit_code": 1,
+        "interrupted": False,
+    }
+
+
+def test_only_a_log_with_content_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    assert ResultLog(path, "a", fresh=True).moved_to is None  # nothing there: nothing moved
+    path.write_text("")
+    empty = ResultLog(path, "b", fresh=True)
+    assert empty.moved_to is None and path.exists()
+    path.write_text("x")
+    log = ResultLog(path, "c", fresh=True)
+    assert log.moved_to is not None and log.moved_to.read_text() == "x"
+    assert re.fullmatch(r"r\.jsonl\.\d{8}T\d{6}\.bak", log.moved_to.name), log.moved_to.name
+    for opened in (empty, log):
+        opened.close()
+
+
+def test_a_later_non_final_outcome_unsettles_and_counts_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = [
+        {"event": "session.result", "session_id": "devin-a", "outcome": "terminated"},
+        {"event": "session.result", "session_id": "devin-a", "outcome": "failed"},
+        {"event": "session.result", "session_id": "devin-b", "outcome": "terminated"},
+        {"event": "run.finished"},
+    ]
+    path.write_text("garbled\n" + "\n".join(json.dumps(line) for line in lines) + "\n")
+    prior = scan_results(path)
+    assert "devin-a" not in prior.settled and "devin-b" in prior.settled
+    assert prior.records == 3 and prior.bad_lines == [1]
+    assert prior.torn_tail is False
+    path.write_text(json.dumps(lines[0]) + "\ngarbled but whole\n")
+    whole = scan_results(path)
+    assert whole.bad_lines == [2] and whole.torn_tail is False  # a full line, not a torn one
+    path.write_text('{"event": "session.res\n' + json.dumps(lines[2]) + "\n")
+    assert scan_results(path).torn_tail is False  # a readable line after the bad one
+
+
+def test_read_records_skips_what_is_not_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"event": "a"}\nnot json\n\xff\xfe\n[1, 2]\n\n{"event": "b"}\n{"event": "c')
+    assert [r["event"] for r in read_records(path)] == ["a", "b"]
+
+
+def test_appending_keeps_the_log_and_mends_only_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    clean = '{"event": "run.started"}\n'
+    path.write_text(clean)
+    log = ResultLog(path, "run5")  # resume: appended to, not moved aside
+    log.result(SessionResult("devin-a", "terminated"))
+    log.close()
+    log.close()  # closing twice is harmless
+    text = path.read_text()
+    assert log.moved_to is None and text.startswith(clean) and "\n\n" not in text
+    assert len(text.splitlines()) == 2
+    path.write_text('{}\n{"ev')  # torn, with a newline early in the file
+    ResultLog(path, "run6").close()
+    assert path.read_text() == '{}\n{"ev\n'
+
+
+def test_timestamps_are_utc_whatever_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30: a local time would be far off
+    time.tzset()
+    monkeypatch.setattr(results, "_second", [-1, ""])
+    try:
+        path = tmp_path / "r.jsonl"
+        log = ResultLog(path, "run7")
+        log.started()
+        log.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    stamp = json.loads(path.read_text())["ts"]
+    written = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - written).total_seconds()) < 60
+
+
+def test_timestamp_is_the_second_and_its_milliseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(results, "_second", [-1, ""])
+    monkeypatch.setattr(results.time, "time", lambda: 1_800_000_000.9995)
+    assert results._now() == "2027-01-15T08:00:00.999Z"  # truncated, never rounded up

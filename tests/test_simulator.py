@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import csv
@@ -24,6 +25,7 @@ from worker.simulator import (
     terminable_ids,
     write_ids_csv,
 )
+from worker.simulator import app as simulator_app
 from worker.simulator.command import config_from_args, configure_parser
 from worker.simulator.server import RunningSimulator, check_loopback
 
@@ -360,10 +362,42 @@ async def test_short_timeout_fault_still_answers() -> None:
         assert (status, body["status"]) == (200, "exit")
 
 
-async def test_latency_delays_but_answers() -> None:
-    async with open_sim(latency_ms=1.0, latency_jitter_ms=1.0) as sim:
-        status, body, _ = await sim.delete(sim.live_ids()[0])
-        assert (status, body["status"]) == (200, "exit")
+class _RecordedSleeps:
+    """``asyncio`` as the simulator app sees it, with every ``sleep`` delay recorded."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(delay)
+
+
+@pytest.mark.parametrize(("latency_ms", "jitter_ms"), [(0.0, 0.0), (20.0, 0.0), (20.0, 10.0)])
+async def test_latency_delays_but_answers(
+    monkeypatch: pytest.MonkeyPatch, latency_ms: float, jitter_ms: float
+) -> None:
+    sleeps = _RecordedSleeps()
+    monkeypatch.setattr(simulator_app, "asyncio", sleeps)
+    loop = asyncio.get_running_loop()
+    async with open_sim(latency_ms=latency_ms, latency_jitter_ms=jitter_ms) as sim:
+        answered = []
+        for sid in sim.live_ids()[:4]:
+            sent = loop.time()
+            status, body, _ = await sim.delete(sid)
+            answered.append(loop.time() - sent)
+            assert (status, body["status"]) == (200, "exit")
+    if latency_ms == 0:
+        assert sleeps.delays == []  # no latency asked, none added
+        return
+    assert len(sleeps.delays) == 4  # one delay per request, before it is answered
+    low, high = latency_ms / 1000, (latency_ms + jitter_ms) / 1000
+    assert all(low <= d <= high for d in sleeps.delays), sleeps.delays
+    assert all(took >= d for took, d in zip(answered, sleeps.delays, strict=True))
+    assert (len(set(sleeps.delays)) > 1) == (jitter_ms > 0), sleeps.delays
 
 
 async def test_random_faults_by_rate() -> None:
