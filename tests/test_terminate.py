@@ -135,6 +135,18 @@ TABLE = [
         True, "archived", True, (1, 1, 1), None, id="garbage-200-archive",
     ),
     pytest.param(
+        {"DELETE": [GARBAGE, problem(404)], "GET": [ok(SID, "running"), ok(SID)]},
+        False, "terminated", False, (2, 2, 0), None, id="garbage-200-running-then-404",
+    ),
+    pytest.param(
+        {"DELETE": [problem(503), problem(429), problem(409)], "GET": [ok(SID)]},
+        False, "terminated", False, (3, 1, 0), None, id="5xx-429-409-still-ours",
+    ),
+    pytest.param(
+        {"DELETE": [problem(429), problem(409)], "GET": [ok(SID)]},
+        False, "already_terminated", False, (2, 1, 0), None, id="429-then-409-not-ours",
+    ),
+    pytest.param(
         {"DELETE": [GARBAGE], "GET": [problem(404)]},
         False, "not_found", None, (1, 1, 0), "unreadable", id="garbage-200-get-404",
     ),
@@ -229,6 +241,9 @@ async def test_decision_table(
     # attempts counts the DELETEs of the attempt loop; an archive retried by DELETE is not one
     again = request.node.callspec.id.startswith("no-archive-route")
     assert r.session_id == SID and r.attempts == sent[0] - again
+    assert r.http_status is not None and (r.status is None) == (r.archived is None), r
+    if r.archived is not None:
+        assert r.status == ("running" if request.node.callspec.id == "409-get-running" else "exit")
     if words is None:
         assert r.error is None, r
     else:
@@ -246,6 +261,7 @@ async def test_decision_table(
         ({"GET": [ok(SID, "exit")]}, "already_terminated", 1),
         ({"GET": [ok(SID, "error")]}, "already_terminated", 1),
         ({"GET": [problem(404)]}, "not_found", 1),
+        ({"GET": [problem(503), problem(404)]}, "not_found", 2),
         ({"GET": [problem(409)]}, "failed", 1),
         ({"GET": [problem(503), ok(SID, "new")]}, "would_terminate", 2),
         ({"GET": [ok(OTHER, "running")]}, "failed", ATTEMPTS),
@@ -256,7 +272,13 @@ async def test_dry_run_tells_the_truth(
     script: dict[str, Sequence[Reply]], outcome: str, gets: int
 ) -> None:
     case = await decide({"DELETE": [ok(SID)], **script}, dry_run=True, archive=True)
-    assert (case.result.outcome, counts(case)) == (outcome, (0, gets, 0)), case.result
+    r = case.result
+    assert (r.outcome, counts(case)) == (outcome, (0, gets, 0)), r
+    last = script["GET"][-1]
+    assert r.http_status == last.status and r.attempts == gets
+    if outcome in ("would_terminate", "already_terminated"):
+        assert isinstance(last.json, dict)
+        assert (r.status, r.archived) == (last.json["status"], last.json["is_archived"])
 
 
 async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
@@ -394,3 +416,13 @@ async def test_a_race_raises_what_the_awaitable_raised() -> None:
     assert not await halted.race(asyncio.sleep(0))
     assert not await Halt().race(asyncio.sleep(10), timeout=0.001)
     assert await Halt().race(asyncio.sleep(0))
+
+
+async def test_an_archive_without_its_route_is_asked_again_by_delete_with_archive() -> None:
+    script = {"DELETE": [ok(SID), ok(SID, archived=True)], "POST": [problem(405)]}
+    case = await decide(script, archive=True)
+    deletes = [path for method, path in case.server.requests if method == "DELETE"]
+    assert deletes == [f"/v3/organizations/{ORG}/sessions/{SID}?archive=true"] * 2
+    posts = [path for method, path in case.server.requests if method == "POST"]
+    assert posts == [f"/v3/organizations/{ORG}/sessions/{SID}/archive"]
+    assert case.result.http_status == 200
