@@ -58,6 +58,7 @@ class Case:
     server: Hostile
     halt: Halt
     clock: FakeClock
+    term: Terminator
 
 
 async def decide(
@@ -76,7 +77,7 @@ async def decide(
         term = Terminator(client, RateGate(None), archive, policy=policy(clock, **kw), halt=halt)
         send = term.preview if dry_run else term.terminate
         results = [await send(sid) for sid in ids]
-    return Case(results[-1], server, halt, clock)
+    return Case(results[-1], server, halt, clock, term)
 
 
 def counts(case: Case) -> tuple[int, int, int]:
@@ -241,6 +242,7 @@ async def test_decision_table(
     # attempts counts the DELETEs of the attempt loop; an archive retried by DELETE is not one
     again = request.node.callspec.id.startswith("no-archive-route")
     assert r.session_id == SID and r.attempts == sent[0] - again
+    assert case.term.tally.requests == sum(sent)  # every request counted, checks too
     assert r.http_status is not None and (r.status is None) == (r.archived is None), r
     if r.archived is not None:
         assert r.status == ("running" if request.node.callspec.id == "409-get-running" else "exit")
@@ -426,3 +428,23 @@ async def test_an_archive_without_its_route_is_asked_again_by_delete_with_archiv
     posts = [path for method, path in case.server.requests if method == "POST"]
     assert posts == [f"/v3/organizations/{ORG}/sessions/{SID}/archive"]
     assert case.result.http_status == 200
+
+
+@pytest.mark.parametrize(
+    ("script", "archive", "given_back"),
+    [
+        ({"DELETE": [ok(SID)]}, False, 1),
+        ({"DELETE": [ok(SID, archived=True)]}, True, 1),
+        ({"DELETE": [problem(404)]}, False, 1),
+        ({"DELETE": [problem(409)], "GET": [ok(SID)]}, False, 1),
+        ({"DELETE": [problem(503), ok(SID)]}, False, 0),  # took 5, gave 5 back
+        ({"DELETE": [problem(422)]}, False, 0),
+        ({"DELETE": [problem(503)]}, False, -5 * (ATTEMPTS - 1)),
+    ],
+)
+async def test_settled_sessions_give_back_to_the_retry_budget(
+    script: dict[str, Sequence[Reply]], archive: bool, given_back: int
+) -> None:
+    budget = RetryBudget(capacity=1000, available=500)
+    await decide(script, archive=archive, budget=budget)
+    assert budget.available == 500 + given_back
