@@ -3,7 +3,7 @@
 ``Hostile`` maps a method (``DELETE``, ``GET``, ``POST``) to a script of ``Reply`` values
 consumed one per request, the last one repeating forever. A reply is a status, a JSON or
 raw body, headers, or a streamed body of ``huge`` bytes. Every request is counted in
-``requests`` as (method, path), so a test can say how many of each were sent.
+``requests`` as (method, path and query), so a test can say how many of each were sent.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Hostile:
         return sum(1 for m, _ in self.requests if m == method)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
+        self.requests.append((request.method, request.path_qs))
         if request.path == "/v3/self":  # whoever asks who we are gets a plain answer
             return web.json_response(
                 {"principal_type": "service_user", "service_user_id": "su-1",

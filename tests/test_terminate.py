@@ -58,6 +58,7 @@ class Case:
     server: Hostile
     halt: Halt
     clock: FakeClock
+    term: Terminator
 
 
 async def decide(
@@ -76,7 +77,7 @@ async def decide(
         term = Terminator(client, RateGate(None), archive, policy=policy(clock, **kw), halt=halt)
         send = term.preview if dry_run else term.terminate
         results = [await send(sid) for sid in ids]
-    return Case(results[-1], server, halt, clock)
+    return Case(results[-1], server, halt, clock, term)
 
 
 def counts(case: Case) -> tuple[int, int, int]:
@@ -133,6 +134,18 @@ TABLE = [
     pytest.param(
         {"DELETE": [GARBAGE], "GET": [ok(SID)], "POST": [ok(SID, archived=True)]},
         True, "archived", True, (1, 1, 1), None, id="garbage-200-archive",
+    ),
+    pytest.param(
+        {"DELETE": [GARBAGE, problem(404)], "GET": [ok(SID, "running"), ok(SID)]},
+        False, "terminated", False, (2, 2, 0), None, id="garbage-200-running-then-404",
+    ),
+    pytest.param(
+        {"DELETE": [problem(503), problem(429), problem(409)], "GET": [ok(SID)]},
+        False, "terminated", False, (3, 1, 0), None, id="5xx-429-409-still-ours",
+    ),
+    pytest.param(
+        {"DELETE": [problem(429), problem(409)], "GET": [ok(SID)]},
+        False, "already_terminated", False, (2, 1, 0), None, id="429-then-409-not-ours",
     ),
     pytest.param(
         {"DELETE": [GARBAGE], "GET": [problem(404)]},
@@ -229,6 +242,10 @@ async def test_decision_table(
     # attempts counts the DELETEs of the attempt loop; an archive retried by DELETE is not one
     again = request.node.callspec.id.startswith("no-archive-route")
     assert r.session_id == SID and r.attempts == sent[0] - again
+    assert case.term.tally.requests == sum(sent)  # every request counted, checks too
+    assert r.http_status is not None and (r.status is None) == (r.archived is None), r
+    if r.archived is not None:
+        assert r.status == ("running" if request.node.callspec.id == "409-get-running" else "exit")
     if words is None:
         assert r.error is None, r
     else:
@@ -246,6 +263,7 @@ async def test_decision_table(
         ({"GET": [ok(SID, "exit")]}, "already_terminated", 1),
         ({"GET": [ok(SID, "error")]}, "already_terminated", 1),
         ({"GET": [problem(404)]}, "not_found", 1),
+        ({"GET": [problem(503), problem(404)]}, "not_found", 2),
         ({"GET": [problem(409)]}, "failed", 1),
         ({"GET": [problem(503), ok(SID, "new")]}, "would_terminate", 2),
         ({"GET": [ok(OTHER, "running")]}, "failed", ATTEMPTS),
@@ -256,7 +274,13 @@ async def test_dry_run_tells_the_truth(
     script: dict[str, Sequence[Reply]], outcome: str, gets: int
 ) -> None:
     case = await decide({"DELETE": [ok(SID)], **script}, dry_run=True, archive=True)
-    assert (case.result.outcome, counts(case)) == (outcome, (0, gets, 0)), case.result
+    r = case.result
+    assert (r.outcome, counts(case)) == (outcome, (0, gets, 0)), r
+    last = script["GET"][-1]
+    assert r.http_status == last.status and r.attempts == gets
+    if outcome in ("would_terminate", "already_terminated"):
+        assert isinstance(last.json, dict)
+        assert (r.status, r.archived) == (last.json["status"], last.json["is_archived"])
 
 
 async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
@@ -394,3 +418,33 @@ async def test_a_race_raises_what_the_awaitable_raised() -> None:
     assert not await halted.race(asyncio.sleep(0))
     assert not await Halt().race(asyncio.sleep(10), timeout=0.001)
     assert await Halt().race(asyncio.sleep(0))
+
+
+async def test_an_archive_without_its_route_is_asked_again_by_delete_with_archive() -> None:
+    script = {"DELETE": [ok(SID), ok(SID, archived=True)], "POST": [problem(405)]}
+    case = await decide(script, archive=True)
+    deletes = [path for method, path in case.server.requests if method == "DELETE"]
+    assert deletes == [f"/v3/organizations/{ORG}/sessions/{SID}?archive=true"] * 2
+    posts = [path for method, path in case.server.requests if method == "POST"]
+    assert posts == [f"/v3/organizations/{ORG}/sessions/{SID}/archive"]
+    assert case.result.http_status == 200
+
+
+@pytest.mark.parametrize(
+    ("script", "archive", "given_back"),
+    [
+        ({"DELETE": [ok(SID)]}, False, 1),
+        ({"DELETE": [ok(SID, archived=True)]}, True, 1),
+        ({"DELETE": [problem(404)]}, False, 1),
+        ({"DELETE": [problem(409)], "GET": [ok(SID)]}, False, 1),
+        ({"DELETE": [problem(503), ok(SID)]}, False, 0),  # took 5, gave 5 back
+        ({"DELETE": [problem(422)]}, False, 0),
+        ({"DELETE": [problem(503)]}, False, -5 * (ATTEMPTS - 1)),
+    ],
+)
+async def test_settled_sessions_give_back_to_the_retry_budget(
+    script: dict[str, Sequence[Reply]], archive: bool, given_back: int
+) -> None:
+    budget = RetryBudget(capacity=1000, available=500)
+    await decide(script, archive=archive, budget=budget)
+    assert budget.available == 500 + given_back
