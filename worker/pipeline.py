@@ -21,7 +21,7 @@ import structlog
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
 from worker.idset import IdSet, Visit
-from worker.limiter import RateGate
+from worker.run.gate import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.settings import Settings
 from worker.sources import InputItem

@@ -23,12 +23,20 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = clock()
 
-    def take(self) -> float:
-        now = self._clock()
+    def set_rate(self, rate: float, burst: int) -> None:
+        """A new limit from now on; the tokens banked so far are kept (up to the new burst)."""
+        self._refill(self._clock())
+        self._rate, self._burst = rate, float(burst)
+        self._tokens = min(self._tokens, self._burst)
+
+    def _refill(self, now: float) -> None:
         elapsed = now - self._updated
         self._updated = now
         if elapsed > 0:
             self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+
+    def take(self) -> float:
+        self._refill(self._clock())
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return 0.0
