@@ -21,8 +21,8 @@ import structlog
 from worker.backoff import Backoff, RetryBudget
 from worker.client import ClientOptions, DevinClient
 from worker.idset import IdSet, Visit
-from worker.run.gate import RateGate
 from worker.outcomes import SessionResult, Tally
+from worker.run.gate import RateGate
 from worker.settings import Settings
 from worker.sources import InputItem
 from worker.terminate import Halt, Terminator

@@ -19,9 +19,9 @@ import structlog
 
 from worker.backoff import Backoff, RetryBudget
 from worker.client import Answer, DevinClient
-from worker.run.gate import RateGate
 from worker.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
+from worker.run.gate import RateGate
 
 log = structlog.get_logger("worker.terminate")
 

@@ -15,6 +15,8 @@ every answer, and obeys ``rate`` and ``pause_until``.
 - **5xx with Retry-After** is a per-request signal: only that session waits. It pauses
   the fleet and cuts the rate only when such answers are more than ``overload_share``
   (a quarter) of the last second's answers: then the service as a whole is overloaded.
+  Such a cut takes away that share (half the rate at most), and the next one waits two
+  seconds, so a server that fails a fixed share whatever the rate does not drive it down.
 - After a cut, the answers to requests already in flight are not measured (they were
   sent at the old rate), so one wave of 429s yields one cut, and pauses never leave a
   sample empty: a cut needs ``min_sample`` fresh answers, so the rate cannot cascade to
@@ -48,17 +50,17 @@ class Change:
 class _Window:
     """The answers of the last ``span`` seconds, counted by kind."""
 
-    __slots__ = ("_entries", "_span", "counts")
+    __slots__ = ("_entries", "counts", "span")
 
     def __init__(self, span: float) -> None:
-        self._span = span
+        self.span = span
         self._entries: deque[tuple[float, int]] = deque()
         self.counts = [0, 0, 0]
 
     def add(self, now: float, kind: int) -> None:
         self._entries.append((now, kind))
         self.counts[kind] += 1
-        entries, horizon = self._entries, now - self._span
+        entries, horizon = self._entries, now - self.span
         while entries[0][0] < horizon:
             self.counts[entries.popleft()[1]] -= 1
 
@@ -132,13 +134,13 @@ class RateController:
         now = self.clock()
         self._answer(now, OVERLOADED)
         recent = self._recent
-        if self._skip or recent.counts[OVERLOADED] < 4:
-            return None
+        if self._skip or recent.counts[OVERLOADED] < 4 or now - self._cut_at < 2 * recent.span:
+            return None  # too few yet, or the last cut has not been measured for long
         share = recent.share(OVERLOADED)
         if share <= self.overload_share:
             return None
         self._pause(now, retry_after)
-        return self._cut(now, self._sending_rate(now) * (1.0 - share), "overloaded")
+        return self._cut(now, self._sending_rate(now) * max(0.5, 1.0 - share), "overloaded")
 
     # -- measurement -------------------------------------------------------------------
 
