@@ -8,13 +8,15 @@
 - ``schedule``: the limit drops to half then rises again mid-run.
 
 The accepted rate is taken over the *body* of a run from the simulator's per-second counts
-(``requests_per_second`` minus ``throttled_per_second``): the whole seconds after the first
-10% of the run and before the last 10% (at least the first and the last second left out),
-so that start-up and the last stragglers do not count. Each scenario runs twice.
+(``requests_per_second`` minus ``throttled_per_second``): the whole seconds that lie
+between the first 10% and the last 10% of the accepted requests, so that neither start-up
+nor the last stragglers (a few sessions waiting out a Retry-After) count. Each scenario
+runs twice.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +57,12 @@ class Outcome:
     def body_rate(self) -> float:
         """Accepted requests per second over the body of the run (see the module doc)."""
         seconds = self.accepted_per_second
-        cut = max(1, len(seconds) // 10)
-        body = seconds[cut:-cut] or seconds
+        total, before, body = sum(seconds), 0, []
+        for count in seconds:
+            if before >= 0.1 * total and before + count <= 0.9 * total:
+                body.append(count)
+            before += count
+        body = body or seconds
         return sum(body) / len(body)
 
     def rate_between(self, first: int, last: int) -> float:
@@ -115,6 +121,7 @@ def run_once(
             timeout=400,
         )
         stats = sim.stats()
+    (work / "stats.json").write_text(json.dumps(stats))
     out = Outcome(usage, stats, ids, results)
     print(
         f"    {tag}: {count} ids in {usage.wall_s:.1f} s, exit {usage.exit_code}, "

@@ -79,7 +79,7 @@ class RateController:
     margin: float = 0.97
     min_cut: float = 0.1
     min_sample: int = 8
-    max_sample: int = 32
+    max_sample: int = 64
     noise_share: float = 0.02
     pause_share: float = 0.5
     overload_share: float = 0.25
@@ -160,8 +160,12 @@ class RateController:
         return None
 
     def _sample_size(self) -> int:
-        """Answers measured after a 429: a tenth of a second's worth, within 8 to 32."""
-        return min(self.max_sample, max(self.min_sample, int(self.rate / 10)))
+        """Answers measured after a 429: 16 before any limit is known (far above it, react
+        fast); then a fifth of a second's worth of the limit found, within 8 to 64, so
+        that a probe's cut is not thrown off by the noise of a small sample."""
+        if self.limit is None:
+            return 2 * self.min_sample
+        return min(self.max_sample, max(self.min_sample, int(self.limit / 5)))
 
     def _decide(self, now: float) -> Change | None:
         """A 429 armed a measurement and ``min_sample`` answers followed: cut, pause, or not."""
