@@ -6,8 +6,9 @@ every answer, and obeys ``rate`` and ``pause_until``.
 - **429** is the rate-limit signal. The first 429 after a clean stretch arms a measurement:
   the next ``min_sample`` answers give the share the server turned away, and the rate is
   cut once to ``margin`` x (sending rate x share accepted), never below ``min_cut`` of
-  itself in one step. The measurement starts *after* a 429, when the server's bucket is
-  known to be empty, so its initial burst does not inflate it. When more than
+  itself in the first cut, nor below half of itself in any later one. The measurement
+  starts *after* a 429, when the server's bucket is known to be empty, so its initial
+  burst does not inflate it. When more than
   ``pause_share`` of that sample were 429s too (far over the limit, or a hard limit) every
   worker also pauses until ``Retry-After``. An isolated 429 (a probe that just crossed the
   limit, or jitter) pauses nobody: it only paces its own retry, and it cuts only if the
@@ -208,8 +209,12 @@ class RateController:
     def _cut(self, now: float, accepted: float, reason: str) -> Change | None:
         old = self.rate
         found = max(self.floor, min(old, accepted))
+        # the first cut may go far (10x too fast is common); later ones halve at most: a
+        # sample taken while sessions sat out a Retry-After measures little demand, not the
+        # limit, and a limit that really fell further is followed by the next cut
+        step = self.min_cut if self.limit is None else 0.5
         self.limit = found
-        self.rate = max(self.floor, self.min_cut * old, self.margin * found)
+        self.rate = max(self.floor, step * old, self.margin * found)
         self._cut_at = now
         self._armed = False
         self._skip = max(0, self._granted - self._answered)
