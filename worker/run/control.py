@@ -4,12 +4,12 @@ Pure logic on an injected clock; the gate (``worker.run.gate``) feeds it every g
 every answer, and obeys ``rate`` and ``pause_until``.
 
 - **429** is the rate-limit signal. The first 429 after a clean stretch arms a measurement:
-  the next ``min_sample`` answers give the share the server turned away, and the rate is
-  cut once to ``margin`` x (sending rate x share accepted), never below ``min_cut`` of
-  itself in the first cut, nor below half of itself in any later one. The measurement
-  starts *after* a 429, when the server's bucket is known to be empty, so its initial
-  burst does not inflate it. When more than
-  ``pause_share`` of that sample were 429s too (far over the limit, or a hard limit) every
+  the answers that follow (16 while no limit is known, then a fifth of a second's worth of
+  the limit found, 8 to 64) give what the server accepted per second, and the rate is cut
+  once to ``margin`` x that, never below ``min_cut`` of itself in the first cut, nor below
+  half of itself in any later one. The measurement starts *after* a 429, when the server's
+  bucket is known to be empty, so its initial burst does not inflate it. When more than
+  ``pause_share`` of that sample were 429s too (far over the limit, or a hard limit), every
   worker also pauses until ``Retry-After``. An isolated 429 (a probe that just crossed the
   limit, or jitter) pauses nobody: it only paces its own retry, and it cuts only if the
   429s are at least ``noise_share`` of the last second's answers.
