@@ -24,7 +24,19 @@ from pathlib import Path
 from bench.harness import Scenario
 from bench.report import machine_info, write_outputs
 
-SCENARIOS = ("startup", "rate", "latency", "adaptive", "soak", "cost", "memory")
+SCENARIOS = (
+    "startup",
+    "rate",
+    "latency",
+    "adaptive",
+    "soak",
+    "cost",
+    "memory",
+    "flaky",
+    "mixed",
+    "ceiling",
+    "schedule",
+)
 HERE = Path(__file__).resolve().parent
 
 

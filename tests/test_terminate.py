@@ -15,8 +15,8 @@ from worker import terminate_sessions
 from worker.api import RunSummary
 from worker.backoff import Backoff, RetryBudget
 from worker.client import Answer, ClientOptions, DevinClient
-from worker.limiter import RateGate
 from worker.outcomes import SessionResult
+from worker.run.gate import RateGate
 from worker.run.retry import RetryPolicy, ThrottleBreaker
 from worker.terminate import Halt, Terminator
 

@@ -216,7 +216,7 @@ class _Pager:
     (attempts, deadline, backoff, Retry-After cap); stops on a stuck cursor."""
 
     def __init__(self, settings: Settings) -> None:
-        from worker.limiter import RateGate
+        from worker.run.gate import RateGate
         from worker.run.retry import RetryPolicy
 
         self._policy = RetryPolicy.from_settings(settings)

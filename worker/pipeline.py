@@ -22,9 +22,9 @@ import structlog
 from worker.client import ClientOptions, DevinClient
 from worker.errors import ResultLogError
 from worker.idset import IdSet, Visit
-from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.output.rates import RateNotes
+from worker.run.gate import RateGate
 from worker.run.retry import RetryPolicy
 from worker.settings import Settings
 from worker.sources import InputItem

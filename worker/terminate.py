@@ -20,11 +20,11 @@ from functools import partial
 import structlog
 
 from worker.client import Answer, DevinClient
-from worker.limiter import RateGate
 from worker.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
 from worker.run.answers import read_session, refusal, retryable
 from worker.run.exchange import Exchange
+from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 
@@ -211,13 +211,19 @@ class _Attempts:
         return not retryable(answer)
 
     def _report(self, answer: Answer) -> None:
-        """Tell the rate gate: a throttle (429, or 503 saying when to return), or not.
+        """Tell the rate gate what this answer means for the rate of the whole run.
 
-        Timeouts and dropped connections count as accepted: the server took the request
+        A 429 is the rate-limit signal. A 5xx that says when to come back is a per-request
+        signal: this session's backoff already waits ``Retry-After``; the gate only acts
+        when such answers are a real share of recent traffic. Anything else, timeouts and
+        dropped connections included, counts as accepted: the server took the request
         (and a token of its rate limit) even though no answer came back.
         """
-        if answer.status == 429 or (answer.status == 503 and answer.retry_after is not None):
-            self.t.gate.throttled(answer.retry_after)
+        status, retry_after = answer.status, answer.retry_after
+        if status == 429:
+            self.t.gate.throttled(retry_after)
+        elif status is not None and status >= 500 and retry_after is not None:
+            self.t.gate.overloaded(retry_after)
         else:
             self.t.gate.accepted()
 

@@ -17,7 +17,6 @@ again, so a pause set by a 429 stops every worker within that look-ahead.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from worker.fleet.connect import Lifeline
-from worker.limiter import Clock, RateGate, RateListener
+from worker.run.control import Clock
+from worker.run.gate import RateGate, RateListener
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -156,7 +156,7 @@ class FleetGate(RateGate):
         *,
         burst: int | None = None,
         max_pause: float = 60.0,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(local_rate, burst=burst, adaptive=False, max_pause=max_pause, clock=clock)
         self.shared = shared

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from worker.client import Answer
-from worker.limiter import RateGate
 from worker.outcomes import Tally
+from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 

@@ -20,7 +20,7 @@ from .config import SimulatorConfig
 from .faults import FaultInjector
 from .handlers import SessionHandlers
 from .population import Session, make_population
-from .ratelimit import RetryAfter, TokenBucket
+from .ratelimit import RetryAfter, ScheduledLimit
 from .responses import Problems, json_response
 from .stats import SimulatorStats
 
@@ -43,9 +43,10 @@ class Simulator:
         self._rng = rng
         self.problems = Problems(config.problem_content_type, config.legacy_422)
         self._retry_after = RetryAfter(config.retry_after, now)
-        self._bucket = (
-            TokenBucket(config.rate_limit, config.burst, clock) if config.rate_limit else None
+        schedule = config.limit_schedule or (
+            ((0.0, config.rate_limit),) if config.rate_limit else ()
         )
+        self._bucket = ScheduledLimit(schedule, config.burst_for, clock) if schedule else None
         self.faults = FaultInjector(config, rng, self.problems, self._retry_after, self.stats)
         self.handlers = SessionHandlers(config, self.sessions, self.stats, self.problems, now)
         self._token = config.token.encode()

@@ -12,6 +12,7 @@ from typing import Any
 
 from .config import (
     ALREADY_TERMINATED_MODES,
+    MIX_FAULT_KINDS,
     PROBLEM_CONTENT_TYPES,
     RETRY_AFTER_MODES,
     SimulatorConfig,
@@ -47,6 +48,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     values: dict[str, Any] = {name: getattr(args, name) for name in names}
     values["fault_kinds"] = tuple(args.fault_kinds)
     values["faults_by_id"] = dict(args.fault_script or [])
+    values["fault_mix"] = dict(args.fault or [])
+    values["limit_schedule"] = args.limit_schedule or ()
     return SimulatorConfig(**values)
 
 
@@ -83,6 +86,13 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.retry_after,
         help="how 429s carry Retry-After (default %(default)s)",
     )
+    group.add_argument(
+        "--limit-schedule",
+        type=_schedule,
+        metavar="T:LIMIT,...",
+        help="limits that change during the run, e.g. 0:300,10:150,20:300 "
+        "(T = seconds since the first API request; replaces --rate-limit)",
+    )
     group.add_argument("--latency-ms", type=float, default=_DEFAULTS.latency_ms)
     group.add_argument("--latency-jitter-ms", type=float, default=_DEFAULTS.latency_jitter_ms)
 
@@ -107,6 +117,20 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="ID=KIND,KIND",
         help="faults for successive requests naming ID (repeatable)",
+    )
+    group.add_argument(
+        "--fault",
+        type=_mix_entry,
+        action="append",
+        metavar="KIND=P",
+        help="a fault kind with its own probability per request (repeatable): "
+        + ",".join(MIX_FAULT_KINDS),
+    )
+    group.add_argument(
+        "--fault-retry-after",
+        type=float,
+        default=_DEFAULTS.fault_retry_after,
+        help="seconds in the Retry-After of 503-retry-after/-date faults (default %(default)s)",
     )
     group.add_argument("--timeout-hang-s", type=float, default=_DEFAULTS.timeout_hang_s)
     group.add_argument(
@@ -151,6 +175,29 @@ def _add_answer_flags(parser: argparse.ArgumentParser) -> None:
 
 def _kinds(text: str) -> tuple[str, ...]:
     return tuple(kind.strip() for kind in text.split(",") if kind.strip())
+
+
+def _mix_entry(text: str) -> tuple[str, float]:
+    kind, sep, share = text.partition("=")
+    try:
+        return kind.strip(), float(share) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KIND=PROBABILITY, got {text!r}") from None
+
+
+def _schedule(text: str) -> tuple[tuple[float, float], ...]:
+    entries = []
+    for part in text.split(","):
+        at, sep, limit = part.partition(":")
+        try:
+            entries.append((float(at), float(limit)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected T:LIMIT,T:LIMIT (seconds:requests per second), got {text!r}"
+            ) from None
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected T:LIMIT, got {part!r}")
+    return tuple(entries)
 
 
 def _script(text: str) -> tuple[str, tuple[str, ...]]:

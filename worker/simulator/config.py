@@ -11,14 +11,19 @@ from dataclasses import dataclass, field
 
 #: Faults that may be injected at random (``fault_rate``) or scripted per id.
 RANDOM_FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "504", "reset", "timeout", "malformed")
-#: Faults that only make sense scripted for one id (``faults_by_id``).
-SCRIPTED_FAULT_KINDS: tuple[str, ...] = (
-    *RANDOM_FAULT_KINDS,
-    "429",
-    "409",
-    "404",
-    "503-retry-after",
+#: Throttling and overload answers: each may be given its own probability (``fault_mix``).
+SIGNAL_FAULT_KINDS: tuple[str, ...] = (
+    "503-retry-after",  # Retry-After: fault_retry_after, in seconds
+    "503-retry-date",  # the same as an HTTP-date
+    "429",  # Retry-After as the ``retry_after`` mode says
+    "429-no-retry-after",
+    "429-retry-date",
+    "garbage",  # the request is carried out; the 200's body is not JSON at all
 )
+#: Every kind a probability may be given to, one by one (``fault_mix``).
+MIX_FAULT_KINDS: tuple[str, ...] = (*RANDOM_FAULT_KINDS, *SIGNAL_FAULT_KINDS)
+#: Faults that may be scripted for one id (``faults_by_id``).
+SCRIPTED_FAULT_KINDS: tuple[str, ...] = (*MIX_FAULT_KINDS, "409", "404")
 RETRY_AFTER_MODES: tuple[str, ...] = ("seconds", "http-date", "absent", "mixed")
 ALREADY_TERMINATED_MODES: tuple[str, ...] = ("409", "200")
 PROBLEM_CONTENT_TYPES: tuple[str, ...] = ("application/problem+json", "application/json", "mixed")
@@ -32,8 +37,11 @@ class SimulatorConfig:
     ``rate_burst`` tokens, by default a tenth of a second's worth); ``None`` is unlimited.
     ``faults_by_id`` maps a session id to a script of fault kinds consumed in order by
     successive requests that name that id; random faults (``fault_rate``) draw from
-    ``fault_kinds``. The ratios shape the seeded population: a share terminated
-    (``exit_ratio``), failed (``error_ratio``) and archived (``archived_ratio``).
+    ``fault_kinds``; ``fault_mix`` gives kinds a probability each (drawn before
+    ``fault_rate``). ``limit_schedule`` ((seconds since the first API request, limit), ...)
+    changes the rate limit during a run; its first entry replaces ``rate_limit``. The
+    ratios shape the seeded population: a share terminated (``exit_ratio``), failed
+    (``error_ratio``) and archived (``archived_ratio``).
     ``hostile_titles`` gives sessions titles and tags holding newlines, separators,
     quotes, other sessions' ids and token-shaped strings.
     """
@@ -50,6 +58,9 @@ class SimulatorConfig:
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = RANDOM_FAULT_KINDS
     faults_by_id: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fault_mix: Mapping[str, float] = field(default_factory=dict)
+    fault_retry_after: float = 1.0
+    limit_schedule: tuple[tuple[float, float], ...] = ()
     timeout_hang_s: float = 30.0
     ghost_success_rate: float = 0.5
     unknown_enums: bool = False
@@ -74,9 +85,13 @@ class SimulatorConfig:
     @property
     def burst(self) -> int:
         """Bucket size: ``rate_burst``, else a tenth of a second's worth (at least 1)."""
+        return self.burst_for(self.rate_limit or 0.0)
+
+    def burst_for(self, limit: float) -> int:
+        """The bucket size for ``limit`` requests/s (``rate_burst`` if set)."""
         if self.rate_burst is not None:
             return self.rate_burst
-        return max(1, int((self.rate_limit or 0.0) / 10))
+        return max(1, int(limit / 10))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -92,6 +107,11 @@ def _check_probability(name: str, value: float) -> None:
 def _check_faults(config: SimulatorConfig) -> None:
     for kind in config.fault_kinds:
         _check_choice("fault_kinds", kind, RANDOM_FAULT_KINDS)
+    for kind, share in config.fault_mix.items():
+        _check_choice("fault_mix", kind, MIX_FAULT_KINDS)
+        _check_probability(f"fault_mix[{kind}]", share)
+    if sum(config.fault_mix.values()) > 1.0:
+        raise ValueError("the probabilities of fault_mix add up to more than 1")
     for script in config.faults_by_id.values():
         for kind in script:
             _check_choice("faults_by_id", kind, SCRIPTED_FAULT_KINDS)
@@ -113,7 +133,18 @@ def _check_numbers(config: SimulatorConfig) -> None:
         raise ValueError(
             f"rate_limit must be positive (or None for unlimited), got {config.rate_limit}"
         )
+    _check_schedule(config.limit_schedule)
+    if config.fault_retry_after < 0:
+        raise ValueError(f"fault_retry_after must be 0 or more, got {config.fault_retry_after}")
     if config.rate_burst is not None and config.rate_burst < 1:
         raise ValueError(f"rate_burst must be at least 1, got {config.rate_burst}")
     if min(config.latency_ms, config.latency_jitter_ms, config.timeout_hang_s) < 0:
         raise ValueError("latency_ms, latency_jitter_ms and timeout_hang_s must be 0 or more")
+
+
+def _check_schedule(schedule: tuple[tuple[float, float], ...]) -> None:
+    times = [at for at, _ in schedule]
+    if times != sorted(times) or (times and times[0] != 0):
+        raise ValueError("limit_schedule must start at 0 s and be in order of time")
+    if any(limit <= 0 for _, limit in schedule):
+        raise ValueError("every limit of limit_schedule must be positive")

@@ -5,9 +5,13 @@ names the id; otherwise each request draws a random fault with ``fault_rate``. W
 kinds do:
 
 - ``500``/``503``: a ProblemDetail (a transient blip: no Retry-After); ``502``/``504``: a
-  proxy's HTML/text page; ``429``/``409``/``404``/``503-retry-after`` (an overloaded
-  service saying when to come back): the API's ProblemDetail (scripted only).
-- ``malformed``: the request is carried out, but the 200 body is cut in half.
+  proxy's HTML/text page; ``409``/``404``: the API's ProblemDetail (scripted only).
+- ``503-retry-after`` / ``503-retry-date``: an overloaded service saying when to come back
+  (``fault_retry_after`` seconds, as seconds or as an HTTP-date); ``429`` (Retry-After as
+  the ``retry_after`` mode says), ``429-no-retry-after``, ``429-retry-date``: a throttle
+  that the token bucket did not decide.
+- ``malformed``: the request is carried out, but the 200 body is cut in half;
+  ``garbage``: carried out, and the 200's body is not JSON at all.
 - ``reset``: the connection is closed without an answer (aiohttp clients see
   ``ServerDisconnectedError``, after silently re-sending an idempotent request once).
 - ``timeout``: the answer is held ``timeout_hang_s`` (cut short when the server stops);
@@ -34,6 +38,7 @@ from .stats import SimulatorStats
 
 Call = Callable[[], Awaitable[web.Response]]
 _MUTATING = frozenset({"DELETE", "POST"})
+_GARBAGE = b"\x00\xff<html>upstream sent an invalid response</html>\x1b{"
 _DETAILS = {
     409: "Session is in a state that does not allow this operation",
     404: "Session not found",
@@ -68,6 +73,12 @@ class FaultInjector:
             script = self._scripts.get(devin_id)
             if script:
                 return script.popleft()
+        if self._config.fault_mix:
+            draw = self._rng.random()
+            for kind, share in self._config.fault_mix.items():
+                draw -= share
+                if draw < 0:
+                    return kind
         rate = self._config.fault_rate
         if rate and self._rng.random() < rate:
             return self._rng.choice(self._config.fault_kinds)
@@ -82,12 +93,24 @@ class FaultInjector:
             return await self._hang(request, call)
         if kind == "malformed":
             return _truncated(await call())
+        if kind == "garbage":
+            await call()
+            return web.Response(body=_GARBAGE, status=200, content_type="application/json")
         if kind in ("502", "504"):
             return gateway_response(int(kind))
-        overload = kind in ("429", "503-retry-after")
         status = int(kind[:3])
-        headers = self._retry_after.header(1.0) if overload else None
+        headers = self._signal_headers(kind)
         return self._problems.problem(status, _DETAILS[status], request.path, headers=headers)
+
+    def _signal_headers(self, kind: str) -> dict[str, str] | None:
+        wait = self._config.fault_retry_after
+        if kind == "429":
+            return self._retry_after.header(1.0)
+        if kind == "503-retry-after":
+            return self._retry_after.render("seconds", wait)
+        if kind.endswith("-retry-date"):
+            return self._retry_after.render("http-date", wait)
+        return None
 
     def _ghost(self, request: web.Request) -> bool:
         if request.method not in _MUTATING:

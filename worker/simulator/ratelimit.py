@@ -23,16 +23,59 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = clock()
 
-    def take(self) -> float:
-        now = self._clock()
+    def set_rate(self, rate: float, burst: int) -> None:
+        """A new limit from now on; the tokens banked so far are kept (up to the new burst)."""
+        self._refill(self._clock())
+        self._rate, self._burst = rate, float(burst)
+        self._tokens = min(self._tokens, self._burst)
+
+    def _refill(self, now: float) -> None:
         elapsed = now - self._updated
         self._updated = now
         if elapsed > 0:
             self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+
+    def take(self) -> float:
+        self._refill(self._clock())
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self._rate
+
+
+class ScheduledLimit:
+    """A token bucket whose limit follows ``schedule``: ((seconds since the first request,
+    requests/s), ...), the first at 0 s. Without a schedule, the one ``limit``."""
+
+    __slots__ = ("_bucket", "_burst_for", "_clock", "_next", "_schedule", "_started")
+
+    def __init__(
+        self,
+        schedule: tuple[tuple[float, float], ...],
+        burst_for: Callable[[float], int],
+        clock: Callable[[], float],
+    ) -> None:
+        self._schedule = schedule
+        self._burst_for = burst_for
+        self._clock = clock
+        first = schedule[0][1]
+        self._bucket = TokenBucket(first, burst_for(first), clock)
+        self._next = 1
+        self._started: float | None = None
+
+    def take(self) -> float:
+        """As ``TokenBucket.take``, under the limit in force now."""
+        now = self._clock()
+        if self._started is None:
+            self._started = now
+        while (
+            self._next < len(self._schedule)
+            and now - self._started >= self._schedule[self._next][0]
+        ):
+            limit = self._schedule[self._next][1]
+            self._bucket.set_rate(limit, self._burst_for(limit))
+            self._next += 1
+        return self._bucket.take()
 
 
 class RetryAfter:
@@ -56,6 +99,10 @@ class RetryAfter:
         if mode == "mixed":
             mode = self._CYCLE[self._turn % len(self._CYCLE)]
             self._turn += 1
+        return self.render(mode, wait_s)
+
+    def render(self, mode: str, wait_s: float) -> dict[str, str]:
+        """The header in ``mode`` (``seconds``, ``http-date`` or ``absent``)."""
         seconds = max(1, math.ceil(wait_s))
         if mode == "seconds":
             return {"Retry-After": str(seconds)}

@@ -1,7 +1,9 @@
 """Counters of what the simulator received and answered, served at /_simulator/stats.
 
 Updated on every request, so each update is a few dict increments; the peak rate is a
-sliding one-second window over a deque of arrival times (amortised O(1)).
+sliding one-second window over a deque of arrival times (amortised O(1)). Requests and
+429s are also counted per whole second since the first request (``per_second``), so that
+a benchmark can take the accepted rate over the body of a run, leaving out its ends.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class SimulatorStats:
     peak_requests_per_second: int = 0
     first_request_at: float | None = None
     last_request_at: float | None = None
+    requests_per_second: list[int] = field(default_factory=list)
+    throttled_per_second: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque, repr=False)
 
     def record_arrival(self, method: str, at: float) -> None:
@@ -41,6 +45,7 @@ class SimulatorStats:
         if self.first_request_at is None:
             self.first_request_at = at
         self.last_request_at = at
+        self._count(self.requests_per_second, at)
         window = self._window
         window.append(at)
         while at - window[0] >= 1.0:
@@ -52,6 +57,15 @@ class SimulatorStats:
         self.requests_by_status[str(status)] += 1
         if status == 429:
             self.throttled += 1
+            if self.last_request_at is not None:
+                self._count(self.throttled_per_second, self.last_request_at)
+
+    def _count(self, counts: list[int], at: float) -> None:
+        """Add one to ``counts`` at the whole second of ``at`` since the first request."""
+        second = int(at - (self.first_request_at or at))
+        if len(counts) <= second:
+            counts.extend([0] * (second + 1 - len(counts)))
+        counts[second] += 1
 
     def record_unexpected(self, method: str, path: str) -> None:
         self.unexpected_total += 1
@@ -80,6 +94,8 @@ class SimulatorStats:
             "auth_failures": self.auth_failures,
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
+            "requests_per_second": list(self.requests_per_second),
+            "throttled_per_second": list(self.throttled_per_second),
             "terminated": self.terminated,
             "archived": self.archived,
         }
