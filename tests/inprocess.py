@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -123,8 +124,12 @@ def run_main(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m worker ARGS`` as a call: exit code, stdout and stderr as a child's."""
     out, err = io.BytesIO(), io.BytesIO()
+    # stdin with a real descriptor, as a child's: the run reads a duplicate of it
+    given = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    given.write((stdin or "").encode())
+    given.seek(0)
     streams = (
-        io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8"),
+        io.TextIOWrapper(given, encoding="utf-8"),
         io.TextIOWrapper(out, encoding="utf-8", write_through=True),
         io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True),
     )
@@ -136,6 +141,7 @@ def run_main(
     stdout, stderr = _text(out.getvalue()), _text(err.getvalue())
     for stream in streams:
         stream.detach()
+    given.close()
     return subprocess.CompletedProcess(
         [sys.executable, "-m", "worker", *args], code, stdout, stderr
     )
@@ -180,9 +186,9 @@ def _child_state(
     root = logging.getLogger()
     saved_root = (root.handlers[:], root.level)
     saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    from worker.logs import REDACTOR
+    from worker.output.redact import REDACTOR
 
-    saved_secrets = REDACTOR.secrets[:]
+    saved_secrets = (REDACTOR._secrets[:], REDACTOR._secret_bytes[:])
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -205,4 +211,4 @@ def _child_state(
         root.setLevel(saved_root[1])
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
-        REDACTOR.secrets[:] = saved_secrets
+        REDACTOR._secrets[:], REDACTOR._secret_bytes[:] = saved_secrets

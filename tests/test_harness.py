@@ -15,9 +15,9 @@ import pytest
 import structlog
 from conftest import cli_env, run_args, run_cli, run_cli_process, session_results
 
-from worker.logs import REDACTOR
+from worker.output.redact import REDACTOR
 
-_TS = re.compile(r'"ts":"[^"]*"')
+_TS = re.compile(r'"ts":"[^"]*"|^\d\d:\d\d:\d\d ', re.M)  # JSON and plain-line times
 
 
 def _state() -> tuple[Any, ...]:
@@ -30,7 +30,7 @@ def _state() -> tuple[Any, ...]:
         logging.getLogger().level,
         signal.getsignal(signal.SIGINT),
         signal.getsignal(signal.SIGTERM),
-        REDACTOR.secrets[:],
+        REDACTOR._secrets[:],
         structlog.contextvars.get_contextvars(),
     )
 
