@@ -8,6 +8,7 @@ raw body, headers, or a streamed body of ``huge`` bytes. Every request is counte
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,3 +103,14 @@ async def serving(hostile: Hostile) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+def pause_gate(gate: Any, seconds: float) -> None:
+    """Pause every worker at ``gate`` for ``seconds``: a wave of 429s, as the gate sees one
+    (an isolated 429 only paces its own retry)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(100):
+        gate.throttled(seconds)
+        if gate.paused_until > loop.time():
+            return
+    raise AssertionError("the gate did not pause after a wave of 429s")

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from hostile import ORG, TOKEN, Hostile, Reply, problem, serving
+from hostile import ORG, TOKEN, Hostile, Reply, pause_gate, problem, serving
 
 from worker.client import ClientOptions, DevinClient
 from worker.listing import _Pager
@@ -19,7 +19,7 @@ async def _fetch(server: Hostile, pause: float | None = None, **settings: Any) -
     values: dict[str, Any] = {"org_id": ORG, "backoff_base": 0, "max_attempts": 3, "rate": 0}
     pager = _Pager(Settings(**{**values, **settings}))
     if pause is not None:
-        pager.gate.throttled(pause)
+        pause_gate(pager.gate, pause)
     try:
         async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
             page = await asyncio.wait_for(pager.fetch(client, {"first": 200}), 0.3)
@@ -50,7 +50,7 @@ async def test_a_retry_after_over_the_cap_gives_up_at_once() -> None:
 async def test_every_page_attempt_waits_for_the_rate_gate() -> None:
     server = Hostile({"GET": [PAGE]})
     with pytest.raises(TimeoutError):
-        await _fetch(server, pause=3600.0, rate=10)
+        await _fetch(server, pause=60.0, rate=10)  # under the cap: the gate pauses
     assert server.count("GET") == 0
     _, page = await _fetch(server, rate=10)  # the same gate settings, not paused
     assert page is not None and server.count("GET") == 1

@@ -153,7 +153,12 @@ def test_appending_keeps_the_log_and_mends_only_a_torn_tail(tmp_path: Path) -> N
     assert len(text.splitlines()) == 2
     path.write_text('{}\n{"ev')  # torn, with a newline early in the file
     ResultLog(path, "run6").close()
-    assert path.read_text() == '{}\n{"ev\n'
+    assert path.read_text() == '{}\n{"ev'  # nothing recorded: nothing written
+    log = ResultLog(path, "run7")
+    log.result(SessionResult("devin-b", "terminated"))
+    log.close()
+    lines = path.read_text().split("\n")
+    assert lines[:2] == ["{}", '{"ev'] and '"devin-b"' in lines[2] and lines[3] == ""
 
 
 def test_timestamps_are_utc_whatever_the_local_zone(

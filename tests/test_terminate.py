@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pytest
-from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
+from hostile import ORG, TOKEN, Hostile, Reply, ok, pause_gate, problem, serving
 
 from worker import terminate_sessions
 from worker.api import RunSummary
@@ -354,7 +354,7 @@ async def test_a_halt_ends_a_retry_wait_at_once() -> None:
 
 async def test_a_paused_gate_holds_a_session_no_longer_than_its_deadline() -> None:
     gate = RateGate(10.0, max_pause=3600.0)
-    gate.throttled(3600.0)  # everyone paused for an hour
+    pause_gate(gate, 3600.0)  # everyone paused for an hour
     server = Hostile({"DELETE": [ok(SID)]})
     try:
         async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
