@@ -180,9 +180,9 @@ def _child_state(
     root = logging.getLogger()
     saved_root = (root.handlers[:], root.level)
     saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    from worker.logs import REDACTOR
+    from worker.output.redact import REDACTOR
 
-    saved_secrets = REDACTOR.secrets[:]
+    saved_secrets = (REDACTOR._secrets[:], REDACTOR._secret_bytes[:])
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -205,4 +205,4 @@ def _child_state(
         root.setLevel(saved_root[1])
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
-        REDACTOR.secrets[:] = saved_secrets
+        REDACTOR._secrets[:], REDACTOR._secret_bytes[:] = saved_secrets

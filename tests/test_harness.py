@@ -15,7 +15,7 @@ import pytest
 import structlog
 from conftest import cli_env, run_args, run_cli, run_cli_process, session_results
 
-from worker.logs import REDACTOR
+from worker.output.logs import REDACTOR
 
 _TS = re.compile(r'"ts":"[^"]*"')
 

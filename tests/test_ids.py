@@ -9,7 +9,7 @@ from corpus import malformed_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.ids import SESSION_ID_PATTERN, InvalidId, parse_session_id
+from worker.input.ids import SESSION_ID_PATTERN, InvalidId, parse_session_id
 
 _ID_BODY = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",

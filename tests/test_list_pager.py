@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hostile import ORG, TOKEN, Hostile, Reply, problem, serving
 
-from worker.client import ClientOptions, DevinClient
-from worker.listing import _Pager
+from worker.commands.listing import _Pager
+from worker.devin.client import ClientOptions, DevinClient
 from worker.settings import Settings
 
 PAGE = Reply(200, {"items": [], "has_next_page": False, "end_cursor": None})

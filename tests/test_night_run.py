@@ -13,8 +13,8 @@ import pytest
 from conftest import read_results
 
 from worker import cli
-from worker.demo import simulator_in_thread
-from worker.job import run_job
+from worker.commands.demo import simulator_in_thread
+from worker.run.job import run_job
 from worker.settings import load_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population, terminable_ids

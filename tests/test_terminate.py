@@ -13,12 +13,12 @@ from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
 
 from worker import terminate_sessions
 from worker.api import RunSummary
-from worker.backoff import Backoff, RetryBudget
-from worker.client import Answer, ClientOptions, DevinClient
+from worker.devin.client import Answer, ClientOptions, DevinClient
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult
+from worker.run.backoff import Backoff, RetryBudget
 from worker.run.retry import RetryPolicy, ThrottleBreaker
-from worker.terminate import Halt, Terminator
+from worker.run.terminate import Halt, Terminator
 
 SID = "devin-target"
 OTHER = "devin-victim"

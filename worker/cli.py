@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_tools(commands: Any) -> None:
     from worker.commands import compact, config, report
-    from worker.listing import add_list_arguments
+    from worker.commands.listing import add_list_arguments
     from worker.simulator.command import configure_parser
 
     listing = commands.add_parser(
@@ -278,7 +278,7 @@ def _add_fleet_commands(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from worker.logs import configure_logging
+    from worker.output.logs import configure_logging
 
     configure_logging()  # plain lines on stderr until a command's settings say otherwise
     try:
@@ -293,11 +293,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "list":
-        from worker.listing import list_command
+        from worker.commands.listing import list_command
 
         return list_command(args)
     if args.command == "demo":
-        from worker.demo import run_demo
+        from worker.commands.demo import run_demo
 
         return run_demo(sessions=args.sessions, directory=args.dir)
     if args.command == "simulate":
@@ -336,7 +336,7 @@ def _fatal(exc: Exception, command: str) -> int:
 
 
 def settings_from(args: argparse.Namespace) -> Any:
-    from worker.logs import configure_logging
+    from worker.output.logs import configure_logging
     from worker.settings import load_settings
 
     flags = {name: getattr(args, name, None) for name, _, _ in _RUN_FLAGS}
@@ -352,9 +352,9 @@ def settings_from(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from worker.job import run_job
+    from worker.output.progress import confirm_on_terminal, progress_for
     from worker.output.summary import print_summary
-    from worker.progress import confirm_on_terminal, progress_for
+    from worker.run.job import run_job
 
     settings = settings_from(args)
     with progress_for(settings) as tally:

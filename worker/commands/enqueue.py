@@ -10,7 +10,7 @@ def main(args: argparse.Namespace) -> int:
     from worker.fleet.connect import mask_url
     from worker.fleet.enqueue import enqueue
     from worker.fleet.options import fleet_options
-    from worker.logs import configure_logging
+    from worker.output.logs import configure_logging
 
     configure_logging(fmt=args.log_format or "auto")
     options = fleet_options(args)

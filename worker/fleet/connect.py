@@ -126,7 +126,7 @@ def open_redis(url: str, *, password: str | None = None, socket_timeout: float =
     }
     if password is not None:
         options["password"] = password
-    from worker.logs import REDACTOR
+    from worker.output.logs import REDACTOR
 
     REDACTOR.add(password)
     REDACTOR.add(urlsplit(url).password)

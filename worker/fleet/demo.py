@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.demo import simulator_in_thread
+from worker.commands.demo import simulator_in_thread
 from worker.fleet.enqueue import enqueue
 from worker.fleet.options import FleetOptions
 from worker.fleet.report import summarise

@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterator
 
 from worker.errors import InputError
-from worker.ids import InvalidId, parse_session_id, trim
 from worker.input.csvrecords import (
     DELIMITERS,
     Record,
@@ -28,6 +27,7 @@ from worker.input.csvrecords import (
     sniff_delimiter,
     starts_record,
 )
+from worker.input.ids import InvalidId, parse_session_id, trim
 from worker.input.lines import Line
 
 __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]

@@ -3,8 +3,8 @@ describes (and why it cannot be used), the halt reason of a refused token."""
 
 from __future__ import annotations
 
-from worker.client import Answer
-from worker.models import SessionState
+from worker.devin.client import Answer
+from worker.devin.models import SessionState
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 

@@ -20,7 +20,7 @@ import orjson
 import structlog
 
 from worker._names import TOKEN_ENV
-from worker.client import Answer, DevinClient
+from worker.devin.client import Answer, DevinClient
 from worker.errors import AuthError, PreflightError
 
 log = structlog.get_logger("worker.identity")

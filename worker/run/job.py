@@ -19,20 +19,20 @@ from typing import BinaryIO
 import structlog
 
 from worker._version import __version__
-from worker.client import DevinClient
+from worker.devin.client import DevinClient
 from worker.errors import ConfigError, InputError, ResultLogError, WorkerError
+from worker.input.intake import threaded, until_input_error
 from worker.input.opening import Source, open_sources
-from worker.intake import threaded, until_input_error
-from worker.lock import RunLock
+from worker.input.sources import check_sources, count_sources, read_sources
 from worker.outcomes import Tally
 from worker.output.history import PriorRuns, scan_results
-from worker.pipeline import Pipeline, RunReport
-from worker.results import ResultLog, check_results_path
+from worker.output.lock import RunLock
+from worker.output.results import ResultLog, check_results_path
 from worker.run.identity import check_identity
+from worker.run.pipeline import Pipeline, RunReport
 from worker.settings import TOKEN_ENV, Settings
-from worker.sources import check_sources, count_sources, read_sources
 
-log = structlog.get_logger("worker.job")
+log = structlog.get_logger("worker.run.job")
 
 Confirm = Callable[[int | None, Settings], bool]
 

@@ -21,14 +21,14 @@ import aiohttp
 from yarl import URL
 
 from worker._version import __version__
-from worker.backoff import parse_retry_after
-from worker.models import (
+from worker.devin.models import (
     ServiceUserSelf,
     SessionPage,
     SessionState,
     describe_error,
     parse_state,
 )
+from worker.run.backoff import parse_retry_after
 
 QueryValue = str | int | bool | Sequence[str]
 MAX_BODY = 4 * 1024 * 1024  # bytes of one answer read at most; a larger one is a failure

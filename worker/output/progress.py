@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from worker.logs import configure_logging, is_json
 from worker.outcomes import OUTCOMES, Tally
+from worker.output.logs import configure_logging, is_json
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
-log = structlog.get_logger("worker.progress")
+log = structlog.get_logger("worker.output.progress")
 
 _TICK = 0.1  # seconds between redraws of the bar
 _WINDOW = 10.0  # seconds over which rates are measured

@@ -19,9 +19,9 @@ from functools import partial
 
 import structlog
 
-from worker.client import Answer, DevinClient
+from worker.devin.client import Answer, DevinClient
+from worker.devin.models import SessionState
 from worker.limiter import RateGate
-from worker.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
 from worker.run.answers import read_session, refusal, retryable
 from worker.run.exchange import Exchange
@@ -30,7 +30,7 @@ from worker.run.retry import RetryPolicy, Tries
 
 __all__ = ["Halt", "Terminator"]
 
-log = structlog.get_logger("worker.terminate")
+log = structlog.get_logger("worker.run.terminate")
 
 
 @dataclass(slots=True)

@@ -19,18 +19,18 @@ from dataclasses import dataclass
 
 import structlog
 
-from worker.client import ClientOptions, DevinClient
+from worker.devin.client import ClientOptions, DevinClient
 from worker.errors import ResultLogError
-from worker.idset import IdSet, Visit
+from worker.input.idset import IdSet, Visit
+from worker.input.sources import InputItem
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult, Tally
 from worker.output.rates import RateNotes
 from worker.run.retry import RetryPolicy
+from worker.run.terminate import Halt, Terminator
 from worker.settings import Settings
-from worker.sources import InputItem
-from worker.terminate import Halt, Terminator
 
-log = structlog.get_logger("worker.pipeline")
+log = structlog.get_logger("worker.run.pipeline")
 
 ResultSink = Callable[[SessionResult], None]
 ClientCheck = Callable[[DevinClient], Awaitable[None]]

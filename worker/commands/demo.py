@@ -17,10 +17,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from worker.job import run_job
-from worker.logs import configure_logging
-from worker.pipeline import RunReport
-from worker.results import read_records
+from worker.output.logs import configure_logging
+from worker.output.results import read_records
+from worker.run.job import run_job
+from worker.run.pipeline import RunReport
 from worker.settings import load_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import RunningSimulator, running_simulator

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from worker.client import DevinClient, QueryValue
-    from worker.models import SessionPage
+    from worker.devin.client import DevinClient, QueryValue
+    from worker.devin.models import SessionPage
     from worker.output.rows import RowWriter
     from worker.settings import Settings
 
@@ -187,8 +187,8 @@ async def _list(
     limit: int | None,
     out: RowWriter,
 ) -> int:
-    from worker.client import ClientOptions, DevinClient
-    from worker.job import require_credentials
+    from worker.devin.client import ClientOptions, DevinClient
+    from worker.run.job import require_credentials
 
     options = ClientOptions(
         base_url=settings.base_url,
@@ -294,8 +294,8 @@ def check_statuses(given: list[str] | None) -> frozenset[str]:
     """The ``--status`` names (repeated or comma-separated); ConfigError (exit 2) for a name
     the API does not use: a typo must not silently match nothing."""
     from worker.commands.options import did_you_mean
+    from worker.devin.models import SessionStatus
     from worker.errors import ConfigError
-    from worker.models import SessionStatus
 
     known = [s.value for s in SessionStatus]
     names = frozenset(
@@ -320,4 +320,4 @@ def _silence_stdout() -> None:
 def _log() -> Any:
     import structlog
 
-    return structlog.get_logger("worker.listing")
+    return structlog.get_logger("worker.commands.listing")
