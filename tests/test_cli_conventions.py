@@ -14,7 +14,8 @@ from conftest import REPO, cli_env, run_cli
 
 from worker import cli
 from worker.commands.config import example_toml
-from worker.commands.listing import build_query, parse_time
+from worker.commands.listing import build_query
+from worker.commands.options import parse_time
 from worker.output.summary import print_summary
 from worker.run.pipeline import RunReport
 from worker.settings import Settings

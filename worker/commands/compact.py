@@ -16,7 +16,7 @@ HELP = "rewrite a result log keeping only the latest record per session of the l
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from worker.commands.listing import parse_duration
+    from worker.commands.options import parse_duration
 
     parser.add_argument("results", metavar="RESULTS", help="the result log (JSONL) to compact")
     parser.add_argument(

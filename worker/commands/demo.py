@@ -16,14 +16,16 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from worker.output.logs import configure_logging
-from worker.output.results import read_records
-from worker.run.job import run_job
-from worker.run.pipeline import RunReport
-from worker.settings import load_settings
-from worker.simulator.config import SimulatorConfig
-from worker.simulator.server import RunningSimulator, running_simulator
+if TYPE_CHECKING:
+    import argparse
+
+    from worker.run.pipeline import RunReport
+    from worker.simulator.config import SimulatorConfig
+    from worker.simulator.server import RunningSimulator
+
+HELP = "run the whole job against the built-in simulator"
 
 MEANING = {
     0: "every id reached a final state",
@@ -47,9 +49,24 @@ _MALFORMED = [
 ]
 
 
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sessions", type=int, default=300, help="simulated sessions (default 300)"
+    )
+    parser.add_argument(
+        "--dir", default="demo-output", help="where to write the input and result log"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    return run_demo(sessions=args.sessions, directory=args.dir)
+
+
 @contextmanager
 def simulator_in_thread(config: SimulatorConfig) -> Iterator[RunningSimulator]:
     """Serve the simulator from a thread of its own until the block ends."""
+    from worker.simulator.server import running_simulator
+
     ready: list[RunningSimulator] = []
     started, stop = threading.Event(), threading.Event()
 
@@ -84,6 +101,11 @@ def write_sample(path: Path, sim: RunningSimulator) -> tuple[set[str], int]:
 
 
 def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
+    from worker.output.logs import configure_logging
+    from worker.run.job import run_job
+    from worker.settings import load_settings
+    from worker.simulator.config import SimulatorConfig
+
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     config = SimulatorConfig(
@@ -126,6 +148,8 @@ def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
 def _explain(
     report: RunReport, results: Path, expected: set[str], malformed: int, stats: dict[str, object]
 ) -> int:
+    from worker.output.results import read_records
+
     records = [r for r in read_records(results) if r.get("event") == "session.result"]
     by_id = Counter(r["session_id"] for r in records if r["session_id"] is not None)
     invalid = sum(1 for r in records if r["outcome"] == "invalid")

@@ -5,6 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+PARSER = {
+    "help": "put validated session ids on a Redis stream for `work` ('-' reads stdin)",
+    "description": "Validate the ids of INPUT (.csv, .txt, .jsonl; '-': stdin) and put them "
+    "on the queue. Invalid lines are reported with file:line and not enqueued.",
+}
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from worker.fleet.options import add_connection_arguments
+
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files of session ids")
+    add_connection_arguments(parser)
+
 
 def main(args: argparse.Namespace) -> int:
     from worker.fleet.connect import mask_url

@@ -11,12 +11,12 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from worker.commands.options import parse_duration, parse_time
 
 if TYPE_CHECKING:
     from worker.devin.client import DevinClient, QueryValue
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 COLUMNS = ("session_id", "status", "created_at", "updated_at", "is_archived", "tags", "title")
 PAGE_SIZE = 200
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 # (flag, query key, metavar, help); list keys repeat, WHEN values are times
 _FILTERS: list[tuple[str, str, str, str]] = [
     ("--tag", "tags", "TAG", "has this tag (repeatable: any of them)"),
@@ -45,29 +43,18 @@ _FILTERS: list[tuple[str, str, str, str]] = [
 _LISTS = frozenset({"tags", "user_ids", "service_user_ids", "origins"})
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``90m``, ``1h``, ``7d``, ``2w`` (also ``s``); argparse type."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90m, 12h, 7d or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+PARSER = {
+    "help": "print matching session ids as CSV (pipe into `run -`)",
+    "description": "Print the organization's sessions that match every filter, as CSV on stdout.",
+}
 
 
-def parse_time(text: str, now: Callable[[], float] = time.time) -> int:
-    """Unix seconds from ``1714560000``, ``2024-05-01``, ``2024-05-01T12:00:00Z`` (UTC if
-    no offset) or a duration back from now (``30m``, ``12h``, ``7d``, ``2w``); argparse type."""
-    if text.strip().isdigit():
-        return int(text)
-    if _DURATION.match(text):
-        return int(now() - parse_duration(text))
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither unix seconds, an ISO date such as 2024-05-01T12:00:00Z, "
-            "nor a duration back from now such as 30m, 12h or 7d"
-        ) from None
-    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    add_list_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    return list_command(args)
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,7 +152,7 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     ConfigError (exit 2) or AuthError (exit 3) when the API refuses the query or token."""
     import asyncio
 
-    from worker.cli import settings_from
+    from worker.commands.options import settings_from
 
     settings = settings_from(args)
     statuses = check_statuses(args.status)
