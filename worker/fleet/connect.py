@@ -24,8 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
+from worker._names import PASSWORD_ENV
 from worker.errors import ConfigError, WorkerError
-from worker.fleet.options import PASSWORD_ENV
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
