@@ -17,7 +17,7 @@ from worker.commands.config import example_toml
 from worker.commands.listing import build_query
 from worker.commands.options import parse_time
 from worker.output.summary import print_summary
-from worker.run.pipeline import RunReport
+from worker.run.report import RunReport
 from worker.settings import Settings
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from worker.run.pipeline import RunReport
+    from worker.run.report import RunReport
     from worker.simulator.config import SimulatorConfig
     from worker.simulator.server import RunningSimulator
 

@@ -177,13 +177,7 @@ async def _list(
     from worker.devin.client import ClientOptions, DevinClient
     from worker.run.job import require_credentials
 
-    options = ClientOptions(
-        base_url=settings.base_url,
-        org_id=settings.org_id or "",
-        token=require_credentials(settings),
-        timeout=settings.timeout,
-        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-    )
+    options = ClientOptions.from_settings(settings, require_credentials(settings))
     pager = _Pager(settings)
     try:
         async with DevinClient(options) as client:

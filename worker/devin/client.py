@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import aiohttp
@@ -28,6 +29,9 @@ from worker.devin.models import (
     describe_error,
     parse_state,
 )
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 from worker.run.backoff import parse_retry_after
 
 QueryValue = str | int | bool | Sequence[str]
@@ -76,6 +80,17 @@ class ClientOptions:
     concurrency: int = 8
     ca_bundle: str | None = None
     max_body: int = MAX_BODY
+
+    @classmethod
+    def from_settings(cls, settings: Settings, token: str) -> ClientOptions:
+        return cls(
+            base_url=settings.base_url,
+            org_id=settings.org_id or "",
+            token=token,
+            timeout=settings.timeout,
+            concurrency=settings.concurrency,
+            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        )
 
 
 class DevinClient:

@@ -29,7 +29,8 @@ from worker.output.history import PriorRuns, scan_results
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog, check_results_path
 from worker.run.identity import check_identity
-from worker.run.pipeline import Pipeline, RunReport
+from worker.run.pipeline import Pipeline
+from worker.run.report import RunReport
 from worker.settings import TOKEN_ENV, Settings
 
 log = structlog.get_logger("worker.run.job")
