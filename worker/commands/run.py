@@ -26,7 +26,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from worker.commands.options import settings_from
-    from worker.output.progress import confirm_on_terminal, progress_for
+    from worker.output.confirm import confirm_on_terminal
+    from worker.output.progress import progress_for
     from worker.output.summary import print_summary
     from worker.run.job import run_job
 
