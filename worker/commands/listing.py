@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from worker.commands.options import parse_duration, parse_time
 
 if TYPE_CHECKING:
-    from worker.devin.client import DevinClient, QueryValue
-    from worker.devin.models import SessionPage
+    from worker.devin.client import QueryValue
     from worker.output.rows import RowWriter
     from worker.settings import Settings
 
@@ -176,9 +175,10 @@ async def _list(
 ) -> int:
     from worker.devin.client import ClientOptions, DevinClient
     from worker.run.job import require_credentials
+    from worker.run.pager import Pager
 
     options = ClientOptions.from_settings(settings, require_credentials(settings))
-    pager = _Pager(settings)
+    pager = Pager(settings)
     try:
         async with DevinClient(options) as client:
             while True:
@@ -190,78 +190,6 @@ async def _list(
                     return 0 if pager.complete else 1
     finally:
         await pager.gate.aclose()
-
-
-class _Pager:
-    """One page at a time, every attempt through the rate gate and the run's RetryPolicy
-    (attempts, deadline, backoff, Retry-After cap); stops on a stuck cursor."""
-
-    def __init__(self, settings: Settings) -> None:
-        from worker.limiter import RateGate
-        from worker.run.retry import RetryPolicy
-
-        self._policy = RetryPolicy.from_settings(settings)
-        self.gate = RateGate(
-            settings.rate or None,
-            burst=settings.burst,
-            adaptive=settings.adaptive,
-            max_pause=settings.retry_after_max,
-        )
-        self.pages = 0
-        self.complete = True
-
-    async def fetch(
-        self, client: DevinClient, query: Mapping[str, QueryValue]
-    ) -> SessionPage | None:
-        tries = self._policy.start()
-        while True:
-            await self.gate.acquire()
-            tries.attempts += 1
-            answer, page = await client.list_sessions(query)
-            if answer.status == 429:
-                self.gate.throttled(answer.retry_after)
-            else:
-                self.gate.accepted()
-            if page is not None:
-                self.pages += 1
-                return page
-            _refuse(answer.status, answer.error)
-            wait = tries.next_wait(answer)
-            if isinstance(wait, str):
-                break
-            _log().warning(
-                "list.retry", attempt=tries.attempts, error=answer.error, page=self.pages + 1
-            )
-            await self._policy.sleep(wait)
-        _log().error(
-            "list.gave_up", pages=self.pages, error=wait, hint="the CSV printed so far is partial"
-        )
-        self.complete = False
-        return None
-
-    def advance(self, page: SessionPage, query: dict[str, QueryValue]) -> bool:
-        """Point ``query`` at the next page; False when there is none (or it cannot move)."""
-        if not page.has_next_page:
-            return False
-        if not page.end_cursor or page.end_cursor == query.get("after"):
-            _log().error("list.cursor_stuck", pages=self.pages, cursor=page.end_cursor)
-            self.complete = False
-            return False
-        query["after"] = page.end_cursor
-        return True
-
-
-def _refuse(status: int | None, error: str) -> None:
-    """Raise for answers no retry can mend: a refused token, a refused query."""
-    from worker.errors import AuthError, ConfigError
-
-    if status in (401, 403):
-        raise AuthError(
-            f"the API refused the token ({error}); listing needs a service-user key with "
-            "ViewOrgSessions for this organization: check DEVIN_API_KEY and --org-id"
-        )
-    if status is not None and status != 429 and 400 <= status < 500:
-        raise ConfigError(f"the API rejected the list query ({error}); check the filters")
 
 
 def _columns(text: str) -> tuple[str, ...]:
@@ -296,9 +224,3 @@ def _silence_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _log() -> Any:
-    import structlog
-
-    return structlog.get_logger("worker.commands.listing")
