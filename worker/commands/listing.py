@@ -174,8 +174,8 @@ async def _list(
     out: RowWriter,
 ) -> int:
     from worker.devin.client import ClientOptions, DevinClient
-    from worker.run.job import require_credentials
     from worker.run.pager import Pager
+    from worker.run.preflight import require_credentials
 
     options = ClientOptions.from_settings(settings, require_credentials(settings))
     pager = Pager(settings)

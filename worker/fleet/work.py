@@ -37,8 +37,8 @@ from worker.outcomes import Tally
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog
 from worker.run.identity import check_identity
-from worker.run.job import require_credentials
 from worker.run.pipeline import ClientCheck, Pipeline
+from worker.run.preflight import require_credentials
 from worker.run.report import RunReport
 from worker.settings import Settings
 
