@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Outcome = Literal[
     "terminated",
@@ -18,16 +18,7 @@ Outcome = Literal[
     "would_terminate",
 ]
 
-OUTCOMES: tuple[Outcome, ...] = (
-    "terminated",
-    "archived",
-    "already_terminated",
-    "not_found",
-    "failed",
-    "cancelled",
-    "invalid",
-    "would_terminate",
-)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 # A session whose latest outcome is one of these is done: a resumed run skips it.
 FINAL_OUTCOMES: frozenset[str] = frozenset(

@@ -22,7 +22,7 @@ import structlog
 from worker.devin.client import Answer, DevinClient
 from worker.devin.models import SessionState
 from worker.limiter import RateGate
-from worker.outcomes import Outcome, SessionResult, Tally
+from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult, Tally
 from worker.run.answers import read_session, refusal, retryable
 from worker.run.exchange import Exchange
 from worker.run.halt import Halt
@@ -257,7 +257,7 @@ class _Attempts:
         session: SessionState | None = None,
         error: str | None = None,
     ) -> SessionResult:
-        if outcome in ("terminated", "archived", "already_terminated", "not_found"):
+        if outcome in FINAL_OUTCOMES:
             self.tries.refund()
         return SessionResult(
             self.session_id,
