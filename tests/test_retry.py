@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from worker.devin.client import Answer
+from worker.devin.answer import Answer
 from worker.run.backoff import Backoff, RetryBudget
 from worker.run.retry import RetryPolicy, ThrottleBreaker, over_cap
 

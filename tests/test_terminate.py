@@ -13,7 +13,8 @@ from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
 
 from worker import terminate_sessions
 from worker.api import RunSummary
-from worker.devin.client import Answer, ClientOptions, DevinClient
+from worker.devin.answer import Answer
+from worker.devin.client import ClientOptions, DevinClient
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult
 from worker.run.backoff import Backoff, RetryBudget

@@ -3,7 +3,7 @@ describes (and why it cannot be used), the halt reason of a refused token."""
 
 from __future__ import annotations
 
-from worker.devin.client import Answer
+from worker.devin.answer import Answer
 from worker.devin.models import SessionState
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

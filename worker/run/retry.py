@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from worker.run.backoff import Backoff, RetryBudget
 
 if TYPE_CHECKING:
-    from worker.devin.client import Answer
+    from worker.devin.answer import Answer
     from worker.settings import Settings
 
 Clock = Callable[[], float]

@@ -19,7 +19,8 @@ from functools import partial
 
 import structlog
 
-from worker.devin.client import Answer, DevinClient
+from worker.devin.answer import Answer
+from worker.devin.client import DevinClient
 from worker.devin.models import SessionState
 from worker.limiter import RateGate
 from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult, Tally
