@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import structlog
 
@@ -23,8 +24,8 @@ from worker.devin.answer import Answer
 from worker.devin.client import DevinClient
 from worker.devin.models import SessionState
 from worker.limiter import RateGate
-from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult, Tally
-from worker.run.answers import read_session, refusal, retryable
+from worker.outcomes import Outcome, SessionResult, Tally
+from worker.run.answers import read_session, refusal, retryable, session_result
 from worker.run.exchange import Exchange
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
@@ -250,24 +251,5 @@ class _Attempts:
     def _stopped(self, reason: str) -> SessionResult:
         return self._result("cancelled" if self.t.halt else "failed", error=reason)
 
-    def _result(
-        self,
-        outcome: Outcome,
-        answer: Answer | None = None,
-        *,
-        session: SessionState | None = None,
-        error: str | None = None,
-    ) -> SessionResult:
-        if outcome in FINAL_OUTCOMES:
-            self.tries.refund()
-        return SessionResult(
-            self.session_id,
-            outcome,
-            archived=session.is_archived if session else None,
-            status=str(session.status) if session else None,
-            http_status=answer.status if answer is not None else None,
-            attempts=self.tries.attempts,
-            elapsed_ms=round(self.tries.elapsed() * 1000, 1),
-            error=error,
-            source=self.source,
-        )
+    def _result(self, outcome: Outcome, answer: Answer | None = None, **more: Any) -> SessionResult:
+        return session_result(self.session_id, self.source, self.tries, outcome, answer, **more)
