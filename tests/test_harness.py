@@ -15,7 +15,7 @@ import pytest
 import structlog
 from conftest import cli_env, run_args, run_cli, run_cli_process, session_results
 
-from worker.output.logs import REDACTOR
+from worker.output.redact import REDACTOR
 
 _TS = re.compile(r'"ts":"[^"]*"')
 
@@ -30,7 +30,7 @@ def _state() -> tuple[Any, ...]:
         logging.getLogger().level,
         signal.getsignal(signal.SIGINT),
         signal.getsignal(signal.SIGTERM),
-        REDACTOR.secrets[:],
+        REDACTOR._secrets[:],
         structlog.contextvars.get_contextvars(),
     )
 
