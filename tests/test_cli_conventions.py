@@ -16,8 +16,8 @@ from worker import cli
 from worker.commands.config import example_toml
 from worker.commands.listing import build_query
 from worker.commands.options import parse_time
+from worker.outcomes import RunReport
 from worker.output.summary import print_summary
-from worker.run.report import RunReport
 from worker.settings import Settings
 
 

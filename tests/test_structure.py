@@ -99,3 +99,19 @@ def test_no_command_imports_another_command() -> None:
 def test_module_size(name: str) -> None:
     lines = _modules()[name].read_text(encoding="utf-8").count("\n")
     assert lines <= MAX_LINES, f"{name}: {lines} lines"
+
+
+def _stage(name: str) -> str:
+    """``worker.run.job`` -> ``worker.run``; a top-level module is its own node."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else name
+
+
+def test_no_cycles_between_packages() -> None:
+    """The stages only import downward: e.g. output never imports run while run imports it."""
+    graph: dict[str, set[str]] = {}
+    for name, deps in import_graph().items():
+        graph.setdefault(_stage(name), set()).update(
+            _stage(dep) for dep in deps if _stage(dep) != _stage(name)
+        )
+    assert find_cycles(graph) == []

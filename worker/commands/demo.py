@@ -9,21 +9,17 @@ prints what happened. It needs no credentials: the simulator's token is used.
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
 
-    from worker.run.report import RunReport
-    from worker.simulator.config import SimulatorConfig
-    from worker.simulator.server import RunningSimulator
+    from worker.outcomes import RunReport
+    from worker.simulator.server import RunningSimulator, simulator_in_thread
 
 HELP = "run the whole job against the built-in simulator"
 
@@ -60,32 +56,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     return run_demo(sessions=args.sessions, directory=args.dir)
-
-
-@contextmanager
-def simulator_in_thread(config: SimulatorConfig) -> Iterator[RunningSimulator]:
-    """Serve the simulator from a thread of its own until the block ends."""
-    from worker.simulator.server import running_simulator
-
-    ready: list[RunningSimulator] = []
-    started, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        async with running_simulator(config) as sim:
-            ready.append(sim)
-            started.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    if not started.wait(10):
-        raise RuntimeError("the simulator did not start")
-    try:
-        yield ready[0]
-    finally:
-        stop.set()
-        thread.join(5)
 
 
 def write_sample(path: Path, sim: RunningSimulator) -> tuple[set[str], int]:

@@ -33,13 +33,12 @@ from worker.fleet.options import FleetOptions
 from worker.fleet.reader import ReadOptions, StreamReader
 from worker.fleet.sink import FleetSink
 from worker.input.idset import IdSet, Visit
-from worker.outcomes import Tally
+from worker.outcomes import RunReport, Tally
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog
 from worker.run.identity import check_identity
 from worker.run.pipeline import ClientCheck, Pipeline
 from worker.run.preflight import require_credentials
-from worker.run.report import RunReport
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.fleet.work")

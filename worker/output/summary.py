@@ -15,7 +15,7 @@ from worker.output.progress import ORDER, console_for
 from worker.settings import Settings
 
 if TYPE_CHECKING:
-    from worker.run.report import RunReport
+    from worker.outcomes import RunReport
 
 
 def print_summary(report: RunReport, settings: Settings) -> None:

@@ -23,14 +23,13 @@ from worker.errors import ConfigError, InputError, ResultLogError, WorkerError
 from worker.input.intake import threaded, until_input_error
 from worker.input.opening import Source, open_sources
 from worker.input.sources import read_sources
-from worker.outcomes import Tally
+from worker.outcomes import RunReport, Tally
 from worker.output.history import PriorRuns, scan_results
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog, check_results_path
 from worker.run.identity import check_identity
 from worker.run.pipeline import Pipeline
 from worker.run.preflight import Confirm, preflight, require_credentials, spool_dir
-from worker.run.report import RunReport
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.run.job")

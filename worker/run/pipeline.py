@@ -21,10 +21,9 @@ from worker.errors import ResultLogError
 from worker.input.idset import IdSet, Visit
 from worker.input.sources import InputItem
 from worker.limiter import RateGate
-from worker.outcomes import SessionResult, Tally
+from worker.outcomes import RunReport, SessionResult, Tally, exit_code
 from worker.output.rates import RateNotes
 from worker.run.breaker import Breaker
-from worker.run.report import RunReport, exit_code
 from worker.run.retry import RetryPolicy
 from worker.run.shutdown import Shutdown
 from worker.run.terminate import Halt, Terminator
