@@ -18,8 +18,9 @@ from worker.devin.client import ClientOptions, DevinClient
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult
 from worker.run.backoff import Backoff, RetryBudget
+from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, ThrottleBreaker
-from worker.run.terminate import Halt, Terminator
+from worker.run.terminate import Terminator
 
 SID = "devin-target"
 OTHER = "devin-victim"

@@ -24,9 +24,10 @@ from worker.limiter import RateGate
 from worker.outcomes import RunReport, SessionResult, Tally, exit_code
 from worker.output.rates import RateNotes
 from worker.run.breaker import Breaker
+from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy
 from worker.run.shutdown import Shutdown
-from worker.run.terminate import Halt, Terminator
+from worker.run.terminate import Terminator
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.run.pipeline")

@@ -30,7 +30,7 @@ from worker.run.exchange import Exchange
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 
-__all__ = ["Halt", "Terminator"]
+__all__ = ["Terminator"]
 
 log = structlog.get_logger("worker.run.terminate")
 
