@@ -22,7 +22,7 @@ import orjson
 
 from worker.input.csvfile import ID_HEADERS, CsvReader, header_key
 from worker.input.csvrecords import DELIMITERS
-from worker.input.ids import InvalidId, parse_session_id
+from worker.input.ids import InvalidId, is_session_id, parse_session_id
 
 __all__ = [
     "DEFAULT_LOG_OUTCOMES",
@@ -70,15 +70,7 @@ def _text_hint(text: str) -> str | None:
 
 
 def _any_valid(values: list[str]) -> bool:
-    return len(values) > 1 and any(_is_id(value) for value in values)
-
-
-def _is_id(value: str) -> bool:
-    try:
-        parse_session_id(value)
-    except InvalidId:
-        return False
-    return True
+    return len(values) > 1 and any(is_session_id(value) for value in values)
 
 
 class JsonlFormat:
