@@ -52,7 +52,7 @@ $(VENV)/.mutate-installed: $(STAMP)
 	@touch $@
 
 # Mutation testing of the decision modules listed in pyproject.toml [tool.mutmut].
-# Narrow it with MUTANTS, e.g. `make mutate MUTANTS='worker.ids*'`; browse with `mutmut browse`.
+# Narrow it with MUTANTS, e.g. `make mutate MUTANTS='worker.input.ids*'`; browse with `mutmut browse`.
 mutate: $(VENV)/.mutate-installed
 	DEVIN_TERMINATE_PRISM_SERVERS='{"problem": "left out under mutmut"}' $(BIN)/mutmut run $(MUTANTS)
 	$(BIN)/mutmut results

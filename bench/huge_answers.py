@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from worker.client import ClientOptions, DevinClient
+from worker.devin.client import ClientOptions, DevinClient
 
 HERE = Path(__file__).resolve().parent
 CONCURRENT = 16

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import orjson
 
-from worker.logs import configure_logging
+from worker.input.sources import InputItem
 from worker.outcomes import SessionResult
-from worker.pipeline import Pipeline
-from worker.results import ResultLog
+from worker.output.logs import configure_logging
+from worker.output.results import ResultLog
+from worker.run.pipeline import Pipeline
 from worker.settings import Settings
 from worker.simulator import SimulatorConfig, running_simulator, terminable_ids
-from worker.sources import InputItem
 
 TOKEN = "cog_bench_token_0123456789"
 ORG = "org-bench"

@@ -33,7 +33,7 @@ from bench.harness import (
 GOAL_MIB = 150.0
 _SCAN = (
     "import sys, time\n"
-    "from worker.results import scan_results\n"
+    "from worker.output.results import scan_results\n"
     "t = time.perf_counter(); prior = scan_results(sys.argv[1])\n"
     "print(time.perf_counter() - t, prior.records, len(prior.settled))\n"
 )

@@ -2,7 +2,7 @@
 
 Importable from the tests as ``from corpus import ...`` (pytest puts ``tests/`` on
 ``sys.path``). Every corpus line is one physical line without its line end, and every one
-of them must come out of `worker.sources.read_inputs` as an ``invalid`` item, whether it
+of them must come out of `worker.input.sources.read_inputs` as an ``invalid`` item, whether it
 sits in a ``.txt`` file or in the id column of a ``.csv`` file.
 """
 

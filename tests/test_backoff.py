@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.backoff import Backoff, RetryBudget, parse_retry_after
+from worker.devin.retry_after import parse_retry_after
+from worker.run.backoff import Backoff, RetryBudget
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 

@@ -14,9 +14,10 @@ from conftest import REPO, cli_env, run_cli
 
 from worker import cli
 from worker.commands.config import example_toml
-from worker.listing import build_query, parse_time
+from worker.commands.listing import build_query
+from worker.commands.options import parse_time
+from worker.outcomes import RunReport
 from worker.output.summary import print_summary
-from worker.pipeline import RunReport
 from worker.settings import Settings
 
 
@@ -104,7 +105,7 @@ def test_the_example_configuration_ships_in_the_package(
 def test_plain_lines_cannot_be_forged(capsys: pytest.CaptureFixture[str]) -> None:
     import structlog
 
-    from worker.logs import configure_logging
+    from worker.output.logs import configure_logging
 
     configure_logging(fmt="console")
     structlog.get_logger("t").warning(

@@ -11,7 +11,7 @@ import pytest
 
 from worker import cli
 from worker.output.compact import compact
-from worker.results import ResultLog, scan_results
+from worker.output.results import ResultLog, scan_results
 
 DAY = 86400.0
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -126,7 +126,7 @@ def test_compact_keeps_the_latest_record_per_id_and_the_run_records(tmp_path: Pa
 def test_compact_command_takes_the_run_lock(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from worker.lock import RunLock
+    from worker.output.lock import RunLock
 
     path = tmp_path / "r.jsonl"
     path.write_text("")

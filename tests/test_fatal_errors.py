@@ -13,11 +13,11 @@ from tests.conftest import read_results
 from tests.servers import ORG, TOKEN, serve, settings, simulator_app
 from worker.cli import main
 from worker.errors import ResultLogError
-from worker.idset import IdSet
-from worker.pipeline import Pipeline
-from worker.results import ResultLog
+from worker.input.idset import IdSet
+from worker.input.sources import InputItem
+from worker.output.results import ResultLog
+from worker.run.pipeline import Pipeline
 from worker.simulator import SimulatorConfig, running_simulator, terminable_ids
-from worker.sources import InputItem
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from aiohttp import web
 from tests.conftest import cli_env, read_results, run_cli
 from tests.servers import ORG, TOKEN, closed_port, echo_app, serve, settings, simulator_app
 from worker.errors import AuthError, ConfigError, PreflightError
-from worker.job import run_job
+from worker.run.job import run_job
 from worker.simulator import terminable_ids
 
 

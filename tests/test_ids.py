@@ -9,7 +9,7 @@ from corpus import malformed_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.ids import SESSION_ID_PATTERN, InvalidId, parse_session_id
+from worker.input.ids import SESSION_ID_PATTERN, InvalidId, parse_session_id
 
 _ID_BODY = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
@@ -149,3 +149,11 @@ def test_exact_reasons_for_an_unnamed_character_a_letter_x_and_length() -> None:
             parse_session_id(raw)
         assert caught.value.reason == reason
     assert parse_session_id("devin-" + "X" * 128) == "devin-" + "X" * 128
+
+
+def test_is_session_id_agrees_with_the_parser() -> None:
+    from worker.input.ids import is_session_id
+
+    assert is_session_id(" devin-abc123 ")
+    assert not is_session_id("devin-../admin")
+    assert not is_session_id("")

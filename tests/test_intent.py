@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tests.conftest import read_results
 from tests.servers import ORG, TOKEN, serve, settings, simulator_app
-from worker.job import run_job
-from worker.results import ResultLog, SessionSending, scan_results
+from worker.output.results import ResultLog, SessionSending, scan_results
+from worker.run.job import run_job
 from worker.simulator import terminable_ids
 
 

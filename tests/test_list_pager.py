@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hostile import ORG, TOKEN, Hostile, Reply, pause_gate, problem, serving
 
-from worker.client import ClientOptions, DevinClient
-from worker.listing import _Pager
+from worker.devin.client import ClientOptions, DevinClient
+from worker.run.pager import Pager
 from worker.settings import Settings
 
 PAGE = Reply(200, {"items": [], "has_next_page": False, "end_cursor": None})
@@ -17,7 +17,7 @@ PAGE = Reply(200, {"items": [], "has_next_page": False, "end_cursor": None})
 
 async def _fetch(server: Hostile, pause: float | None = None, **settings: Any) -> Any:
     values: dict[str, Any] = {"org_id": ORG, "backoff_base": 0, "max_attempts": 3, "rate": 0}
-    pager = _Pager(Settings(**{**values, **settings}))
+    pager = Pager(Settings(**{**values, **settings}))
     if pause is not None:
         pause_gate(pager.gate, pause)
     try:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from conftest import REPO, cli_env, run_cli
 
-from worker.listing import COLUMNS, add_list_arguments, build_query, parse_duration, parse_time
+from worker.commands.listing import COLUMNS, add_list_arguments, build_query
+from worker.commands.options import parse_duration, parse_time
 
 
 def _all_sessions(sim: Any) -> list[dict[str, Any]]:

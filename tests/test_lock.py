@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO, cli_env, run_args, run_cli, session_results
 from worker.errors import ConfigError, LockError
-from worker.lock import RunLock
+from worker.output.lock import RunLock
 
 
 def _log(tmp_path: Path) -> Path:

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.models import Origin, SessionResponse, SessionStatus, describe_error, parse_session
+from worker.devin.models import (
+    Origin,
+    SessionResponse,
+    SessionStatus,
+    describe_error,
+    parse_session,
+)
 
 BASE: dict[str, Any] = {
     "session_id": "devin-abc",

@@ -13,7 +13,7 @@ import pytest
 from conftest import cli_env, run_cli, run_on_pty
 
 from worker.outcomes import Tally
-from worker.progress import Meter
+from worker.output.meter import Meter
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.servers import ORG, TOKEN, echo_app, echo_ids, serve, settings
-from worker.job import run_job
-from worker.logs import configure_logging
 from worker.outcomes import SessionResult
 from worker.output import redact
+from worker.output.logs import configure_logging
+from worker.output.results import ResultLog
 from worker.output.summary import print_summary
-from worker.results import ResultLog
+from worker.run.job import run_job
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,12 @@ import pytest
 from conftest import read_results
 
 from worker import cli
-from worker.demo import simulator_in_thread
-from worker.job import run_job
 from worker.output.report import summarize
+from worker.run.job import run_job
 from worker.settings import Settings, load_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population, terminable_ids
-from worker.simulator.server import RunningSimulator
+from worker.simulator.server import RunningSimulator, simulator_in_thread
 
 BASE = SimulatorConfig(
     sessions=40, seed=9, token="cog_report", org_id="org-report", exit_ratio=0.0, error_ratio=0.0

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from worker import results
 from worker.outcomes import SessionResult
-from worker.results import ResultLog, SessionRecord, read_records, scan_results
+from worker.output import results
+from worker.output.results import ResultLog, SessionRecord, read_records, scan_results
 
 
 def test_records_validate_and_the_file_is_private(tmp_path: Path) -> None:

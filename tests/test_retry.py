@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from worker.backoff import Backoff, RetryBudget
-from worker.client import Answer
+from worker.devin.answer import Answer
+from worker.run.backoff import Backoff, RetryBudget
 from worker.run.retry import RetryPolicy, ThrottleBreaker, over_cap
 
 

@@ -15,8 +15,8 @@ import pytest
 from corpus import Trickle, build_mixed_file, malformed_corpus
 
 from worker.errors import InputError
-from worker.intake import threaded
-from worker.sources import (
+from worker.input.intake import threaded
+from worker.input.sources import (
     MAX_LINE_BYTES,
     InputItem,
     check_inputs,

@@ -14,16 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from worker.devin.models import SessionResponse
 from worker.errors import ConfigError, InputError
 from worker.input.csvrecords import records
 from worker.input.lines import physical_lines
 from worker.input.opening import open_sources
-from worker.models import SessionResponse
-from worker.output.rows import RowWriter
-from worker.settings import load_settings
-from worker.simulator.config import SimulatorConfig
-from worker.simulator.population import make_population
-from worker.sources import (
+from worker.input.sources import (
     MAX_RECORD_BYTES,
     InputItem,
     check_inputs,
@@ -31,6 +27,10 @@ from worker.sources import (
     read_inputs,
     read_sources,
 )
+from worker.output.rows import RowWriter
+from worker.settings import load_settings
+from worker.simulator.config import SimulatorConfig
+from worker.simulator.population import make_population
 
 _SETTINGS = settings(
     max_examples=60,

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worker.errors import InputError
-from worker.sources import MAX_LINE_BYTES, InputItem, read_inputs
+from worker.input.sources import MAX_LINE_BYTES, InputItem, read_inputs
 
 _SETTINGS = settings(
     max_examples=200,
@@ -45,7 +45,7 @@ def _file(lines: list[bytes], ends: list[bytes], bom: bool) -> bytes:
 
 
 def _meaningful(data: bytes) -> list[int]:
-    """The physical line numbers that must yield an item (the rule of worker.sources)."""
+    """The physical line numbers that must yield an item (the rule of worker.input.sources)."""
     numbers = []
     for number, line in enumerate(data.splitlines(), start=1):
         stripped = line.strip()

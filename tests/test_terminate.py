@@ -13,12 +13,14 @@ from hostile import ORG, TOKEN, Hostile, Reply, ok, pause_gate, problem, serving
 
 from worker import terminate_sessions
 from worker.api import RunSummary
-from worker.backoff import Backoff, RetryBudget
-from worker.client import Answer, ClientOptions, DevinClient
+from worker.devin.answer import Answer
+from worker.devin.client import ClientOptions, DevinClient
 from worker.outcomes import SessionResult
+from worker.run.backoff import Backoff, RetryBudget
 from worker.run.gate import RateGate
+from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, ThrottleBreaker
-from worker.terminate import Halt, Terminator
+from worker.run.terminate import Terminator
 
 SID = "devin-target"
 OTHER = "devin-victim"

@@ -7,9 +7,9 @@ Names are loaded on first use, so that the command line's ``--help`` imports not
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from worker._lazy import lazy_names
 from worker._version import __version__
 
 if TYPE_CHECKING:
@@ -25,18 +25,8 @@ _LAZY = {
     "SessionResult": "worker.outcomes",
 }
 
-__all__ = [
-    "FINAL_OUTCOMES",
-    "OUTCOMES",
-    "Outcome",
-    "RunSummary",
-    "SessionResult",
-    "__version__",
-    "terminate_sessions",
-]
+__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "Outcome", "RunSummary", "SessionResult"]
+__all__ += ["__version__", "terminate_sessions"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)

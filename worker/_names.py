@@ -3,6 +3,7 @@
 ENV_PREFIX = "DEVIN_TERMINATE_"
 SPECIAL_ENV = {"org_id": "DEVIN_ORG_ID", "base_url": "DEVIN_API_URL"}
 TOKEN_ENV = "DEVIN_API_KEY"
+PASSWORD_ENV = "DEVIN_TERMINATE_REDIS_PASSWORD"  # the Redis password of a fleet
 
 
 def env_name(field: str) -> str:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.intake import from_ids
+from worker.input.intake import from_ids
 from worker.outcomes import SessionResult
-from worker.pipeline import Pipeline
-from worker.results import ResultLog
+from worker.output.results import ResultLog
+from worker.run.pipeline import Pipeline
 from worker.settings import Settings, check_base_url
 
 

@@ -1,13 +1,19 @@
-"""The few fatal errors of a run; a failure for one session is a result, never one of these.
+"""The fatal errors: the run cannot start or must stop. A failure for one session is a result
+(``SessionResult``), never one of these. ``cli`` maps each to its exit code
+(``WorkerError.exit_code``), which is all that distinguishes one class from another.
 
-WorkerError              base: the run cannot start or must stop (cli maps each to an exit code)
-├── ConfigError          bad flag, setting, TOML file or missing token        -> exit 2
-├── InputError           unreadable input, unknown CSV column, over --max-sessions -> exit 2
-├── AuthError            401, or 403 for a token lacking a permission        -> exit 3
-├── PreflightError       GET /v3/self: unreachable API, wrong base URL, other org -> exit 3
-├── ResultLogError       the result log cannot be written (disk full, I/O error) -> exit 3
-├── BreakerTripped       too many recent sessions failed                     -> exit 3
-└── LockError            another run holds the lock                          -> exit 4
+WorkerError          base                                                          exit 1
+├── ConfigError      bad flag, setting, TOML file, missing token, refused list query exit 2
+├── InputError       unreadable input, unknown CSV column, over --max-sessions     exit 2
+├── AuthError        401, or 403 for a token lacking a permission (list, preflight) exit 3
+├── PreflightError   GET /v3/self: unreachable API, wrong base URL, other org      exit 3
+├── ResultLogError   the result log cannot be written (disk full, I/O error)        exit 3
+├── LockError        another run holds the lock                                     exit 4
+└── RedisUnavailable (worker/fleet/connect.py) Redis away past --redis-timeout      exit 3
+
+Once sessions are in flight, nothing is raised: a refused token (401/403), endless throttling,
+the failure breaker, a failed result log write and a signal each halt the run through its
+``Halt`` (worker/run/halt.py); the run's report then carries exit 3 (or 130/143).
 """
 
 from __future__ import annotations
@@ -18,44 +24,31 @@ class WorkerError(Exception):
 
     exit_code = 1
 
+    def __init_subclass__(cls, exit_code: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
-class ConfigError(WorkerError):
+
+class ConfigError(WorkerError, exit_code=2):
     """A setting is missing or wrong; nothing was sent."""
 
-    exit_code = 2
 
-
-class InputError(WorkerError):
+class InputError(WorkerError, exit_code=2):
     """An input cannot be read, or the run is refused before any request."""
 
-    exit_code = 2
 
-
-class AuthError(WorkerError):
+class AuthError(WorkerError, exit_code=3):
     """The API refused the token itself (401) or a permission it needs (403)."""
 
-    exit_code = 3
 
-
-class PreflightError(WorkerError):
+class PreflightError(WorkerError, exit_code=3):
     """The identity check before the first DELETE failed; nothing was sent."""
 
-    exit_code = 3
 
-
-class ResultLogError(WorkerError):
+class ResultLogError(WorkerError, exit_code=3):
     """A record could not be written: the run stops sending at once."""
 
-    exit_code = 3
 
-
-class BreakerTripped(WorkerError):
-    """Too many recent sessions failed; no new ones were started."""
-
-    exit_code = 3
-
-
-class LockError(WorkerError):
+class LockError(WorkerError, exit_code=4):
     """Another run holds the lock on this result log."""
-
-    exit_code = 4

@@ -1,11 +1,12 @@
-"""What happened to one session: the value every stage passes along."""
+"""What happened to one session (the value every stage passes along) and to a whole run."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Outcome = Literal[
     "terminated",
@@ -18,16 +19,7 @@ Outcome = Literal[
     "would_terminate",
 ]
 
-OUTCOMES: tuple[Outcome, ...] = (
-    "terminated",
-    "archived",
-    "already_terminated",
-    "not_found",
-    "failed",
-    "cancelled",
-    "invalid",
-    "would_terminate",
-)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 # A session whose latest outcome is one of these is done: a resumed run skips it.
 FINAL_OUTCOMES: frozenset[str] = frozenset(
@@ -60,3 +52,25 @@ class Tally:
     started: float = field(default_factory=time.monotonic)
     rate_limit: float | None = None  # the rate currently granted (adaptive control moves it)
     requests: int = 0  # every request sent, retries and checks included
+
+
+@dataclass(slots=True)
+class RunReport:
+    counts: dict[str, int]
+    exit_code: int
+    interrupted: bool
+    reason: str | None
+    elapsed_s: float
+    requests: int
+
+
+def exit_code(counts: Mapping[str, int], *, signalled: int | None, aborted: bool) -> int:
+    """The signal's code (130, 143); 3 when the run was aborted; 1 when a session failed, an
+    input line was invalid or a session was cancelled; else 0."""
+    if signalled is not None:
+        return signalled
+    if aborted:
+        return 3
+    if counts.get("failed") or counts.get("invalid") or counts.get("cancelled"):
+        return 1
+    return 0

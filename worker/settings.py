@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from worker._names import TOKEN_ENV, env_name, flag_name
+from worker._table import default
 from worker.errors import ConfigError
 from worker.outcomes import Outcome
 
@@ -30,47 +31,48 @@ _MAX_RATE = 100_000.0
 
 
 class Settings(BaseModel):
-    """Every setting of ``run`` (and the connection settings of ``list``), with its default."""
+    """Every setting of ``run`` (and the connection settings of ``list``): types and bounds
+    here, defaults and help text in the one table (``worker._table``)."""
 
     # inf and nan are refused everywhere: "--timeout inf" is a typo, not a wish
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    org_id: str | None = Field(None, pattern=r"^org-[A-Za-z0-9_-]{1,128}$")
-    base_url: str = "https://api.devin.ai"
-    token_file: Path | None = None
-    ca_bundle: Path | None = None
-    archive: bool = False
-    concurrency: int = Field(8, ge=1, le=1024)
-    rate: float = Field(20.0, ge=0, le=_MAX_RATE)  # requests/s, every attempt; 0 = no limit
-    burst: int | None = Field(None, ge=1)
-    adaptive: bool = True
-    max_attempts: int = Field(6, ge=1, le=100)
-    timeout: float = Field(30.0, ge=0.01, le=3600)
-    backoff_base: float = Field(0.1, ge=0)
-    backoff_max: float = Field(5.0, ge=0)
-    retry_after_max: float = Field(120.0, ge=0)
-    retry_budget: int = Field(500, ge=0)
-    session_timeout: float = Field(120.0, gt=0, le=86400)  # one session's attempts and waits
-    throttle_timeout: float = Field(60.0, gt=0, le=86400)  # only 429s this long: run stops
-    breaker_window: int = Field(50, ge=1)
-    breaker_threshold: float = Field(0.8, gt=0, le=1)
-    drain_timeout: float = Field(10.0, ge=0, le=3600)
-    results: Path = Path("results.jsonl")
-    resume: bool = True
-    dry_run: bool = False
-    max_sessions: int | None = Field(None, ge=0)
-    limit: int | None = Field(None, ge=1)
-    yes: bool = False
-    column: str | None = None
+    org_id: str | None = Field(default("org_id"), pattern=r"^org-[A-Za-z0-9_-]{1,128}$")
+    base_url: str = default("base_url")
+    token_file: Path | None = default("token_file")
+    ca_bundle: Path | None = default("ca_bundle")
+    archive: bool = default("archive")
+    concurrency: int = Field(default("concurrency"), ge=1, le=1024)
+    rate: float = Field(default("rate"), ge=0, le=_MAX_RATE)
+    burst: int | None = Field(default("burst"), ge=1)
+    adaptive: bool = default("adaptive")
+    max_attempts: int = Field(default("max_attempts"), ge=1, le=100)
+    timeout: float = Field(default("timeout"), ge=0.01, le=3600)
+    backoff_base: float = Field(default("backoff_base"), ge=0)
+    backoff_max: float = Field(default("backoff_max"), ge=0)
+    retry_after_max: float = Field(default("retry_after_max"), ge=0)
+    retry_budget: int = Field(default("retry_budget"), ge=0)
+    session_timeout: float = Field(default("session_timeout"), gt=0, le=86400)
+    throttle_timeout: float = Field(default("throttle_timeout"), gt=0, le=86400)
+    breaker_window: int = Field(default("breaker_window"), ge=1)
+    breaker_threshold: float = Field(default("breaker_threshold"), gt=0, le=1)
+    drain_timeout: float = Field(default("drain_timeout"), ge=0, le=3600)
+    results: Path = default("results")
+    resume: bool = default("resume")
+    dry_run: bool = default("dry_run")
+    max_sessions: int | None = Field(default("max_sessions"), ge=0)
+    limit: int | None = Field(default("limit"), ge=1)
+    yes: bool = default("yes")
+    column: str | None = default("column")
     # outcomes of a result log given as input whose ids are taken (None: failed,
     # cancelled, would_terminate); a string is split on commas (env, TOML)
-    outcome: tuple[Outcome, ...] | None = None
-    lock: Path | None = None
-    log_format: Literal["auto", "console", "json"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    progress: Literal["auto", "on", "off"] = "auto"
+    outcome: tuple[Outcome, ...] | None = default("outcome")
+    lock: Path | None = default("lock")
+    log_format: Literal["auto", "console", "json"] = default("log_format")
+    log_level: Literal["debug", "info", "warning", "error"] = default("log_level")
+    progress: Literal["auto", "on", "off"] = default("progress")
     # None: every 30 s in JSON, every 300 s in text
-    progress_interval: float | None = Field(None, ge=0.01, le=86400)
+    progress_interval: float | None = Field(default("progress_interval"), ge=0.01, le=86400)
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
 

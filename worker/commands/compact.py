@@ -16,7 +16,7 @@ HELP = "rewrite a result log keeping only the latest record per session of the l
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from worker.listing import parse_duration
+    from worker.commands.options import parse_duration
 
     parser.add_argument("results", metavar="RESULTS", help="the result log (JSONL) to compact")
     parser.add_argument(
@@ -37,8 +37,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import structlog
 
-    from worker.lock import RunLock
     from worker.output.compact import compact
+    from worker.output.lock import RunLock
 
     log = structlog.get_logger("worker.compact")
     results = Path(args.results)

@@ -5,12 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+PARSER = {
+    "help": "put validated session ids on a Redis stream for `work` ('-' reads stdin)",
+    "description": "Validate the ids of INPUT (.csv, .txt, .jsonl; '-': stdin) and put them "
+    "on the queue. Invalid lines are reported with file:line and not enqueued.",
+}
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from worker.fleet.options import add_connection_arguments
+
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files of session ids")
+    add_connection_arguments(parser)
+
 
 def main(args: argparse.Namespace) -> int:
     from worker.fleet.connect import mask_url
     from worker.fleet.enqueue import enqueue
     from worker.fleet.options import fleet_options
-    from worker.logs import configure_logging
+    from worker.output.logs import configure_logging
 
     configure_logging(fmt=args.log_format or "auto")
     options = fleet_options(args)

@@ -6,11 +6,21 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from worker import _table
+from worker._names import env_name, flag_name
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 _UNKNOWN = re.compile(r"unrecognized arguments: (.+)$")
 _CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.+)\)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -61,3 +71,92 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
         "-q", "--quiet", action="store_true", help="only warnings, errors and what needs a person"
     )
     loud.add_argument("-v", "--verbose", action="store_true", help="debug lines, every retry")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90m``, ``1h``, ``7d``, ``2w`` (also ``s``); argparse type."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90m, 12h, 7d or 2w")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def parse_time(text: str, now: Callable[[], float] = time.time) -> int:
+    """Unix seconds from ``1714560000``, ``2024-05-01``, ``2024-05-01T12:00:00Z`` (UTC if
+    no offset) or a duration back from now (``30m``, ``12h``, ``7d``, ``2w``); argparse type."""
+    if text.strip().isdigit():
+        return int(text)
+    if _DURATION.match(text):
+        return int(now() - parse_duration(text))
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither unix seconds, an ISO date such as 2024-05-01T12:00:00Z, "
+            "nor a duration back from now such as 30m, 12h or 7d"
+        ) from None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
+EXIT_CODES = """exit codes:
+  0    every id reached a final state (terminated, archived, already_terminated, not_found, skipped)
+  1    finished, but some sessions failed or input lines were invalid
+  2    usage, configuration or input error; nothing was sent
+  3    aborted: the token was refused (401/403), the failure breaker tripped,
+       or the API kept throttling
+  4    another run holds the lock
+  130  interrupted by SIGINT, 143 by SIGTERM (after draining)"""
+CONNECTION = ("org_id", "base_url", "token_file", "ca_bundle", "timeout", "log_format", "log_level")
+_SHORT = {"dry_run": "-n", "yes": "-y"}
+
+
+def add_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+    """``--config``, a flag per setting of ``names`` (all by default), ``-q``/``-v``: names,
+    help, env variable and default all come from the one table (``worker._table``)."""
+    parser.add_argument(
+        "--config", metavar="PATH", help="TOML file of settings (`config --example` prints one)"
+    )
+    wanted = None if names is None else set(names)
+    for row in _table.ROWS:
+        if wanted is None or row.name in wanted:
+            flags = [_SHORT[row.name]] if row.name in _SHORT else []
+            help_text = f"{_table.help_text(row)} [env {env_name(row.name)}]"
+            parser.add_argument(
+                *flags, flag_name(row.name), dest=row.name, help=help_text, **_flag_options(row)
+            )
+    add_verbosity(parser)
+
+
+def _flag_options(row: _table.Row) -> dict[str, Any]:
+    options: dict[str, Any] = {"default": None}
+    if row.switch:
+        options["action"] = "store_true"
+    elif isinstance(row.default, bool):
+        options["action"] = argparse.BooleanOptionalAction
+    elif row.choices:
+        options["choices"] = list(row.choices)
+    elif row.kind is not None or type(row.default) in (int, float):
+        options["type"] = row.kind or type(row.default)
+    if row.many:
+        options["action"] = "append"
+    if row.metavar:
+        options["metavar"] = row.metavar
+    return options
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings of a command's flags (over env, config file, defaults), with logging
+    configured by them."""
+    from worker.output.logs import configure_logging
+    from worker.settings import load_settings
+
+    flags = {row.name: getattr(args, row.name, None) for row in _table.ROWS}
+    if flags.get("log_level") is None and getattr(args, "quiet", False):
+        flags["log_level"] = "warning"
+    if flags.get("log_level") is None and getattr(args, "verbose", False):
+        flags["log_level"] = "debug"
+    configure_logging()  # until the settings say otherwise, so config errors are rendered
+    settings = load_settings(flags, config=args.config)
+    secret = settings.token.get_secret_value() if settings.token else None
+    configure_logging(level=settings.log_level, fmt=settings.log_format, secret=secret)
+    return settings

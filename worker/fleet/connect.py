@@ -24,8 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
+from worker._names import PASSWORD_ENV
 from worker.errors import ConfigError, WorkerError
-from worker.fleet.options import PASSWORD_ENV
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -126,7 +126,7 @@ def open_redis(url: str, *, password: str | None = None, socket_timeout: float =
     }
     if password is not None:
         options["password"] = password
-    from worker.logs import REDACTOR
+    from worker.output.logs import REDACTOR
 
     REDACTOR.add(password)
     REDACTOR.add(urlsplit(url).password)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.demo import simulator_in_thread
 from worker.fleet.enqueue import enqueue
 from worker.fleet.options import FleetOptions
 from worker.fleet.report import summarise
 from worker.fleet.server import LocalRedis
 from worker.simulator.config import SimulatorConfig
+from worker.simulator.server import simulator_in_thread
 
 STREAM = "devin-terminate:ids"
 

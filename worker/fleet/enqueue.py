@@ -16,9 +16,9 @@ import structlog
 
 from worker.fleet.connect import Lifeline, mask_url, open_redis, read_password
 from worker.fleet.options import FleetOptions
-from worker.idset import IdSet
-from worker.intake import threaded
-from worker.sources import InputItem, check_inputs, read_inputs
+from worker.input.idset import IdSet
+from worker.input.intake import threaded
+from worker.input.sources import InputItem, check_inputs, read_inputs
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

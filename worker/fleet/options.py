@@ -9,7 +9,8 @@ import os
 import socket
 from dataclasses import dataclass
 
-PASSWORD_ENV = "DEVIN_TERMINATE_REDIS_PASSWORD"
+from worker._names import PASSWORD_ENV
+
 URL_ENV = "DEVIN_TERMINATE_REDIS_URL"
 DEFAULT_STREAM = "devin-terminate:ids"
 DEFAULT_GROUP = "devin-terminate"

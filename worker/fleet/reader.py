@@ -24,9 +24,9 @@ import structlog
 
 from worker.fleet import scripts
 from worker.fleet.connect import Keys, Lifeline
-from worker.ids import InvalidId, parse_session_id
+from worker.input.ids import InvalidId, parse_session_id
+from worker.input.sources import InputItem
 from worker.outcomes import Tally
-from worker.sources import InputItem
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

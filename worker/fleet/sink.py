@@ -19,7 +19,7 @@ import orjson
 from worker.fleet import scripts
 from worker.fleet.connect import Keys, Lifeline
 from worker.outcomes import FINAL_OUTCOMES, SessionResult
-from worker.results import ResultLog
+from worker.output.results import ResultLog
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

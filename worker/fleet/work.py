@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from worker._version import __version__
-from worker.client import DevinClient
+from worker.devin.client import DevinClient
 from worker.errors import ConfigError
 from worker.fleet.connect import (
     Keys,
@@ -32,13 +32,13 @@ from worker.fleet.limiter import FleetGate, SharedLimiter
 from worker.fleet.options import FleetOptions
 from worker.fleet.reader import ReadOptions, StreamReader
 from worker.fleet.sink import FleetSink
-from worker.idset import IdSet, Visit
-from worker.job import require_credentials
-from worker.lock import RunLock
-from worker.outcomes import Tally
-from worker.pipeline import ClientCheck, Pipeline, RunReport
-from worker.results import ResultLog
+from worker.input.idset import IdSet, Visit
+from worker.outcomes import RunReport, Tally
+from worker.output.lock import RunLock
+from worker.output.results import ResultLog
 from worker.run.identity import check_identity
+from worker.run.pipeline import ClientCheck, Pipeline
+from worker.run.preflight import require_credentials
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.fleet.work")

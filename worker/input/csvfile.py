@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterator
 
 from worker.errors import InputError
-from worker.ids import InvalidId, parse_session_id, trim
 from worker.input.csvrecords import (
     DELIMITERS,
     Record,
@@ -28,6 +27,7 @@ from worker.input.csvrecords import (
     sniff_delimiter,
     starts_record,
 )
+from worker.input.ids import InvalidId, is_session_id, parse_session_id, trim
 from worker.input.lines import Line
 
 __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
@@ -48,16 +48,8 @@ def header_key(cell: str) -> str:
     return _KEY_NOISE.sub("", trim(cell)).lower()
 
 
-def _is_id(cell: str) -> bool:
-    try:
-        parse_session_id(cell)
-    except InvalidId:
-        return False
-    return True
-
-
 def _looks_like_id(cell: str) -> bool:
-    return _is_id(cell) or trim(cell).lower().startswith("devin-")
+    return is_session_id(cell) or trim(cell).lower().startswith("devin-")
 
 
 class CsvReader:
@@ -146,7 +138,7 @@ class CsvReader:
                 i
                 for _, cells, _, _ in self._pending
                 for i, cell in enumerate(cells or ())
-                if _is_id(cell)
+                if is_session_id(cell)
             }
         )
         if len(holders) != 1:
@@ -170,7 +162,7 @@ class CsvReader:
         if cells is None:
             return None if is_comment(rec) else (number, None, error, raw)
         index = self._index or 0
-        if is_comment(rec) and (index >= len(cells) or not _is_id(cells[index])):
+        if is_comment(rec) and (index >= len(cells) or not is_session_id(cells[index])):
             return None  # a comment: a "#" record that holds no id
         if index >= len(cells):
             return number, None, f"missing {self._label} (the row has {len(cells)} cells)", raw

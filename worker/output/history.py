@@ -1,7 +1,7 @@
 """Reading a result log back: what earlier runs settled, sent, and for which org and API.
 
 The resume scan streams the file (a log may hold millions of records); unreadable lines
-are counted and ignored. The kinds of record are described in ``worker.results``.
+are counted and ignored. The kinds of record are described in ``worker.output.results``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from worker.idset import IdSet
+from worker.input.idset import IdSet
 from worker.outcomes import FINAL_OUTCOMES
 
 

@@ -5,7 +5,7 @@ scrubs the text fields of a session record, whose other fields are numbers, outc
 validated ids, so that an id such as ``devin-cog_x`` is never mangled), stderr and stdout
 (``guard_standard_streams`` wraps ``sys.stderr``/``sys.stdout`` once, so structlog output,
 rich tables, summaries, plain prints and tracebacks are all scrubbed), and structlog events
-(``worker.logs`` delegates its scrubbing here).
+(``worker.output.logs`` delegates its scrubbing here).
 
 What is masked: the live token (every secret registered with ``add_secret``, raw and
 JSON-escaped), token-shaped strings (``cog_…``), ``Bearer`` credentials and the value of an

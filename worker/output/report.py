@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from worker.ids import SESSION_ID_PATTERN
+from worker.input.ids import SESSION_ID_PATTERN
 
 COUNTED_ONLY = ("skipped", "duplicate", "deferred")  # in run.finished, never one by one
 CSV_COLUMNS = ("session_id", "outcome", "time", "run_id", "reason")

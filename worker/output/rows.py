@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
-from worker.ids import SESSION_ID_PATTERN
+from worker.input.ids import SESSION_ID_PATTERN
 
 if TYPE_CHECKING:
-    from worker.models import SessionResponse
+    from worker.devin.models import SessionResponse
 
 __all__ = ["FORMATS", "RowWriter"]
 
@@ -69,7 +69,7 @@ class RowWriter:
         if SESSION_ID_PATTERN.match(session_id):
             self._out.write(session_id + "\n")
         else:
-            log = structlog.get_logger("worker.listing")
+            log = structlog.get_logger("worker.commands.listing")
             log.warning("list.bad_session_id", session_id=session_id[:200])
 
 

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from worker.logs import is_json, write_line
-from worker.progress import ORDER, console_for
+from worker.output.logs import is_json, write_line
+from worker.output.progress import ORDER, console_for
 from worker.settings import Settings
 
 if TYPE_CHECKING:
-    from worker.pipeline import RunReport
+    from worker.outcomes import RunReport
 
 
 def print_summary(report: RunReport, settings: Settings) -> None:

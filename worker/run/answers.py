@@ -1,10 +1,13 @@
 """What one answer says, read without side effects: retried or not, the session a 2xx
-describes (and why it cannot be used), the halt reason of a refused token."""
+describes (and why it cannot be used), the halt reason of a refused token; the result
+recorded for a session."""
 
 from __future__ import annotations
 
-from worker.client import Answer
-from worker.models import SessionState
+from worker.devin.answer import Answer
+from worker.devin.models import SessionState
+from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult
+from worker.run.retry import Tries
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -39,3 +42,29 @@ def refusal(answer: Answer) -> str | None:
             "ManageOrgSessions (and ViewOrgSessions for checks)"
         )
     return None
+
+
+def session_result(
+    session_id: str,
+    source: str | None,
+    tries: Tries,
+    outcome: Outcome,
+    answer: Answer | None = None,
+    *,
+    session: SessionState | None = None,
+    error: str | None = None,
+) -> SessionResult:
+    """The result of one session's attempts; a final outcome gives its retry tokens back."""
+    if outcome in FINAL_OUTCOMES:
+        tries.refund()
+    return SessionResult(
+        session_id,
+        outcome,
+        archived=session.is_archived if session else None,
+        status=str(session.status) if session else None,
+        http_status=answer.status if answer is not None else None,
+        attempts=tries.attempts,
+        elapsed_ms=round(tries.elapsed() * 1000, 1),
+        error=error,
+        source=source,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from worker.client import Answer
+from worker.devin.answer import Answer
 from worker.outcomes import Tally
 from worker.run.gate import RateGate
 from worker.run.halt import Halt

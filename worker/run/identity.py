@@ -20,7 +20,8 @@ import orjson
 import structlog
 
 from worker._names import TOKEN_ENV
-from worker.client import Answer, DevinClient
+from worker.devin.answer import Answer
+from worker.devin.client import DevinClient
 from worker.errors import AuthError, PreflightError
 
 log = structlog.get_logger("worker.identity")

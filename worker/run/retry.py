@@ -33,10 +33,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from worker.backoff import Backoff, RetryBudget
+from worker.run.backoff import Backoff, RetryBudget
 
 if TYPE_CHECKING:
-    from worker.client import Answer
+    from worker.devin.answer import Answer
     from worker.settings import Settings
 
 Clock = Callable[[], float]

@@ -9,7 +9,9 @@ on first use, so importing this package (or the ``simulate`` command) stays chea
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from worker._lazy import lazy_names
 
 from .config import SimulatorConfig
 from .population import make_population, terminable_ids, write_ids_csv
@@ -39,9 +41,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)

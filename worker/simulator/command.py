@@ -141,36 +141,26 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_SWITCHES = {
+    "--unknown-enums": "answer enum values and fields the spec does not know",
+    "--hostile-titles": "titles and tags holding newlines, separators, quotes, other ids, "
+    "cog_ strings",
+    "--lacks-manage-permission": "DELETE and archive answer 403 (no ManageOrgSessions)",
+    "--legacy-422": "422s use the older HTTPValidationError body",
+}
+_MODES = {
+    "--already-terminated": ALREADY_TERMINATED_MODES,
+    "--problem-content-type": PROBLEM_CONTENT_TYPES,
+}
+
+
 def _add_answer_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("answers")
-    group.add_argument(
-        "--unknown-enums",
-        action="store_true",
-        help="answer enum values and fields the spec does not know",
-    )
-    group.add_argument(
-        "--hostile-titles",
-        action="store_true",
-        help="titles and tags holding newlines, separators, quotes, other ids, cog_ strings",
-    )
-    group.add_argument(
-        "--already-terminated",
-        choices=ALREADY_TERMINATED_MODES,
-        default=_DEFAULTS.already_terminated,
-    )
-    group.add_argument(
-        "--lacks-manage-permission",
-        action="store_true",
-        help="DELETE and archive answer 403 (no ManageOrgSessions)",
-    )
-    group.add_argument(
-        "--problem-content-type",
-        choices=PROBLEM_CONTENT_TYPES,
-        default=_DEFAULTS.problem_content_type,
-    )
-    group.add_argument(
-        "--legacy-422", action="store_true", help="422s use the older HTTPValidationError body"
-    )
+    for flag, text in _SWITCHES.items():
+        group.add_argument(flag, action="store_true", help=text)
+    for flag, modes in _MODES.items():
+        default = getattr(_DEFAULTS, flag[2:].replace("-", "_"))
+        group.add_argument(flag, choices=modes, default=default)
 
 
 def _kinds(text: str) -> tuple[str, ...]:

@@ -7,8 +7,10 @@ import contextlib
 import ipaddress
 import signal
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -93,3 +95,27 @@ async def _serve(config: SimulatorConfig, host: str, port: int, write_ids: str |
             flush=True,
         )
         await stop.wait()
+
+
+@contextmanager
+def simulator_in_thread(config: SimulatorConfig) -> Iterator[RunningSimulator]:
+    """Serve the simulator from a thread of its own until the block ends."""
+    ready: list[RunningSimulator] = []
+    started, stop = threading.Event(), threading.Event()
+
+    async def serve() -> None:
+        async with running_simulator(config) as sim:
+            ready.append(sim)
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the simulator did not start")
+    try:
+        yield ready[0]
+    finally:
+        stop.set()
+        thread.join(5)

@@ -2,7 +2,7 @@
 
 Every record is accounted for. A blank line or a ``#`` comment yields nothing; a CSV
 header row and the result-log records of outcomes not selected (see
-`worker._formats.JsonlFormat`) yield nothing; every other record yields one item, valid
+`worker.input.formats.JsonlFormat`) yield nothing; every other record yields one item, valid
 or invalid, with its ``file:line`` (the physical line where the record starts). A text
 or JSONL record is one physical line; a CSV record goes on over the lines of a quoted
 field (`worker.input.csvrecords`). Lines end in LF, CRLF or a lone CR. A leading
@@ -23,10 +23,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from worker._formats import Format, LineFormat, TextFormat, for_path, sniff
-from worker.ids import InvalidId
 from worker.input.csvfile import CsvReader, Parsed
 from worker.input.csvrecords import clean_start
+from worker.input.formats import Format, LineFormat, TextFormat, for_path, sniff
+from worker.input.ids import InvalidId
 from worker.input.lines import MAX_RECORD_BYTES, Line, physical_lines
 from worker.input.opening import Source, open_sources, rewind
 

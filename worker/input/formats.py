@@ -1,6 +1,6 @@
 """The input formats: text and JSONL line by line, CSV record by record, and the sniffer.
 
-`worker.sources` reads the physical lines, drops blank lines and comments and decodes
+`worker.input.sources` reads the physical lines, drops blank lines and comments and decodes
 UTF-8; a line parser here turns one decoded, stripped line into a session id, returns
 ``None`` for a line that holds no id to process (a result-log record of an outcome not
 selected), or raises `InvalidId` with the reason. CSV, whose records may span lines, is
@@ -20,9 +20,9 @@ from typing import Protocol
 
 import orjson
 
-from worker.ids import InvalidId, parse_session_id
 from worker.input.csvfile import ID_HEADERS, CsvReader, header_key
 from worker.input.csvrecords import DELIMITERS
+from worker.input.ids import InvalidId, is_session_id, parse_session_id
 
 __all__ = [
     "DEFAULT_LOG_OUTCOMES",
@@ -70,15 +70,7 @@ def _text_hint(text: str) -> str | None:
 
 
 def _any_valid(values: list[str]) -> bool:
-    return len(values) > 1 and any(_is_id(value) for value in values)
-
-
-def _is_id(value: str) -> bool:
-    try:
-        parse_session_id(value)
-    except InvalidId:
-        return False
-    return True
+    return len(values) > 1 and any(is_session_id(value) for value in values)
 
 
 class JsonlFormat:

@@ -16,21 +16,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import structlog
 
-from worker.client import Answer, DevinClient
-from worker.models import SessionState
+from worker.devin.answer import Answer
+from worker.devin.client import DevinClient
+from worker.devin.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
-from worker.run.answers import read_session, refusal, retryable
+from worker.run.answers import read_session, refusal, retryable, session_result
 from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 
-__all__ = ["Halt", "Terminator"]
+__all__ = ["Terminator"]
 
-log = structlog.get_logger("worker.terminate")
+log = structlog.get_logger("worker.run.terminate")
 
 
 @dataclass(slots=True)
@@ -255,24 +257,5 @@ class _Attempts:
     def _stopped(self, reason: str) -> SessionResult:
         return self._result("cancelled" if self.t.halt else "failed", error=reason)
 
-    def _result(
-        self,
-        outcome: Outcome,
-        answer: Answer | None = None,
-        *,
-        session: SessionState | None = None,
-        error: str | None = None,
-    ) -> SessionResult:
-        if outcome in ("terminated", "archived", "already_terminated", "not_found"):
-            self.tries.refund()
-        return SessionResult(
-            self.session_id,
-            outcome,
-            archived=session.is_archived if session else None,
-            status=str(session.status) if session else None,
-            http_status=answer.status if answer is not None else None,
-            attempts=self.tries.attempts,
-            elapsed_ms=round(self.tries.elapsed() * 1000, 1),
-            error=error,
-            source=self.source,
-        )
+    def _result(self, outcome: Outcome, answer: Answer | None = None, **more: Any) -> SessionResult:
+        return session_result(self.session_id, self.source, self.tries, outcome, answer, **more)

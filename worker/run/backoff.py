@@ -1,4 +1,5 @@
 """How long to wait before the next attempt: full-jitter backoff, ``Retry-After``, a retry budget.
+(The header itself is read by ``worker.devin.retry_after``.)
 
 Full jitter (AWS, "Exponential Backoff and Jitter"): ``uniform(0, min(cap, base * 2**n))``.
 ``Retry-After`` wins over the formula when the server sent one; a little jitter is added so
@@ -7,11 +8,8 @@ that workers paused together do not all come back in the same millisecond.
 
 from __future__ import annotations
 
-import email.utils
-import math
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 
 @dataclass(slots=True)
@@ -30,29 +28,6 @@ class Backoff:
             return wanted + self.rng.uniform(0.0, 0.1 * wanted + 0.05) if self.base else wanted
         ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
         return self.rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delay-seconds or HTTP-date); None if absent or bad."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until_date(text, now)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _seconds_until_date(text: str, now: datetime | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # asctime dates come back naive; HTTP dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    delta = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(delta, 0.0)
 
 
 @dataclass(slots=True)

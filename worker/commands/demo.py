@@ -9,21 +9,19 @@ prints what happened. It needs no credentials: the simulator's token is used.
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from worker.job import run_job
-from worker.logs import configure_logging
-from worker.pipeline import RunReport
-from worker.results import read_records
-from worker.settings import load_settings
-from worker.simulator.config import SimulatorConfig
-from worker.simulator.server import RunningSimulator, running_simulator
+if TYPE_CHECKING:
+    import argparse
+
+    from worker.outcomes import RunReport
+    from worker.simulator.server import RunningSimulator, simulator_in_thread
+
+HELP = "run the whole job against the built-in simulator"
 
 MEANING = {
     0: "every id reached a final state",
@@ -47,28 +45,17 @@ _MALFORMED = [
 ]
 
 
-@contextmanager
-def simulator_in_thread(config: SimulatorConfig) -> Iterator[RunningSimulator]:
-    """Serve the simulator from a thread of its own until the block ends."""
-    ready: list[RunningSimulator] = []
-    started, stop = threading.Event(), threading.Event()
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sessions", type=int, default=300, help="simulated sessions (default 300)"
+    )
+    parser.add_argument(
+        "--dir", default="demo-output", help="where to write the input and result log"
+    )
 
-    async def serve() -> None:
-        async with running_simulator(config) as sim:
-            ready.append(sim)
-            started.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
 
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    if not started.wait(10):
-        raise RuntimeError("the simulator did not start")
-    try:
-        yield ready[0]
-    finally:
-        stop.set()
-        thread.join(5)
+def main(args: argparse.Namespace) -> int:
+    return run_demo(sessions=args.sessions, directory=args.dir)
 
 
 def write_sample(path: Path, sim: RunningSimulator) -> tuple[set[str], int]:
@@ -84,6 +71,11 @@ def write_sample(path: Path, sim: RunningSimulator) -> tuple[set[str], int]:
 
 
 def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
+    from worker.output.logs import configure_logging
+    from worker.run.job import run_job
+    from worker.settings import load_settings
+    from worker.simulator.config import SimulatorConfig
+
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     config = SimulatorConfig(
@@ -126,6 +118,8 @@ def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
 def _explain(
     report: RunReport, results: Path, expected: set[str], malformed: int, stats: dict[str, object]
 ) -> int:
+    from worker.output.results import read_records
+
     records = [r for r in read_records(results) if r.get("event") == "session.result"]
     by_id = Counter(r["session_id"] for r in records if r["session_id"] is not None)
     invalid = sum(1 for r in records if r["outcome"] == "invalid")

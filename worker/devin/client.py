@@ -15,56 +15,25 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import BaseModel
 from yarl import URL
 
 from worker._version import __version__
-from worker.backoff import parse_retry_after
-from worker.models import (
-    ServiceUserSelf,
-    SessionPage,
-    SessionState,
-    describe_error,
-    parse_state,
-)
+from worker.devin.answer import Answer
+from worker.devin.models import ServiceUserSelf, SessionPage
+from worker.devin.retry_after import parse_retry_after
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 QueryValue = str | int | bool | Sequence[str]
+_Model = TypeVar("_Model", bound=BaseModel)
 MAX_BODY = 4 * 1024 * 1024  # bytes of one answer read at most; a larger one is a failure
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What one request got back. ``status`` is None when no HTTP answer arrived."""
-
-    status: int | None
-    body: bytes = b""
-    retry_after: float | None = None
-    failure: str | None = None  # transport failure kind (timeout, ...), or an unread body
-    maybe_sent: bool = False  # the server may have acted although no answer came
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx: the request was carried out (its body may still be unreadable)."""
-        return self.status is not None and 200 <= self.status < 300
-
-    @property
-    def session(self) -> SessionState | None:
-        return parse_state(self.body) if self.ok and self.failure is None else None
-
-    @property
-    def error(self) -> str:
-        if self.status is None:
-            return self.failure or "no answer"
-        if self.failure is not None:
-            return f"HTTP {self.status}: {self.failure}"
-        return (
-            f"HTTP {self.status}: {describe_error(self.body)}"
-            if self.body
-            else f"HTTP {self.status}"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +45,17 @@ class ClientOptions:
     concurrency: int = 8
     ca_bundle: str | None = None
     max_body: int = MAX_BODY
+
+    @classmethod
+    def from_settings(cls, settings: Settings, token: str) -> ClientOptions:
+        return cls(
+            base_url=settings.base_url,
+            org_id=settings.org_id or "",
+            token=token,
+            timeout=settings.timeout,
+            concurrency=settings.concurrency,
+            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        )
 
 
 class DevinClient:
@@ -153,21 +133,11 @@ class DevinClient:
         answer = await self._send(
             "GET", f"{self._prefix}/sessions", _flatten(query), mutating=False
         )
-        if answer.status != 200:
-            return answer, None
-        try:
-            return answer, SessionPage.model_validate_json(answer.body)
-        except ValueError:
-            return answer, None
+        return answer, _parsed(answer, SessionPage)
 
     async def self_info(self) -> tuple[Answer, ServiceUserSelf | None]:
         answer = await self.whoami()
-        if answer.status != 200:
-            return answer, None
-        try:
-            return answer, ServiceUserSelf.model_validate_json(answer.body)
-        except ValueError:
-            return answer, None
+        return answer, _parsed(answer, ServiceUserSelf)
 
     async def _send(
         self,
@@ -244,3 +214,13 @@ def _flatten(query: Mapping[str, QueryValue]) -> list[tuple[str, str]]:
         else:
             pairs.extend((key, str(item)) for item in value)
     return pairs
+
+
+def _parsed(answer: Answer, model: type[_Model]) -> _Model | None:
+    """The body of a 200 as ``model``; None for another status or a body it does not fit."""
+    if answer.status != 200:
+        return None
+    try:
+        return model.model_validate_json(answer.body)
+    except ValueError:
+        return None

@@ -11,23 +11,20 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from worker.commands.options import parse_duration, parse_time
+
 if TYPE_CHECKING:
-    from worker.client import DevinClient, QueryValue
-    from worker.models import SessionPage
+    from worker.devin.client import QueryValue
     from worker.output.rows import RowWriter
     from worker.settings import Settings
 
 COLUMNS = ("session_id", "status", "created_at", "updated_at", "is_archived", "tags", "title")
 PAGE_SIZE = 200
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 # (flag, query key, metavar, help); list keys repeat, WHEN values are times
 _FILTERS: list[tuple[str, str, str, str]] = [
     ("--tag", "tags", "TAG", "has this tag (repeatable: any of them)"),
@@ -45,29 +42,18 @@ _FILTERS: list[tuple[str, str, str, str]] = [
 _LISTS = frozenset({"tags", "user_ids", "service_user_ids", "origins"})
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``90m``, ``1h``, ``7d``, ``2w`` (also ``s``); argparse type."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90m, 12h, 7d or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+PARSER = {
+    "help": "print matching session ids as CSV (pipe into `run -`)",
+    "description": "Print the organization's sessions that match every filter, as CSV on stdout.",
+}
 
 
-def parse_time(text: str, now: Callable[[], float] = time.time) -> int:
-    """Unix seconds from ``1714560000``, ``2024-05-01``, ``2024-05-01T12:00:00Z`` (UTC if
-    no offset) or a duration back from now (``30m``, ``12h``, ``7d``, ``2w``); argparse type."""
-    if text.strip().isdigit():
-        return int(text)
-    if _DURATION.match(text):
-        return int(now() - parse_duration(text))
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither unix seconds, an ISO date such as 2024-05-01T12:00:00Z, "
-            "nor a duration back from now such as 30m, 12h or 7d"
-        ) from None
-    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    add_list_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    return list_command(args)
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,7 +151,7 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     ConfigError (exit 2) or AuthError (exit 3) when the API refuses the query or token."""
     import asyncio
 
-    from worker.cli import settings_from
+    from worker.commands.options import settings_from
 
     settings = settings_from(args)
     statuses = check_statuses(args.status)
@@ -187,17 +173,12 @@ async def _list(
     limit: int | None,
     out: RowWriter,
 ) -> int:
-    from worker.client import ClientOptions, DevinClient
-    from worker.job import require_credentials
+    from worker.devin.client import ClientOptions, DevinClient
+    from worker.run.pager import Pager
+    from worker.run.preflight import require_credentials
 
-    options = ClientOptions(
-        base_url=settings.base_url,
-        org_id=settings.org_id or "",
-        token=require_credentials(settings),
-        timeout=settings.timeout,
-        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-    )
-    pager = _Pager(settings)
+    options = ClientOptions.from_settings(settings, require_credentials(settings))
+    pager = Pager(settings)
     try:
         async with DevinClient(options) as client:
             while True:
@@ -211,78 +192,6 @@ async def _list(
         await pager.gate.aclose()
 
 
-class _Pager:
-    """One page at a time, every attempt through the rate gate and the run's RetryPolicy
-    (attempts, deadline, backoff, Retry-After cap); stops on a stuck cursor."""
-
-    def __init__(self, settings: Settings) -> None:
-        from worker.run.gate import RateGate
-        from worker.run.retry import RetryPolicy
-
-        self._policy = RetryPolicy.from_settings(settings)
-        self.gate = RateGate(
-            settings.rate or None,
-            burst=settings.burst,
-            adaptive=settings.adaptive,
-            max_pause=settings.retry_after_max,
-        )
-        self.pages = 0
-        self.complete = True
-
-    async def fetch(
-        self, client: DevinClient, query: Mapping[str, QueryValue]
-    ) -> SessionPage | None:
-        tries = self._policy.start()
-        while True:
-            await self.gate.acquire()
-            tries.attempts += 1
-            answer, page = await client.list_sessions(query)
-            if answer.status == 429:
-                self.gate.throttled(answer.retry_after)
-            else:
-                self.gate.accepted()
-            if page is not None:
-                self.pages += 1
-                return page
-            _refuse(answer.status, answer.error)
-            wait = tries.next_wait(answer)
-            if isinstance(wait, str):
-                break
-            _log().warning(
-                "list.retry", attempt=tries.attempts, error=answer.error, page=self.pages + 1
-            )
-            await self._policy.sleep(wait)
-        _log().error(
-            "list.gave_up", pages=self.pages, error=wait, hint="the CSV printed so far is partial"
-        )
-        self.complete = False
-        return None
-
-    def advance(self, page: SessionPage, query: dict[str, QueryValue]) -> bool:
-        """Point ``query`` at the next page; False when there is none (or it cannot move)."""
-        if not page.has_next_page:
-            return False
-        if not page.end_cursor or page.end_cursor == query.get("after"):
-            _log().error("list.cursor_stuck", pages=self.pages, cursor=page.end_cursor)
-            self.complete = False
-            return False
-        query["after"] = page.end_cursor
-        return True
-
-
-def _refuse(status: int | None, error: str) -> None:
-    """Raise for answers no retry can mend: a refused token, a refused query."""
-    from worker.errors import AuthError, ConfigError
-
-    if status in (401, 403):
-        raise AuthError(
-            f"the API refused the token ({error}); listing needs a service-user key with "
-            "ViewOrgSessions for this organization: check DEVIN_API_KEY and --org-id"
-        )
-    if status is not None and status != 429 and 400 <= status < 500:
-        raise ConfigError(f"the API rejected the list query ({error}); check the filters")
-
-
 def _columns(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if "session_id" not in names:
@@ -294,8 +203,8 @@ def check_statuses(given: list[str] | None) -> frozenset[str]:
     """The ``--status`` names (repeated or comma-separated); ConfigError (exit 2) for a name
     the API does not use: a typo must not silently match nothing."""
     from worker.commands.options import did_you_mean
+    from worker.devin.models import SessionStatus
     from worker.errors import ConfigError
-    from worker.models import SessionStatus
 
     known = [s.value for s in SessionStatus]
     names = frozenset(
@@ -315,9 +224,3 @@ def _silence_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _log() -> Any:
-    import structlog
-
-    return structlog.get_logger("worker.listing")

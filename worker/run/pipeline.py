@@ -11,53 +11,29 @@ stop the run (the last at once: nothing is sent that could not be recorded).
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
-from dataclasses import dataclass
 
 import structlog
 
-from worker.client import ClientOptions, DevinClient
+from worker.devin.client import ClientOptions, DevinClient
 from worker.errors import ResultLogError
-from worker.idset import IdSet, Visit
-from worker.outcomes import SessionResult, Tally
+from worker.input.idset import IdSet, Visit
+from worker.input.sources import InputItem
+from worker.outcomes import RunReport, SessionResult, Tally, exit_code
 from worker.output.rates import RateNotes
+from worker.run.breaker import Breaker
 from worker.run.gate import RateGate
+from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy
+from worker.run.shutdown import Shutdown
+from worker.run.terminate import Terminator
 from worker.settings import Settings
-from worker.sources import InputItem
-from worker.terminate import Halt, Terminator
 
-log = structlog.get_logger("worker.pipeline")
+log = structlog.get_logger("worker.run.pipeline")
 
 ResultSink = Callable[[SessionResult], None]
 ClientCheck = Callable[[DevinClient], Awaitable[None]]
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass(slots=True)
-class RunReport:
-    counts: dict[str, int]
-    exit_code: int
-    interrupted: bool
-    reason: str | None
-    elapsed_s: float
-    requests: int
-
-
-class _Breaker:
-    """Trips when at least ``threshold`` of the last ``window`` settled sessions failed."""
-
-    def __init__(self, window: int, threshold: float) -> None:
-        self._recent: deque[bool] = deque(maxlen=window)
-        self._threshold = threshold
-
-    def record(self, failed: bool) -> bool:
-        self._recent.append(failed)
-        full = len(self._recent) == self._recent.maxlen
-        return full and sum(self._recent) >= self._threshold * len(self._recent)
 
 
 class Pipeline:
@@ -82,7 +58,6 @@ class Pipeline:
         self._sink = sink
         # ids settled by earlier runs; intake marks each id it meets in the same table
         self._ids = settled if settled is not None else IdSet()
-        self._handle_signals = handle_signals
         self._sent = sent
         self._before_send = before_send
         self._log_error: str | None = None  # the result log failed: stop, exit 3
@@ -92,12 +67,10 @@ class Pipeline:
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
         self._log = log.bind()
         self._term: Terminator | None = None
-        self._breaker = _Breaker(settings.breaker_window, settings.breaker_threshold)
-        self._signal: signal.Signals | None = None
+        self._breaker = Breaker(settings.breaker_window, settings.breaker_threshold)
+        self._shutdown = Shutdown(settings.drain_timeout, self._stop, handle=handle_signals)
         self._breaker_tripped = False
         self._intake_task: asyncio.Task[None] | None = None
-        self._main: asyncio.Task[object] | None = None
-        self._cancel_handle: asyncio.TimerHandle | None = None
         self._rates = RateNotes(settings.rate)
         self._admitted = 0  # new sessions taken this run, against --limit
 
@@ -106,7 +79,6 @@ class Pipeline:
     ) -> RunReport:
         """Run every item; ``first`` is awaited with the run's client before any session."""
         started = time.monotonic()
-        self._main = asyncio.current_task()
         gate = self._gate or RateGate(
             self.settings.rate or None,
             burst=self.settings.burst,
@@ -115,12 +87,14 @@ class Pipeline:
             on_change=self._rate_changed,
         )
         self.tally.rate_limit = gate.rate
-        self._install_signals()
+        self._shutdown.install()
         try:
-            async with DevinClient(self._client_options()) as client:
+            token = self.settings.token.get_secret_value() if self.settings.token else ""
+            options = ClientOptions.from_settings(self.settings, token)
+            async with DevinClient(options) as client:
                 await self._run_all(items, self._terminator(client, gate), first)
         finally:
-            self._remove_signals()
+            self._shutdown.remove()
             await gate.aclose()
         if self.settings.dry_run:
             log.warning(
@@ -139,12 +113,10 @@ class Pipeline:
             async with asyncio.TaskGroup() as tg:
                 self._intake_task = tg.create_task(self._intake(items, tg, term))
         except asyncio.CancelledError:
-            if self._signal is None or self._main is None:
+            if not self._shutdown.absorb():
                 raise
-            self._main.uncancel()
         finally:
-            if self._cancel_handle is not None:
-                self._cancel_handle.cancel()
+            self._shutdown.done()
 
     async def _intake(
         self, items: AsyncIterator[InputItem], tg: asyncio.TaskGroup, term: Terminator
@@ -271,71 +243,17 @@ class Pipeline:
         )
         return self._term
 
-    def _client_options(self) -> ClientOptions:
-        s = self.settings
-        token = s.token.get_secret_value() if s.token else ""
-        return ClientOptions(
-            base_url=s.base_url,
-            org_id=s.org_id or "",
-            token=token,
-            timeout=s.timeout,
-            concurrency=s.concurrency,
-            ca_bundle=str(s.ca_bundle) if s.ca_bundle else None,
-        )
-
     def _rate_changed(self, old: float, new: float, reason: str) -> None:
         self.tally.rate_limit = new
         self._rates.changed(old, new, reason)
 
-    def _install_signals(self) -> None:
-        if not self._handle_signals:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in _SIGNAL_EXIT:
-            loop.add_signal_handler(sig, self._on_signal, sig)
-
-    def _remove_signals(self) -> None:
-        if not self._handle_signals:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in _SIGNAL_EXIT:
-            loop.remove_signal_handler(sig)
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        loop = asyncio.get_running_loop()
-        if self._signal is not None:  # second signal: stop draining now
-            log.warning("run.drain_aborted", signal=sig.name)
-            self._cancel_now()
-            return
-        self._signal = sig
-        drain = self.settings.drain_timeout
-        log.warning(
-            "run.interrupted",
-            signal=sig.name,
-            drain_timeout_s=drain,
-            hint="waiting for requests in flight; send the signal again to stop at once",
-        )
-        self._stop(f"interrupted by {sig.name}")
-        self._cancel_handle = loop.call_later(drain, self._cancel_now)
-
-    def _cancel_now(self) -> None:
-        if self._main is not None and not self._main.done():
-            self._main.cancel()
-
     def _report(self, elapsed: float) -> RunReport:
-        counts = dict(self.tally.counts)
-        if self._signal is not None:
-            code = _SIGNAL_EXIT[self._signal]
-        elif self._halt.fatal or self._breaker_tripped or self._log_error is not None:
-            code = 3
-        elif counts.get("failed") or counts.get("invalid") or counts.get("cancelled"):
-            code = 1
-        else:
-            code = 0
+        aborted = self._halt.fatal or self._breaker_tripped or self._log_error is not None
+        signalled = self._shutdown.exit_code
         return RunReport(
-            counts=counts,
-            exit_code=code,
-            interrupted=self._signal is not None,
+            counts=dict(self.tally.counts),
+            exit_code=exit_code(self.tally.counts, signalled=signalled, aborted=aborted),
+            interrupted=signalled is not None,
             reason=self._halt.reason,
             elapsed_s=elapsed,
             requests=self.tally.requests,

@@ -38,6 +38,15 @@ class InvalidId(ValueError):
         self.reason = reason
 
 
+def is_session_id(raw: str) -> bool:
+    """Whether ``raw`` holds a valid session id (``parse_session_id`` would accept it)."""
+    try:
+        parse_session_id(raw)
+    except InvalidId:
+        return False
+    return True
+
+
 def parse_session_id(raw: str) -> str:
     """Return the clean session id held by ``raw``, or raise `InvalidId` saying why not.
 

@@ -1,4 +1,4 @@
-"""What an operator sees while a run goes and when it ends: confirmation, progress, summary.
+"""What an operator sees while a run goes: a bar on a terminal, progress lines otherwise.
 
 On a terminal (or ``--progress on``): a live rich bar on stderr and a summary table at the
 end. Otherwise: a ``run.progress`` event every ``--progress-interval`` seconds through the
@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from worker.logs import configure_logging, is_json
 from worker.outcomes import OUTCOMES, Tally
+from worker.output.logs import configure_logging, is_json
+from worker.output.meter import Figures, Meter
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,92 +28,12 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
-log = structlog.get_logger("worker.progress")
+log = structlog.get_logger("worker.output.progress")
 
 _TICK = 0.1  # seconds between redraws of the bar
-_WINDOW = 10.0  # seconds over which rates are measured
 ORDER = (*OUTCOMES, "skipped", "duplicate", "deferred")
 _TEXT_INTERVAL = 300.0  # seconds between plain-text progress lines, unless set
 _JSON_INTERVAL = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """One reading of a run's tally: what both displays show."""
-
-    settled: int
-    expected: int | None
-    requests: int
-    elapsed_s: float
-    requests_per_s: float
-    eta_s: float | None
-    counts: dict[str, int]
-    rate_limit: float | None  # only when adaptive control holds it below the ceiling
-
-    def as_event(self) -> dict[str, Any]:
-        return {
-            "settled": self.settled,
-            "expected": self.expected,
-            "requests": self.requests,
-            "elapsed_s": round(self.elapsed_s, 1),
-            "requests_per_s": round(self.requests_per_s, 1),
-            "eta_s": None if self.eta_s is None else round(self.eta_s),
-            "counts": self.counts,
-            "rate_limit": None if self.rate_limit is None else round(self.rate_limit, 2),
-        }
-
-
-class Meter:
-    """Reads a `Tally` from any thread; rates are over the last ten seconds of readings."""
-
-    def __init__(self, tally: Tally, ceiling: float, clock: Any = time.monotonic) -> None:
-        self._tally = tally
-        self._ceiling = ceiling or None  # 0 = no limit
-        self._clock = clock
-        self._samples: deque[tuple[float, int, int]] = deque()
-
-    def read(self) -> Figures:
-        tally, now = self._tally, self._clock()
-        # dict() of a Counter copies in one C call, under the GIL: safe against the loop.
-        counts = {k: v for k, v in dict(tally.counts).items() if v}
-        settled, requests = sum(counts.values()), tally.requests
-        self._samples.append((now, requests, settled))
-        while len(self._samples) > 2 and now - self._samples[1][0] >= _WINDOW:
-            self._samples.popleft()
-        then, old_requests, old_settled = self._samples[0]
-        span = now - then
-        rps = (requests - old_requests) / span if span > 0 else 0.0
-        pace = (settled - old_settled) / span if span > 0 else 0.0
-        left = None if tally.expected is None else max(tally.expected - settled, 0)
-        eta = None if left is None or pace <= 0 else left / pace
-        return Figures(
-            settled,
-            tally.expected,
-            requests,
-            now - tally.started,
-            rps,
-            eta,
-            counts,
-            self._lowered(tally.rate_limit),
-        )
-
-    def _lowered(self, rate: float | None) -> float | None:
-        if rate is None or (self._ceiling is not None and rate >= self._ceiling - 1e-9):
-            return None
-        return rate
-
-
-def confirm_on_terminal(total: int | None, settings: Settings) -> bool:
-    """Ask before terminating, only when a person is at a terminal and ``--yes`` is not given."""
-    if settings.yes or settings.dry_run or not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return True
-    count = "an unknown number of" if total is None else str(total)
-    archive = "and ARCHIVE " if settings.archive else ""
-    sys.stderr.write(
-        f"About to terminate {archive}{count} sessions of {settings.org_id}. Continue? [y/N] "
-    )
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 @contextmanager

@@ -11,78 +11,28 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 import structlog
 
 from worker._version import __version__
-from worker.client import DevinClient
+from worker.devin.client import DevinClient
 from worker.errors import ConfigError, InputError, ResultLogError, WorkerError
+from worker.input.intake import threaded, until_input_error
 from worker.input.opening import Source, open_sources
-from worker.intake import threaded, until_input_error
-from worker.lock import RunLock
-from worker.outcomes import Tally
+from worker.input.sources import read_sources
+from worker.outcomes import RunReport, Tally
 from worker.output.history import PriorRuns, scan_results
-from worker.pipeline import Pipeline, RunReport
-from worker.results import ResultLog, check_results_path
+from worker.output.lock import RunLock
+from worker.output.results import ResultLog, check_results_path
 from worker.run.identity import check_identity
-from worker.settings import TOKEN_ENV, Settings
-from worker.sources import check_sources, count_sources, read_sources
+from worker.run.pipeline import Pipeline
+from worker.run.preflight import Confirm, preflight, require_credentials, spool_dir
+from worker.settings import Settings
 
-log = structlog.get_logger("worker.job")
-
-Confirm = Callable[[int | None, Settings], bool]
-
-
-def require_credentials(settings: Settings) -> str:
-    if settings.token is None:
-        raise ConfigError(
-            f"no API token: set {TOKEN_ENV} (a cog_... service-user key) or pass --token-file PATH"
-        )
-    if not settings.org_id:
-        raise ConfigError("no organization: pass --org-id org-... or set DEVIN_ORG_ID")
-    return settings.token.get_secret_value()
-
-
-def preflight(
-    settings: Settings,
-    sources: Sequence[Source],
-    confirm: Confirm | None,
-) -> int | None:
-    """Check inputs, count distinct ids (streaming), enforce --max-sessions, confirm.
-
-    ``sources`` are the inputs opened once (`worker.input.opening.open_sources`). The
-    count is known when every input can be read twice: regular files, and stdin or pipes
-    that ``run_job`` spooled (it does when --max-sessions is set).
-    """
-    require_credentials(settings)
-    check_sources(sources, column=settings.column)
-    total = _count(settings, sources)
-    if settings.max_sessions is not None and total is not None and total > settings.max_sessions:
-        raise InputError(
-            f"the input holds {total} distinct session ids, more than --max-sessions "
-            f"{settings.max_sessions}; nothing was sent. Raise the limit or split the input."
-        )
-    if confirm is not None and not confirm(total, settings):
-        raise InputError("not confirmed; nothing was sent")
-    return total
-
-
-def _count(settings: Settings, sources: Sequence[Source]) -> int | None:
-    """Distinct ids of the inputs, or None when one of them can be read only once."""
-    if not all(source.rereadable for source in sources):
-        return None
-    return count_sources(sources, column=settings.column, outcomes=settings.outcome)[0]
-
-
-def _spool_dir(settings: Settings) -> Path | None:
-    """Where inputs that can be read once are copied when their ids must be counted."""
-    if settings.max_sessions is None:
-        return None
-    return settings.results.resolve().parent
+log = structlog.get_logger("worker.run.job")
 
 
 @contextmanager
@@ -121,7 +71,7 @@ def run_job(
     with ExitStack() as stack:
         stack.enter_context(_exit_on_sigterm())
         sources = stack.enter_context(
-            open_sources(inputs, stdin=stdin, spool_dir=_spool_dir(settings))
+            open_sources(inputs, stdin=stdin, spool_dir=spool_dir(settings))
         )
         tally.expected = preflight(settings, sources, confirm)
         stack.enter_context(RunLock(settings.results, settings.lock))

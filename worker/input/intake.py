@@ -19,8 +19,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from itertools import islice
 
 from worker.errors import InputError
-from worker.ids import InvalidId, parse_session_id
-from worker.sources import InputItem
+from worker.input.ids import InvalidId, parse_session_id
+from worker.input.sources import InputItem
 
 _BATCH = 512
 _DONE = object()
