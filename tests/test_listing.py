@@ -124,7 +124,9 @@ def test_list_refused_token_exits_3_and_prints_nothing(simulator: Any, tmp_path:
     proc = run_cli(["list"], cli_env(sim, DEVIN_API_KEY="cog_wrong"), cwd=tmp_path)
     assert proc.returncode == 3
     assert proc.stdout == ""
-    assert "ViewOrgSessions" in proc.stderr and "cog_wrong" not in proc.stderr
+    # the identity check (GET /v3/self) refuses it before any page is asked for
+    assert "refused the token" in proc.stderr and "DEVIN_API_KEY" in proc.stderr
+    assert "cog_wrong" not in proc.stderr
 
 
 @pytest.mark.subprocess

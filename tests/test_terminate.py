@@ -450,3 +450,28 @@ async def test_settled_sessions_give_back_to_the_retry_budget(
     budget = RetryBudget(capacity=1000, available=500)
     await decide(script, archive=archive, budget=budget)
     assert budget.available == 500 + given_back
+
+
+async def test_a_session_waiting_to_retry_hands_its_concurrency_slot_on() -> None:
+    server = Hostile({"DELETE": [problem(503, **{"Retry-After": "1"}), ok(SID)]})
+    slots = asyncio.Semaphore(1)
+    waiting, resume = asyncio.Event(), asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        assert seconds >= 1.0  # the Retry-After, not a zero backoff
+        waiting.set()
+        await resume.wait()
+
+    async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+        policy = RetryPolicy(sleep=sleep)
+        term = Terminator(client, RateGate(None), False, policy=policy, slots=slots)
+        await slots.acquire()  # the slot the pipeline took for this session
+        task = asyncio.create_task(term.terminate(SID))
+        await asyncio.wait_for(waiting.wait(), 5)
+        assert not slots.locked()  # free for another session while this one waits
+        await slots.acquire()  # another session takes it, sends, and gives it back
+        slots.release()
+        resume.set()
+        result = await asyncio.wait_for(task, 5)
+    assert result.outcome == "terminated" and result.attempts == 2
+    assert slots.locked()  # taken back before the retry, for the pipeline to release

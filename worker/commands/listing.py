@@ -174,6 +174,7 @@ async def _list(
     out: RowWriter,
 ) -> int:
     from worker.devin.client import ClientOptions, DevinClient
+    from worker.run.identity import check_identity
     from worker.run.pager import Pager
     from worker.run.preflight import require_credentials
 
@@ -181,6 +182,8 @@ async def _list(
     pager = Pager(settings)
     try:
         async with DevinClient(options) as client:
+            # who the token is first: an unreachable API or another org is one line, exit 3
+            await check_identity(client, org_id=settings.org_id or "", base_url=settings.base_url)
             while True:
                 page = await pager.fetch(client, query)
                 if page is None:

@@ -3,6 +3,7 @@ session's deadline and the run's halt), then retried under the ``RetryPolicy``."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ class Exchange:
     policy: RetryPolicy
     halt: Halt
     tally: Tally
+    # the run's requests in flight (--concurrency); None: the caller does not bound them
+    slots: asyncio.Semaphore | None = None
 
     async def turn(self, tries: Tries) -> str | None:
         """Wait for the rate gate; None when the attempt may go, else why it may not."""
@@ -34,10 +37,22 @@ class Exchange:
         return f"session_timeout ({timeout:g} s) passed waiting for the rate gate"
 
     async def pause(self, wait: float) -> str | None:
-        """Wait before a retry; None when done, else why the retry is not sent (a halt)."""
-        if await self.halt.race(self.policy.sleep(wait)):
-            return None
-        return f"not sent: {self.halt.reason}"
+        """Wait before a retry; None when done, else why the retry is not sent (a halt).
+
+        ``--concurrency`` bounds requests in flight, so a session waiting out a backoff or a
+        ``Retry-After`` gives its slot to the next session and takes one back before its
+        retry: a few slow retries do not starve the run. (Cancelled while taking it back,
+        at shutdown, the session's own release leaves one slot too many: intake is over.)
+        """
+        slots = self.slots if wait > 0 else None
+        if slots is not None:
+            slots.release()
+        try:
+            done = await self.halt.race(self.policy.sleep(wait))
+        finally:
+            if slots is not None:
+                await slots.acquire()
+        return None if done else f"not sent: {self.halt.reason}"
 
     async def ask(
         self,

@@ -50,9 +50,7 @@ class Pager:
             wait = tries.next_wait(answer)
             if isinstance(wait, str):
                 break
-            log.warning(
-                "list.retry", attempt=tries.attempts, error=answer.error, page=self.pages + 1
-            )
+            log.debug("list.retry", attempt=tries.attempts, error=answer.error, page=self.pages + 1)
             await self._policy.sleep(wait)
         log.error(
             "list.gave_up", pages=self.pages, error=wait, hint="the CSV printed so far is partial"

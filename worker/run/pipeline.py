@@ -1,12 +1,11 @@
 """The run: intake → (dedupe, resume) → bounded concurrent terminate → result log.
 
 One TaskGroup owns every session task; the concurrency slot is taken before the task is
-created. Shutdown is two-phase: the first SIGINT/SIGTERM stops intake and lets the requests
-in flight finish within ``drain_timeout``; the deadline or a second signal cancels them, and
-each cancelled session is recorded as ``cancelled``. A failure for one session is a result;
-only auth failures, the failure breaker, signals and a result log that cannot be written
-stop the run (the last at once: nothing is sent that could not be recorded).
-"""
+created (and handed on while the session waits to retry). Shutdown is two-phase: the first
+SIGINT/SIGTERM stops intake and lets the requests in flight finish within ``drain_timeout``;
+the deadline or a second signal cancels them, each recorded as ``cancelled``. A failure for
+one session is a result; only auth failures, the failure breaker, signals and a result log
+that cannot be written stop the run (the last at once: nothing unrecordable is sent)."""
 
 from __future__ import annotations
 
@@ -240,6 +239,7 @@ class Pipeline:
             halt=self._halt,
             tally=self.tally,
             before_send=self._before_send,
+            slots=self._slots,
         )
         return self._term
 

@@ -99,7 +99,7 @@ class RetryPolicy:
     """Attempts, per-session deadline, backoff, the run's budget and Retry-After, in one
     place; ``start()`` gives the counter of one session (or one page)."""
 
-    max_attempts: int = 6
+    max_attempts: int = 10
     session_timeout: float = 120.0
     request_timeout: float = 30.0
     backoff: Backoff = field(default_factory=Backoff)

@@ -8,11 +8,12 @@ attempt that may have reached the server, a 404/409 is reconciled with a GET, so
 that succeeded unseen is still ours. A 2xx that cannot be read or names another session
 is no success: one GET settles it, never more DELETEs while the session is terminal.
 With ``archive``, a session left unarchived is archived by ``POST .../archive``, else
-``failed`` (resume tries again). A dry run says ``already_terminated`` for a terminal one.
+``failed``. A dry run says ``already_terminated`` for a terminal one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,7 +32,6 @@ from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 
 __all__ = ["Terminator"]
-
 log = structlog.get_logger("worker.run.terminate")
 
 
@@ -45,15 +45,14 @@ class Terminator:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     halt: Halt = field(default_factory=Halt)
     tally: Tally = field(default_factory=Tally)
-    # called just before the first DELETE of a session (the result log's durable intent)
-    before_send: Callable[[str], None] | None = None
+    before_send: Callable[[str], None] | None = None  # before a session's first DELETE
+    slots: asyncio.Semaphore | None = None  # handed on while a session waits to retry
 
     async def terminate(
         self, session_id: str, source: str | None = None, *, sent_before: bool = False
     ) -> SessionResult:
-        """``sent_before``: a DELETE for this id may have gone out already (an earlier run
-        or another delivery of a queue entry sent it and recorded no answer), so a 404 or 409
-        is reconciled with a GET as for a lost answer."""
+        """``sent_before``: an earlier run or delivery may have sent a DELETE whose answer
+        was never recorded: a 404 or 409 is reconciled with a GET as for a lost answer."""
         return await _Attempts(self, session_id, source, uncertain=sent_before).run()
 
     async def preview(self, session_id: str, source: str | None = None) -> SessionResult:
@@ -76,7 +75,7 @@ class _Attempts:
 
     def __post_init__(self) -> None:
         self.tries = self.t.policy.start()
-        self.x = Exchange(self.t.gate, self.t.policy, self.t.halt, self.t.tally)
+        self.x = Exchange(self.t.gate, self.t.policy, self.t.halt, self.t.tally, self.t.slots)
 
     async def run(self) -> SessionResult:
         while True:
