@@ -190,3 +190,17 @@ def test_the_breaker_default_window_is_a_minute() -> None:
     assert b.observe(429, 3600.0) is None  # an answer came 59 s ago
     clock.now += 1.0
     assert b.observe(429, 3600.0) is not None
+
+
+async def test_a_race_lost_to_its_timeout_cancels_the_wait() -> None:
+    gate_open, went_on = asyncio.Event(), []
+
+    async def wait_for_the_gate() -> None:
+        await gate_open.wait()
+        went_on.append(True)
+
+    assert not await Halt().race(wait_for_the_gate(), timeout=0.001)
+    gate_open.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert went_on == []  # the abandoned wait does not take a turn later

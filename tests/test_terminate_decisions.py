@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+import structlog.testing
 from aiohttp import web
 from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
 
-from worker.backoff import Backoff, parse_retry_after
+from worker.backoff import Backoff, RetryBudget, parse_retry_after
 from worker.client import ClientOptions, DevinClient
 from worker.limiter import RateGate
 from worker.outcomes import SessionResult
@@ -257,3 +258,175 @@ def test_an_http_date_is_read_against_the_real_clock_by_default() -> None:
     seconds = parse_retry_after(f"Fri, 01 Jan {later} 00:00:00 GMT")
     assert seconds is not None and 0 < seconds <= 366 * 86400
     assert parse_retry_after("Sat, 01 Jan 2000 00:00:00 GMT") == 0.0
+
+
+@dataclass
+class GateSignals:
+    """A rate gate that lets everything through and records what it was told."""
+
+    told: list[tuple[str, float | None]] = field(default_factory=list)
+
+    async def acquire(self) -> None:
+        await asyncio.sleep(0)
+
+    def throttled(self, retry_after: float | None) -> None:
+        self.told.append(("throttled", retry_after))
+
+    def accepted(self) -> None:
+        self.told.append(("accepted", None))
+
+
+async def test_the_gate_is_told_of_each_throttle_and_each_other_answer() -> None:
+    script = {
+        "DELETE": [
+            problem(429, **{"Retry-After": "2"}),
+            problem(503, **{"Retry-After": "3"}),
+            problem(503),
+            problem(504, **{"Retry-After": "1"}),
+            problem(429),
+            ok(SID),
+        ]
+    }
+    gate = GateSignals()
+    clock = FakeClock()
+    policy = RetryPolicy(max_attempts=6, backoff=Backoff(base=0.0), clock=clock, sleep=clock.sleep)
+    server = Recording(script, Halt())
+    async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+        term = Terminator(client, gate, False, policy=policy)  # type: ignore[arg-type]
+        result = await term.terminate(SID)
+    assert result.outcome == "terminated" and result.attempts == 6
+    assert gate.told == [
+        ("throttled", 2.0),
+        ("throttled", 3.0),
+        ("accepted", None),
+        ("accepted", None),
+        ("throttled", None),
+        ("accepted", None),
+    ]
+    # every wait asked: 2 s and 3 s for the Retry-Afters, 1 s for the 504's, zero otherwise
+    assert clock.now == 1000.0 + 2 + 3 + 1
+
+
+# (script, archive, outcome) of one session retried once, then settled
+SETTLED_AFTER_A_RETRY = [
+    ({"DELETE": [problem(503), ok(SID)]}, False, "terminated"),
+    ({"DELETE": [problem(503), ok(SID, archived=True)]}, True, "archived"),
+    ({"DELETE": [problem(503), problem(409)], "GET": [ok(SID)]}, True, "already_terminated"),
+    ({"DELETE": [problem(503), problem(404)], "GET": [problem(404)]}, False, "not_found"),
+]
+
+
+@pytest.mark.parametrize(("script", "archive", "outcome"), SETTLED_AFTER_A_RETRY)
+async def test_a_session_settled_after_a_retry_gives_its_cost_back(
+    script: dict[str, Sequence[Reply]], archive: bool, outcome: str
+) -> None:
+    budget = RetryBudget(capacity=10, retry_cost=5, available=5)
+    case = await decide(script, archive=archive, budget=budget)
+    assert (case.result.outcome, case.result.attempts) == (outcome, 2)
+    assert budget.available == 5  # took 5 for the retry, gave 5 back
+
+
+async def test_a_failed_session_keeps_its_retries_spent() -> None:
+    budget = RetryBudget(capacity=10, retry_cost=5, available=5)
+    case = await decide({"DELETE": [problem(503), problem(422)]}, budget=budget)
+    assert (case.result.outcome, case.result.http_status, budget.available) == ("failed", 422, 0)
+    again = await decide({"DELETE": [problem(503)]}, budget=budget)
+    assert again.result.error == "retry budget of the run spent: HTTP 503: error: nope"
+    assert again.sent == (1, 0, 0)
+
+
+async def test_a_first_time_success_gives_one_back() -> None:
+    budget = RetryBudget(capacity=10, retry_cost=5, available=5)
+    await decide({"DELETE": [ok(SID)]}, budget=budget)
+    assert budget.available == 6
+
+
+async def test_a_throttle_does_not_make_a_later_404_uncertain() -> None:
+    case = await decide({"DELETE": [problem(429), problem(408), problem(404)]})
+    assert (case.result.outcome, case.sent) == ("not_found", (3, 0, 0))
+
+
+async def test_a_5xx_stays_uncertain_through_a_later_throttle() -> None:
+    case = await decide({"DELETE": [problem(503), problem(429), problem(404)], "GET": [ok(SID)]})
+    r = case.result
+    assert (r.outcome, r.http_status, r.status, r.archived, case.sent) == (
+        "terminated",
+        404,
+        "exit",
+        False,
+        (3, 1, 0),
+    )
+
+
+async def test_an_unreadable_2xx_may_have_worked() -> None:
+    # the GET says running (the DELETE did not take), so it is sent again; its 409 and a
+    # GET saying exit: the unreadable 2xx may have been ours
+    script = {"DELETE": [GARBAGE, problem(409)], "GET": [ok(SID, "running"), ok(SID)]}
+    case = await decide(script)
+    assert (case.result.outcome, case.result.attempts, case.sent) == ("terminated", 2, (2, 2, 0))
+
+
+async def test_sent_before_makes_a_404_a_question() -> None:
+    clock, halt = FakeClock(), Halt()
+    server = Recording({"DELETE": [problem(404)], "GET": [ok(SID, archived=False)]}, halt)
+    policy = RetryPolicy(backoff=Backoff(base=0.0), clock=clock, sleep=clock.sleep)
+    async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+        term = Terminator(client, RateGate(None), False, policy=policy, halt=halt)
+        result = await term.terminate(SID, "queue", sent_before=True)
+    assert (result.outcome, result.source, server.count("GET")) == ("terminated", "queue", 1)
+
+
+async def test_the_intent_is_written_once_before_the_first_delete_only() -> None:
+    clock, halt = FakeClock(), Halt()
+    server = Recording({"DELETE": [problem(503), ok(SID)], "GET": [ok(SID, "running")]}, halt)
+    policy = RetryPolicy(backoff=Backoff(base=0.0), clock=clock, sleep=clock.sleep)
+    intents: list[tuple[str, int]] = []
+    async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+        term = Terminator(client, RateGate(None), False, policy=policy, halt=halt)
+        term.before_send = lambda sid: intents.append((sid, server.count("DELETE")))
+        await term.terminate(SID)
+        assert intents == [(SID, 0)] and term.tally.requests == 2
+        preview = await term.preview(SID, "dry")
+    assert intents == [(SID, 0)] and term.tally.requests == 3
+    assert (preview.outcome, preview.http_status, preview.status, preview.archived) == (
+        "would_terminate",
+        200,
+        "running",
+        False,
+    )
+    assert (preview.source, [q for m, q in server.queries if m == "DELETE"]) == (
+        "dry",
+        ["archive=false", "archive=false"],
+    )
+
+
+async def test_elapsed_is_kept_to_a_tenth_of_a_millisecond() -> None:
+    case = await decide({"DELETE": [problem(503, **{"Retry-After": "0.01234"}), ok(SID)]})
+    assert case.result.elapsed_ms == 12.3
+
+
+async def test_each_retry_is_logged_with_its_reason_and_wait() -> None:
+    script = {"DELETE": [problem(503, **{"Retry-After": "0.01234"}), GARBAGE], "GET": [ok(SID)]}
+    with structlog.testing.capture_logs() as logs:
+        case = await decide(script)
+    assert case.result.outcome == "terminated"
+    retries = [e for e in logs if e["event"] == "session.retry"]
+    assert retries == [
+        {
+            "event": "session.retry",
+            "log_level": "debug",
+            "session_id": SID,
+            "attempt": 1,
+            "error": "HTTP 503: error: nope",
+            "delay_s": 0.012,
+        }
+    ]
+
+
+async def test_an_unreadable_dry_run_answer_is_retried_with_its_reason() -> None:
+    script = {"GET": [GARBAGE, problem(500)]}
+    with structlog.testing.capture_logs() as logs:
+        case = await decide(script, dry_run=True, max_attempts=2)
+    assert case.result.error == "gave up after 2 attempts: HTTP 500: error: nope"
+    errors = [e["error"] for e in logs if e["event"] == "session.retry"]
+    assert errors == [UNREADABLE]
