@@ -204,3 +204,17 @@ async def test_a_race_lost_to_its_timeout_cancels_the_wait() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert went_on == []  # the abandoned wait does not take a turn later
+
+
+def test_a_plain_halt_is_not_fatal_and_the_first_reason_stays() -> None:
+    heard: list[str | None] = []
+    halt = Halt()
+    halt.listener = lambda: heard.append(halt.reason)
+    halt("SIGTERM received")
+    halt("token refused", auth=True)
+    assert (halt.reason, halt.fatal, halt.auth, heard) == (
+        "SIGTERM received",
+        False,
+        False,
+        ["SIGTERM received"],
+    )
