@@ -39,6 +39,7 @@ def _fresh_logging() -> Iterator[None]:
     out, err = sys.stdout, sys.stderr
     yield
     structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()  # e.g. a run_id bound by a run in process
     sys.stdout, sys.stderr = out, err
 
 

@@ -135,7 +135,7 @@ def run_main(
     )
     argv = ["devin-terminate", *args]
     with _child_state(env, cwd, argv, streams):
-        code = contextvars.copy_context().run(_call_main, list(args))
+        code = contextvars.Context().run(_call_main, list(args))  # a fresh one, as a child has
     for stream in streams:
         stream.flush()
     stdout, stderr = _text(out.getvalue()), _text(err.getvalue())
