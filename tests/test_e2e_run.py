@@ -57,3 +57,16 @@ def test_rerun_resumes_and_sends_nothing(simulator: Any, tmp_path: Path) -> None
     assert sim.stats()["requests_total"] == before + 1  # the identity check, GET /v3/self
     finished = read_results(out)[-1]
     assert finished["counts"] == {"skipped": len(sim.ids())}
+
+
+def test_demo_tells_its_story_and_accounts_for_every_line(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = run_cli(["demo", "--sessions", "40", "--dir", str(out)], cli_env(), cwd=tmp_path)
+    # the demo's own verdict: 0 when every id and malformed line is accounted for (the run
+    # inside it exits 1 on purpose: its input holds malformed lines, each `invalid`)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "exit code:  1: finished" in proc.stdout
+    assert "demo: OK, every id and every malformed line is accounted for" in proc.stdout
+    outcomes = Counter(r["outcome"] for r in session_results(out / "results.jsonl"))
+    assert outcomes["invalid"] == 8 and outcomes["not_found"] == 5
+    assert outcomes["archived"] == 40 and outcomes["already_terminated"] >= 1

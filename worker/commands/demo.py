@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import argparse
 
     from worker.outcomes import RunReport
-    from worker.simulator.server import RunningSimulator, simulator_in_thread
+    from worker.simulator.server import RunningSimulator
 
 HELP = "run the whole job against the built-in simulator"
 
@@ -75,6 +75,7 @@ def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
     from worker.run.job import run_job
     from worker.settings import load_settings
     from worker.simulator.config import SimulatorConfig
+    from worker.simulator.server import simulator_in_thread
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
