@@ -114,3 +114,17 @@ def pause_gate(gate: Any, seconds: float) -> None:
         if gate.paused_until > loop.time():
             return
     raise AssertionError("the gate did not pause after a wave of 429s")
+
+
+@dataclass
+class FakeClock:
+    """A clock and a sleep that advances it at once: waits cost no real time."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)

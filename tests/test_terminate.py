@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pytest
-from hostile import ORG, TOKEN, Hostile, Reply, ok, pause_gate, problem, serving
+from hostile import ORG, TOKEN, FakeClock, Hostile, Reply, ok, pause_gate, problem, serving
 
 from worker import terminate_sessions
 from worker.api import RunSummary
@@ -26,18 +26,6 @@ SID = "devin-target"
 OTHER = "devin-victim"
 GARBAGE = Reply(200, raw=b'{"session_id": "devin-tar')
 ATTEMPTS = 4
-
-
-@dataclass
-class FakeClock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def policy(clock: FakeClock, **kw: object) -> RetryPolicy:

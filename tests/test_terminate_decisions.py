@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import structlog.testing
 from aiohttp import web
-from hostile import ORG, TOKEN, Hostile, Reply, ok, problem, serving
+from hostile import ORG, TOKEN, FakeClock, Hostile, Reply, ok, problem, serving
 
 from worker.devin.client import ClientOptions, DevinClient
 from worker.devin.retry_after import parse_retry_after
@@ -28,18 +28,6 @@ SID = "devin-target"
 SOURCE = "ids.csv:7"
 GARBAGE = Reply(200, raw=b'{"session_id": "devin-tar')
 NOPE = "HTTP {}: error: nope"
-
-
-@dataclass
-class FakeClock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 class Recording(Hostile):
