@@ -128,3 +128,21 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
         await asyncio.sleep(0)
+
+
+def fake_policy(clock: FakeClock, **kw: object) -> Any:
+    """A ``RetryPolicy`` on ``clock`` with zero backoff and 4 attempts; ``kw`` overrides."""
+    from worker.run.backoff import Backoff
+    from worker.run.retry import RetryPolicy, ThrottleBreaker
+
+    values: dict[str, object] = {
+        "max_attempts": 4,
+        "session_timeout": 120.0,
+        "request_timeout": 5.0,
+        "backoff": Backoff(base=0.0, retry_after_max=120.0),
+        "throttle": ThrottleBreaker(clock=clock),
+        "clock": clock,
+        "sleep": clock.sleep,
+    }
+    values.update(kw)
+    return RetryPolicy(**values)  # type: ignore[arg-type]

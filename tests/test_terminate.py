@@ -9,17 +9,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pytest
-from hostile import ORG, TOKEN, FakeClock, Hostile, Reply, ok, pause_gate, problem, serving
+from hostile import (
+    ORG,
+    TOKEN,
+    FakeClock,
+    Hostile,
+    Reply,
+    fake_policy,
+    ok,
+    pause_gate,
+    problem,
+    serving,
+)
 
 from worker import terminate_sessions
 from worker.api import RunSummary
 from worker.devin.answer import Answer
 from worker.devin.client import ClientOptions, DevinClient
 from worker.outcomes import SessionResult
-from worker.run.backoff import Backoff, RetryBudget
+from worker.run.backoff import RetryBudget
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
-from worker.run.retry import RetryPolicy, ThrottleBreaker
+from worker.run.retry import RetryPolicy
 from worker.run.terminate import Terminator
 
 SID = "devin-target"
@@ -29,17 +40,7 @@ ATTEMPTS = 4
 
 
 def policy(clock: FakeClock, **kw: object) -> RetryPolicy:
-    values: dict[str, object] = {
-        "max_attempts": ATTEMPTS,
-        "session_timeout": 120.0,
-        "request_timeout": 5.0,
-        "backoff": Backoff(base=0.0, retry_after_max=120.0),
-        "throttle": ThrottleBreaker(clock=clock),
-        "clock": clock,
-        "sleep": clock.sleep,
-    }
-    values.update(kw)
-    return RetryPolicy(**values)  # type: ignore[arg-type]
+    return fake_policy(clock, **{"max_attempts": ATTEMPTS, **kw})  # type: ignore[no-any-return]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import structlog.testing
 from aiohttp import web
-from hostile import ORG, TOKEN, FakeClock, Hostile, Reply, ok, problem, serving
+from hostile import ORG, TOKEN, FakeClock, Hostile, Reply, fake_policy, ok, problem, serving
 
 from worker.devin.client import ClientOptions, DevinClient
 from worker.devin.retry_after import parse_retry_after
@@ -21,7 +21,7 @@ from worker.outcomes import SessionResult
 from worker.run.backoff import Backoff, RetryBudget
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
-from worker.run.retry import RetryPolicy, ThrottleBreaker
+from worker.run.retry import RetryPolicy
 from worker.run.terminate import Terminator
 
 SID = "devin-target"
@@ -66,17 +66,7 @@ async def decide(
     **kw: object,
 ) -> Case:
     clock, halt = FakeClock(), Halt()
-    values: dict[str, object] = {
-        "max_attempts": 4,
-        "session_timeout": 120.0,
-        "request_timeout": 5.0,
-        "backoff": Backoff(base=0.0, retry_after_max=120.0),
-        "throttle": ThrottleBreaker(clock=clock),
-        "clock": clock,
-        "sleep": clock.sleep,
-    }
-    values.update(kw)
-    policy = RetryPolicy(**values)  # type: ignore[arg-type]
+    policy = fake_policy(clock, **kw)
     server = Recording(script, halt, halt_on)
     async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
         term = Terminator(client, RateGate(None), archive, policy=policy, halt=halt)
