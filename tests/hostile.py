@@ -108,9 +108,11 @@ async def serving(hostile: Hostile) -> AsyncIterator[str]:
 def pause_gate(gate: Any, seconds: float) -> None:
     """Pause every worker at ``gate`` for ``seconds``: a wave of 429s, as the gate sees one
     (an isolated 429 only paces its own retry)."""
-    loop = asyncio.get_running_loop()
+    loop, control = asyncio.get_running_loop(), gate._control
     for _ in range(100):
-        gate.throttled(seconds)
+        sent = gate.now()
+        control.granted(sent)  # as the pump grants a request: then its 429
+        gate.throttled(seconds, sent)
         if gate.paused_until > loop.time():
             return
     raise AssertionError("the gate did not pause after a wave of 429s")

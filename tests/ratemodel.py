@@ -1,9 +1,10 @@
 """A model of a rate-limited server and of the run's workers, on the running loop's clock.
 
-Used by the gate tests on a fast-forwarded loop (looptime): every worker takes a grant,
-"sends" (the server model answers at once), waits a fixed latency, reports the answer to
-the gate and, when the answer was not final, waits its Retry-After (or a short backoff)
-before the next attempt, as terminate does. Seconds of virtual time cost milliseconds.
+Used by the gate tests on a fast-forwarded loop (tests/virtualtime.py): every session takes a grant,
+"sends" (the server model answers at once), waits a latency, reports the answer to the
+gate and, when the answer was not final, hands its concurrency slot on and waits its
+Retry-After (or a short backoff) before the next attempt, as terminate does. Seconds of
+virtual time cost milliseconds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from worker.run.gate import RateGate
@@ -22,20 +23,85 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
+class FixedWindow:
+    """``rate`` requests per whole ``window`` seconds of the clock; the count resets at each
+    window's start (a counter per minute or second, as many gateways keep)."""
+
+    __slots__ = ("_count", "_limit", "_started", "_window")
+
+    def __init__(self, rate: float, window: float) -> None:
+        self._limit, self._window = rate * window, window
+        self._started, self._count = -math.inf, 0
+
+    def set_rate(self, rate: float, burst: int) -> None:
+        self._limit = rate * self._window
+
+    def take(self) -> float:
+        at = now()
+        if at - self._started >= self._window:
+            self._started, self._count = at - (at % self._window), 0
+        if self._count + 1 > self._limit:
+            return self._started + self._window - at
+        self._count += 1
+        return 0.0
+
+
+class SlidingLog:
+    """At most ``rate * window`` accepted requests in any ``window`` seconds."""
+
+    __slots__ = ("_limit", "_log", "_window")
+
+    def __init__(self, rate: float, window: float) -> None:
+        self._limit, self._window = rate * window, window
+        self._log: deque[float] = deque()
+
+    def set_rate(self, rate: float, burst: int) -> None:
+        self._limit = rate * self._window
+
+    def take(self) -> float:
+        at, log = now(), self._log
+        while log and log[0] <= at - self._window:
+            log.popleft()
+        if len(log) + 1 > self._limit:
+            return log[0] + self._window - at
+        log.append(at)
+        return 0.0
+
+
+Limiter = TokenBucket | FixedWindow | SlidingLog
+LIMITERS = ("bucket", "bucket-1s", "window", "sliding")
+
+
+def make_limiter(kind: str, limit: float) -> Limiter:
+    """``bucket``: a token bucket with a tenth of a second's burst (our simulator's);
+    ``bucket-1s``: a whole second's burst; ``window``: a fixed one-second window;
+    ``sliding``: a sliding one-second log."""
+    if kind == "bucket":
+        return TokenBucket(limit, max(1, int(limit / 10)), now)
+    if kind == "bucket-1s":
+        return TokenBucket(limit, max(1, int(limit)), now)
+    if kind == "window":
+        return FixedWindow(limit, 1.0)
+    if kind == "sliding":
+        return SlidingLog(limit, 1.0)
+    raise ValueError(kind)
+
+
 @dataclass(slots=True)
 class ModelServer:
-    """A token bucket (a tenth of a second's burst) whose limit follows ``schedule``
+    """A rate limit (``limiter``: see ``make_limiter``) whose limit follows ``schedule``
     ((seconds since start, limit or None), sorted), and 503s with Retry-After at
     ``overload_rate``. Counts answers per whole second of the run."""
 
     schedule: list[tuple[float, float | None]]
     overload_rate: float = 0.0
     retry_after: float | None = 1.0
+    limiter: str = "bucket"
     seed: int = 1
     started: float = 0.0
     accepted: Counter[int] = field(default_factory=Counter)
     throttled: Counter[int] = field(default_factory=Counter)
-    _bucket: TokenBucket | None = None
+    _bucket: Limiter | None = None
     _limit: float | None = None
     _rng: random.Random = field(default_factory=random.Random)
 
@@ -64,9 +130,10 @@ class ModelServer:
         if limit is None:
             self._bucket = None
         elif self._bucket is None:
-            self._bucket = TokenBucket(limit, max(1, int(limit / 10)), now)
+            self._bucket = make_limiter(self.limiter, limit)
         else:
-            self._bucket.set_rate(limit, max(1, int(limit / 10)))
+            burst = limit if self.limiter == "bucket-1s" else limit / 10
+            self._bucket.set_rate(limit, max(1, int(burst)))
 
     def accepted_rate(self, first: int, last: int) -> float:
         """Accepted answers per second over whole seconds ``first`` to ``last`` inclusive."""
@@ -99,27 +166,38 @@ async def drive(
     sessions: int,
     concurrency: int = 32,
     latency: float = 0.005,
+    jitter: float = 0.0,
 ) -> Run:
     """Run ``sessions`` sessions through ``gate`` against ``server``; returns the record."""
     run = Run()
-    pending = iter(range(sessions))
+    rng = random.Random(server.seed)
     server.start()
 
-    async def worker() -> None:
-        for _ in pending:
-            while True:
-                await gate.acquire()
-                status, retry_after = server.answer()
-                await asyncio.sleep(latency)
-                if status == 429:
-                    gate.throttled(retry_after)
-                elif status >= 500 and retry_after is not None:
-                    gate.overloaded(retry_after)
-                else:
-                    gate.accepted()
-                if status == 200:
-                    break
-                await asyncio.sleep(0.05 if retry_after is None else retry_after)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def session() -> None:
+        """One session, as terminate runs it: its slot is handed on while it waits to retry."""
+        while True:
+            sent = await gate.acquire()
+            status, retry_after = server.answer()
+            await asyncio.sleep(latency * (1.0 + jitter * (2 * rng.random() - 1)))
+            if status == 429:
+                gate.throttled(retry_after, sent)
+            elif status >= 500 and retry_after is not None:
+                gate.overloaded(retry_after, sent)
+            else:
+                gate.accepted(sent)
+            slots.release()
+            if status == 200:
+                return
+            await asyncio.sleep(0.05 if retry_after is None else retry_after)
+            await slots.acquire()
+
+    async def intake() -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(sessions):
+                await slots.acquire()
+                group.create_task(session())
 
     async def sample() -> None:
         while True:
@@ -128,7 +206,7 @@ async def drive(
 
     sampler = asyncio.create_task(sample())
     try:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await intake()
     finally:
         sampler.cancel()
         await gate.aclose()

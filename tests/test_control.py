@@ -28,13 +28,14 @@ def _answers(control: RateController, clock: FakeClock, kinds: str, rate: float)
     reasons = []
     for kind in kinds:
         clock.now += 1 / rate
-        control.granted()
+        sent = clock.now
+        control.granted(sent)
         if kind == "T":
-            change = control.on_throttled(1.0)
+            change = control.on_throttled(1.0, sent)
         elif kind == "O":
-            change = control.on_overloaded(1.0)
+            change = control.on_overloaded(1.0, sent)
         else:
-            change = control.on_accepted()
+            change = control.on_accepted(sent)
         if change is not None:
             reasons.append(change.reason)
     return reasons
@@ -69,8 +70,8 @@ def test_retry_after_over_the_cap_pauses_nobody() -> None:
     control, clock = _controller(100.0, max_pause=120.0)
     for _ in range(40):
         clock.now += 0.01
-        control.granted()
-        control.on_throttled(3600.0)
+        control.granted(clock.now)
+        control.on_throttled(3600.0, clock.now)
     assert control.pause_until < clock.now
     assert control.rate < 100.0  # the rate is still lowered
 
@@ -79,8 +80,8 @@ def test_a_429_without_retry_after_pauses_for_the_fallback() -> None:
     control, clock = _controller(100.0, fallback_pause=0.5)
     for _ in range(40):
         clock.now += 0.01
-        control.granted()
-        control.on_throttled(None)
+        control.granted(clock.now)
+        control.on_throttled(None, clock.now)
         if control.pause_until > clock.now:
             break
     assert control.pause_until == pytest.approx(clock.now + 0.5)
@@ -95,15 +96,87 @@ def test_an_isolated_429_changes_nothing() -> None:
 
 def test_answers_in_flight_at_a_cut_do_not_cut_again() -> None:
     control, clock = _controller(600.0)
-    for _ in range(64):  # 64 requests in flight
-        control.granted()
-    reasons = _answers(control, clock, "." * 20 + "T" * 40, 600.0)
-    assert reasons == ["throttled"]  # one wave, one cut
+    in_flight = [clock.now + i / 600.0 for i in range(1, 65)]  # sent before the wave came back
+    for sent in in_flight:
+        control.granted(sent)
+    clock.now = in_flight[-1]
+    reasons = _answers(control, clock, "." * 20 + "T" * 17, 600.0)
+    assert reasons == ["throttled"]
     cut = control.rate
-    for _ in range(20):  # the rest of the wave, sent at the old rate
+    for sent in in_flight:  # their 429s come back after the cut: sent at the old rate
         clock.now += 0.001
-        assert control.on_throttled(1.0) is None
+        assert control.on_throttled(1.0, sent) is None
     assert control.rate == cut
+
+
+def test_the_sample_waits_for_every_request_sent_after_the_429() -> None:
+    """A 429 is often answered faster than a request the server works on: the answers that
+    arrive first are not the sample; every grant after the 429's is."""
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 600, 600.0)
+    first = clock.now + 1 / 600.0
+    grants = [first + i / 600.0 for i in range(17)]
+    for sent in grants:
+        control.granted(sent)
+    clock.now = grants[-1] + 0.01
+    assert control.on_throttled(1.0, grants[0]) is None  # arms the sample
+    for sent in grants[2::2]:  # the 429s come back first
+        assert control.on_throttled(1.0, sent) is None
+    slow = grants[1::2]
+    for sent in slow[:-1]:
+        assert control.on_accepted(sent) is None
+    change = control.on_accepted(slow[-1])  # the last one: now it is decided
+    assert change is not None and change.reason == "throttled"
+    assert control.limit == pytest.approx(300.0, rel=0.1)
+
+
+def test_an_answer_that_never_comes_does_not_hold_the_decision() -> None:
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 600, 600.0)
+    _answers(control, clock, "T", 600.0)
+    hung = clock.now + 1 / 600.0
+    control.granted(hung)  # its answer never comes
+    clock.now = hung
+    assert _answers(control, clock, ".T" * 7 + ".", 600.0) == []
+    clock.now += 1.0  # the sample's patience
+    assert _answers(control, clock, "T", 600.0) == ["throttled"]
+
+
+def test_a_window_that_is_spent_is_measured_over_the_last_second() -> None:
+    """A server counting fixed windows accepts nothing more once a window is spent: the
+    answers after the 429 say 0/s, the last second says what it really accepts."""
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 300, 600.0)  # 300 accepted in half a second
+    assert _answers(control, clock, "T" * 17, 600.0) == ["throttled"]
+    assert control.limit == pytest.approx(300.0, rel=0.05)
+
+
+def test_a_probe_over_the_limit_is_cut_without_pausing_anyone() -> None:
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 300 + "T" * 17, 600.0)  # the first wave pauses
+    assert control.pause_until > clock.now
+    clock.now = control.pause_until
+    for _ in range(12):  # 3 s at the granted rate: hold, then probe above
+        _answers(control, clock, "." * int(control.rate / 4), control.rate)
+    probe = control.rate
+    assert 310.0 < probe < 400.0
+    # a spent window: the rest of it is 429s, the sample all 429s
+    assert _answers(control, clock, "T" * 62, probe) == ["throttled"]
+    assert control.pause_until < clock.now and control.rate < probe
+
+
+def test_no_probing_while_a_429_is_measured() -> None:
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 300 + "T" * 17, 600.0)
+    clock.now = control.pause_until
+    _answers(control, clock, "." * 800, control.rate)
+    assert control.limit is not None and control.rate > control.limit  # probing
+    _answers(control, clock, "T", control.rate)  # arms a sample
+    before = control.rate
+    for _ in range(4):  # a second of answers to requests sent before it
+        clock.now += 0.25
+        assert control.on_accepted(clock.now - 2.0) is None
+    assert control.rate == before
 
 
 def test_repeated_waves_and_pauses_do_not_cascade_to_the_floor() -> None:
@@ -112,12 +185,12 @@ def test_repeated_waves_and_pauses_do_not_cascade_to_the_floor() -> None:
     for _ in range(3000):
         clock.now = max(clock.now + 1 / control.rate, control.pause_until)
         credit = min(10.0, credit + 100.0 / control.rate)
-        control.granted()
+        control.granted(clock.now)
         if credit >= 1.0:
             credit -= 1.0
-            control.on_accepted()
+            control.on_accepted(clock.now)
         else:
-            control.on_throttled(1.0)
+            control.on_throttled(1.0, clock.now)
         lowest = min(lowest, control.rate)
     assert lowest >= 0.6 * 100.0 > control.floor
     assert control.rate == pytest.approx(100.0, rel=0.2)

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.ratemodel import ModelServer, drive, now
+from tests.ratemodel import LIMITERS, ModelServer, drive, now
 from tests.virtualtime import run_virtual
 from worker.run.gate import RateGate
 
@@ -87,8 +87,8 @@ def test_a_wave_of_429s_pauses_every_worker_until_retry_after() -> None:
 async def _test_a_wave_of_429s_pauses_every_worker_until_retry_after() -> None:
     gate = RateGate(100.0)
     for _ in range(40):
-        await gate.acquire()
-        gate.throttled(2.0)
+        sent = await gate.acquire()
+        gate.throttled(2.0, sent)
         if gate.paused_until > now():
             break
     paused_at = now()
@@ -104,8 +104,8 @@ def test_a_retry_after_over_the_cap_pauses_nobody() -> None:
 async def _test_a_retry_after_over_the_cap_pauses_nobody() -> None:
     gate = RateGate(100.0, max_pause=120.0)
     for _ in range(40):
-        await gate.acquire()
-        gate.throttled(3600.0)
+        sent = await gate.acquire()
+        gate.throttled(3600.0, sent)
     assert gate.paused_until < now()
     assert await _acquire_at(gate) < now() + 0.1
     await gate.aclose()
@@ -118,8 +118,8 @@ def test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
 async def _test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
     gate = RateGate(100.0, adaptive=False)
     for _ in range(40):
-        await gate.acquire()
-        gate.throttled(1.0)
+        sent = await gate.acquire()
+        gate.throttled(1.0, sent)
         if gate.paused_until > now():
             break
     assert gate.rate == 100.0 and gate.paused_until > now()
@@ -154,37 +154,41 @@ async def _test_5xx_with_retry_after_as_a_large_share_cuts_the_rate() -> None:
     assert "overloaded" in changes and (gate.rate or 0) < 150
 
 
+@pytest.mark.parametrize("limiter", LIMITERS)
 @pytest.mark.parametrize("ceiling", [2.0, 10.0])
-def test_converges_to_the_limit_from_above(ceiling: float) -> None:
-    run_virtual(lambda: _test_converges_to_the_limit_from_above(ceiling))
+def test_converges_to_the_limit_from_above(ceiling: float, limiter: str) -> None:
+    run_virtual(lambda: _test_converges_to_the_limit_from_above(ceiling, limiter))
 
 
-async def _test_converges_to_the_limit_from_above(ceiling: float) -> None:
-    limit = 50.0
-    server = ModelServer([(0.0, limit)])
-    run = await drive(RateGate(ceiling * limit), server, sessions=800, concurrency=16)
+async def _test_converges_to_the_limit_from_above(ceiling: float, limiter: str) -> None:
+    """Whatever the server counts with: a bucket with a small or a whole second's burst, a
+    fixed window, a sliding log; answers come back with jitter, 429s as fast as the rest."""
+    limit = 100.0
+    server = ModelServer([(0.0, limit)], limiter=limiter)
+    gate = RateGate(ceiling * limit)
+    run = await drive(gate, server, sessions=2000, concurrency=16, jitter=0.5)
     last = int(run.finished) - 1
-    body = server.accepted_rate(3, last)
-    assert body >= (0.95 if ceiling == 2 else 0.9) * limit
-    throttled = sum(server.throttled[s] for s in range(3, last + 1))
-    assert throttled <= 0.03 * body * (last - 2)
-    assert server.throttled[0] + server.throttled[1] <= 40  # the start: two waves of 16
+    assert server.accepted_rate(3, last) >= (0.95 if ceiling == 2 else 0.9) * limit
+    # measured: 1.4-3.3% (a window's probes cost a run of 429s at each crossing)
+    assert server.share_429 <= 0.035
+    assert server.throttled[0] + server.throttled[1] <= 45  # the start: one or two waves
     # never cascades to the floor (1% of the ceiling): it stays near what was accepted
     assert run.min_rate_after(0.5) >= 0.6 * limit
 
 
-def test_follows_a_limit_that_drops_then_rises() -> None:
-    run_virtual(lambda: _test_follows_a_limit_that_drops_then_rises())
+@pytest.mark.parametrize("limiter", LIMITERS)
+def test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
+    run_virtual(lambda: _test_follows_a_limit_that_drops_then_rises(limiter))
 
 
-async def _test_follows_a_limit_that_drops_then_rises() -> None:
-    server = ModelServer([(0.0, 50.0), (8.0, 25.0), (16.0, 50.0)])
-    run = await drive(RateGate(100.0), server, sessions=1250, concurrency=16)
+async def _test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
+    server = ModelServer([(0.0, 50.0), (8.0, 25.0), (16.0, 50.0)], limiter=limiter)
+    run = await drive(RateGate(100.0), server, sessions=1250, concurrency=16, jitter=0.5)
     assert run.finished > 26
     assert server.accepted_rate(10, 15) >= 0.85 * 25
     assert run.rate_at(15.9) <= 30  # followed it down
     assert server.accepted_rate(21, 25) >= 0.85 * 50  # and up again within 5 s
-    assert server.share_429 <= 0.03
+    assert server.share_429 <= 0.06  # measured 3.6-5.6% at this small limit
 
 
 def test_an_isolated_429_paces_nobody() -> None:
@@ -194,13 +198,11 @@ def test_an_isolated_429_paces_nobody() -> None:
 async def _test_an_isolated_429_paces_nobody() -> None:
     gate = RateGate(100.0)
     for _ in range(200):
-        await gate.acquire()
-        gate.accepted()
-    await gate.acquire()
-    gate.throttled(1.0)
+        gate.accepted(await gate.acquire())
+    gate.throttled(1.0, await gate.acquire())
     throttled_at = now()
     for n in range(1, 21):
         assert await _acquire_at(gate) == pytest.approx(throttled_at + n * 0.01)
-        gate.accepted()
+        gate.accepted(now())  # granted now: the virtual clock moves only by waits
     assert gate.paused_until < throttled_at and gate.rate == 100.0
     await gate.aclose()

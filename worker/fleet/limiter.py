@@ -167,14 +167,15 @@ class FleetGate(RateGate):
     def rate(self) -> float | None:
         return self.shared.rate
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> float:
         if self._reporter is None:
             self._reporter = asyncio.get_running_loop().create_task(self._report_throttles())
-        await super().acquire()
+        sent = await super().acquire()
         await self.shared.acquire()
+        return sent
 
-    def throttled(self, retry_after: float | None) -> None:
-        super().throttled(retry_after)
+    def throttled(self, retry_after: float | None, sent: float) -> None:
+        super().throttled(retry_after, sent)
         self._reports.put_nowait(retry_after)
 
     async def aclose(self) -> None:

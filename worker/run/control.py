@@ -1,31 +1,30 @@
 """Adaptive control of the granted rate: what each kind of answer means for the whole run.
 
 Pure logic on an injected clock; the gate (``worker.run.gate``) feeds it every grant and
-every answer, and obeys ``rate`` and ``pause_until``.
+every answer (with its request's grant time), and obeys ``rate`` and ``pause_until``.
 
-- **429** is the rate-limit signal. The first 429 after a clean stretch arms a measurement:
-  the answers that follow (16 while no limit is known, then a fifth of a second's worth of
-  the limit found, 8 to 64) give what the server accepted per second, and the rate is cut
-  once to ``margin`` x that, never below ``min_cut`` of itself in the first cut, nor below
-  half of itself in any later one. The measurement starts *after* a 429, when the server's
-  bucket is known to be empty, so its initial burst does not inflate it. When more than
-  ``pause_share`` of that sample were 429s too (far over the limit, or a hard limit), every
-  worker also pauses until ``Retry-After``. An isolated 429 (a probe that just crossed the
-  limit, or jitter) pauses nobody: it only paces its own retry, and it cuts only if the
-  429s are at least ``noise_share`` of the last second's answers.
-- **5xx with Retry-After** is a per-request signal: only that session waits. It pauses
-  the fleet and cuts the rate only when such answers are more than ``overload_share``
-  (a quarter) of the last second's answers: then the service as a whole is overloaded.
-  Such a cut takes away that share (half the rate at most), and the next one waits two
-  seconds, so a server that fails a fixed share whatever the rate does not drive it down.
-- After a cut, the answers to requests already in flight are not measured (they were
-  sent at the old rate), so one wave of 429s yields one cut, and pauses never leave a
-  sample empty: a cut needs ``min_sample`` fresh answers, so the rate cannot cascade to
-  the floor for lack of measurements.
-- Recovery: the rate holds just under the accepted rate it found for ``hold`` seconds,
-  then probes beyond it, ``probe_step`` of it in the first second and doubling every
-  second, so that a limit that rose again is found within seconds, while a probe that
-  crossed the limit costs a handful of 429s and one small cut.
+- **429** is the rate-limit signal. The first 429 after a clean stretch arms a ``Sample``
+  (``worker.run.sample``): the grants after that request's (16 while no limit is known,
+  then a fifth of a second's worth of the limit found, 8 to 64), once all are answered,
+  say what the server accepted per second, and the rate is cut once to ``margin`` x that,
+  never below ``min_cut`` of itself in the first cut, nor below half of itself later.
+  A server that counts fixed windows or a sliding log accepts nothing after its window
+  is spent: then what it accepted over the last second is the measure.
+- The fleet pauses until ``Retry-After`` only when most of the sample were 429s *and*
+  the rate is ``far_over`` what is accepted. A probe that crossed the limit, or an
+  isolated 429, pauses nobody: it only paces its own retry, and an isolated one cuts only
+  if 429s are at least ``noise_share`` of the last second's answers.
+- **5xx with Retry-After** is a per-request signal: only that session waits. The fleet
+  pauses and the rate is cut only when such answers are over ``overload_share`` of the
+  last second's: the service as a whole is overloaded. Such a cut takes away that share
+  (half the rate at most), and the next waits two seconds, so a server that fails a fixed
+  share whatever the rate does not drive it down.
+- An answer to a request granted before the last cut is not measured (it was sent at
+  the old rate): one wave of 429s yields one cut, and the rate cannot cascade to the floor.
+- Recovery: the rate holds just under the accepted rate found for ``hold`` seconds, then
+  probes beyond it, ``probe_step`` of it in the first second and doubling every second
+  (never while a 429 is being measured), so that a limit that rose again is found within
+  seconds, while a probe that crossed the limit costs a handful of 429s and a small cut.
 """
 
 from __future__ import annotations
@@ -35,8 +34,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from worker.run.sample import OK, OVERLOADED, THROTTLED, Recent, Sample
+
 Clock = Callable[[], float]
-OK, THROTTLED, OVERLOADED = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,58 +48,39 @@ class Change:
     reason: str  # "throttled", "overloaded" or "probing"
 
 
-class _Window:
-    """The answers of the last ``span`` seconds, counted by kind."""
-
-    __slots__ = ("_entries", "counts", "span")
-
-    def __init__(self, span: float) -> None:
-        self.span = span
-        self._entries: deque[tuple[float, int]] = deque()
-        self.counts = [0, 0, 0]
-
-    def add(self, now: float, kind: int) -> None:
-        self._entries.append((now, kind))
-        self.counts[kind] += 1
-        entries, horizon = self._entries, now - self.span
-        while entries[0][0] < horizon:
-            self.counts[entries.popleft()[1]] -= 1
-
-    def share(self, kind: int) -> float:
-        return self.counts[kind] / max(1, len(self._entries))
-
-
 @dataclass(slots=True)
 class RateController:
     """The granted rate under ``ceiling`` (requests/s) and the fleet's pause."""
 
     ceiling: float
     clock: Clock
+    # pauses: the longest Retry-After obeyed, and the pause when a 429 gave none
     max_pause: float = 60.0
     fallback_pause: float = 1.0
+    # cuts: to this share of what was accepted; the first cut keeps at least min_cut
     margin: float = 0.97
     min_cut: float = 0.1
+    # samples after a 429: how many grants, and how long to wait for their answers
     min_sample: int = 8
     max_sample: int = 64
+    patience: float = 1.0
+    # shares of the answers that decide: ignore, pause (when also far over), overloaded
     noise_share: float = 0.02
     pause_share: float = 0.5
+    far_over: float = 1.5
     overload_share: float = 0.25
+    # recovery: seconds to hold after a cut, then the first second's step up
     hold: float = 1.5
     probe_step: float = 0.1
+    # the state the gate obeys
     rate: float = 0.0
     pause_until: float = -math.inf
     limit: float | None = None  # the accepted rate found at the last cut
     _cut_at: float = -math.inf
     _updated_at: float = -math.inf
-    _granted: int = 0
-    _answered: int = 0
-    _skip: int = 0  # answers to requests in flight at the last cut: sent at the old rate
-    _armed: bool = False
-    _after: int = 0  # answers since the 429 that armed the measurement
-    _after_throttled: int = 0
+    _sample: Sample | None = None  # the measurement a 429 armed
     _retry_after: float | None = None  # of the latest 429
-    _armed_at: float = -math.inf
-    _recent: _Window = field(default_factory=lambda: _Window(1.0))
+    _recent: Recent = field(default_factory=lambda: Recent(1.0))
     _grants: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -109,34 +90,38 @@ class RateController:
     def floor(self) -> float:
         return max(0.1, self.ceiling / 100)
 
-    def granted(self) -> None:
-        """A request was let through (the gate calls this once per grant)."""
-        now = self.clock()
-        self._granted += 1
+    def granted(self, now: float) -> None:
+        """A request was let through at ``now`` (the gate calls this once per grant, with
+        the time it hands that request: the ``sent`` its answer is reported with)."""
         self._grants.append(now)
         while self._grants[0] < now - 1.0:
             self._grants.popleft()
+        if self._sample is not None:
+            self._sample.granted(now)
 
-    def on_accepted(self) -> Change | None:
+    def on_accepted(self, sent: float) -> Change | None:
         """Any answer that is neither a 429 nor a 5xx with Retry-After (timeouts included:
-        the server took the request, and a token of its limit, even if no answer came)."""
+        the server took the request, and a token of its limit, even if no answer came).
+        ``sent``: when its request was granted, on the same clock."""
         now = self.clock()
-        change = self._answer(now, OK)
+        change = self._answer(now, sent, OK)
         return change or self._probe(now)
 
-    def on_throttled(self, retry_after: float | None) -> Change | None:
+    def on_throttled(self, retry_after: float | None, sent: float) -> Change | None:
         """A 429. Returns the change of rate, if any; sets ``pause_until`` if the fleet pauses."""
         now = self.clock()
         self._retry_after = retry_after
-        return self._answer(now, THROTTLED)
+        return self._answer(now, sent, THROTTLED)
 
-    def on_overloaded(self, retry_after: float | None) -> Change | None:
+    def on_overloaded(self, retry_after: float | None, sent: float) -> Change | None:
         """A 5xx that said when to come back: that session waits; the fleet only when many do."""
         now = self.clock()
-        self._answer(now, OVERLOADED)
+        self._answer(now, sent, OVERLOADED)
         recent = self._recent
-        if self._skip or recent.counts[OVERLOADED] < 4 or now - self._cut_at < 2 * recent.span:
-            return None  # too few yet, or the last cut has not been measured for long
+        if sent <= self._cut_at or recent.counts[OVERLOADED] < 4:
+            return None  # sent before the last cut, or too few yet
+        if now - self._cut_at < 2 * recent.span:
+            return None  # the last cut has not been measured for long
         share = recent.share(OVERLOADED)
         if share <= self.overload_share:
             return None
@@ -145,19 +130,19 @@ class RateController:
 
     # -- measurement -------------------------------------------------------------------
 
-    def _answer(self, now: float, kind: int) -> Change | None:
-        self._answered += 1
-        self._recent.add(now, kind)
-        if self._skip:
-            self._skip -= 1
-            return None
-        if self._armed:
-            self._after += 1
-            self._after_throttled += kind == THROTTLED
-            return self._decide(now) if self._after >= self._sample_size() else None
+    def _answer(self, now: float, sent: float, kind: int) -> Change | None:
+        self._recent.add(now, kind, sent)
+        if sent <= self._cut_at:
+            return None  # sent at the old rate, before the last cut: says nothing of the new
+        sample = self._sample
+        if sample is not None:
+            sample.answered(sent, kind == THROTTLED)
+            return self._decide(now, sample) if sample.complete(now, self.patience) else None
         if kind == THROTTLED:
-            self._armed, self._after, self._after_throttled = True, 0, 0
-            self._armed_at = now
+            since = (at for at in self._grants if at > sent)
+            self._sample = sample = Sample(sent, self._sample_size(), since)
+            for early, what in self._recent.sent_after(sent):  # answered before this 429
+                sample.answered(early, what == THROTTLED)
         return None
 
     def _sample_size(self) -> int:
@@ -168,24 +153,27 @@ class RateController:
             return 2 * self.min_sample
         return min(self.max_sample, max(self.min_sample, int(self.limit / 5)))
 
-    def _decide(self, now: float) -> Change | None:
-        """A 429 armed a measurement and ``min_sample`` answers followed: cut, pause, or not."""
-        self._armed = False
-        share = self._after_throttled / self._after
-        if self._after_throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
+    def _decide(self, now: float, sample: Sample) -> Change | None:
+        """The grants after a 429 have been answered: cut, pause, or not."""
+        self._sample = None
+        if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
             return None  # one isolated 429: its own retry is paced, nothing else
-        if share > self.pause_share:
-            self._pause(now, self._retry_after)
-        return self._cut(now, self._accepted_rate(now, share), "throttled")
+        accepted = self._accepted_rate(now, sample)
+        if sample.share > self.pause_share and self.rate > self.far_over * accepted:
+            self._pause(now, self._retry_after)  # far over the limit: every worker waits
+        return self._cut(now, accepted, "throttled")
 
-    def _accepted_rate(self, now: float, share: float) -> float:
-        """What the server accepted while the sample was taken: answers that were not 429s
-        per second since the 429 that armed it (its bucket was empty from then on), or, when
-        the sample came too fast to time, the sending rate times the share accepted."""
-        span = now - self._armed_at
-        if span >= 0.05:
-            return (self._after - self._after_throttled) / span
-        return self._sending_rate(now) * (1.0 - share)
+    def _accepted_rate(self, now: float, sample: Sample) -> float:
+        """What the server accepted while the sample was sent (a bucket was empty from the
+        429 on). A server that counts whole windows accepts nothing more until the next one:
+        when the last second's accepted answers say much more, they are the measure."""
+        short = sample.accepted_rate()
+        if short is None:
+            short = self._sending_rate(now) * (1.0 - sample.share)
+        window = self._recent.counts[OK] / self._recent.span
+        if self.limit is not None:
+            return max(short, window)
+        return short if short >= 0.5 * window else window
 
     def _sending_rate(self, now: float) -> float:
         """Grants per second over the last second of sending, at most the granted rate."""
@@ -216,14 +204,15 @@ class RateController:
         self.limit = found
         self.rate = max(self.floor, step * old, self.margin * found)
         self._cut_at = now
-        self._armed = False
-        self._skip = max(0, self._granted - self._answered)
+        self._sample = None
         return Change(old, self.rate, reason) if self.rate != old else None
 
     def _probe(self, now: float) -> Change | None:
         """Hold under the found limit, then probe beyond it, doubling the step each second."""
         if self.limit is None or self.rate >= self.ceiling or now - self._updated_at < 0.25:
             return None
+        if self._sample is not None:
+            return None  # a 429 is being measured: no higher until it is decided
         self._updated_at = now
         start = max(self._cut_at, self.pause_until) + self.hold
         if now < start:

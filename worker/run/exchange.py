@@ -26,15 +26,20 @@ class Exchange:
     tally: Tally
     # the run's requests in flight (--concurrency); None: the caller does not bound them
     slots: asyncio.Semaphore | None = None
+    # when the gate let this session's latest attempt go: its answer is reported with it
+    sent: float = 0.0
 
     async def turn(self, tries: Tries) -> str | None:
         """Wait for the rate gate; None when the attempt may go, else why it may not."""
-        if await self.halt.race(self.gate.acquire(), tries.remaining()):
+        if await self.halt.race(self._acquire(), tries.remaining()):
             return None
         if self.halt:
             return f"not sent: {self.halt.reason}"
         timeout = self.policy.session_timeout
         return f"session_timeout ({timeout:g} s) passed waiting for the rate gate"
+
+    async def _acquire(self) -> None:
+        self.sent = await self.gate.acquire()
 
     async def pause(self, wait: float) -> str | None:
         """Wait before a retry; None when done, else why the retry is not sent (a halt).

@@ -1,8 +1,10 @@
 """The one rate limit that every attempt passes through, retries included.
 
-``await gate.acquire()`` before every HTTP attempt; then report what the answer was:
-``throttled(retry_after)`` for a 429, ``overloaded(retry_after)`` for a 5xx that carried
-``Retry-After``, ``accepted()`` for anything else. What each signal does to the rate and
+``sent = await gate.acquire()`` before every HTTP attempt; then report what the answer
+was, with that grant time: ``throttled(retry_after, sent)`` for a 429,
+``overloaded(retry_after, sent)`` for a 5xx that carried ``Retry-After``, ``accepted(sent)``
+for anything else. The grant time tells the controller which rate a request was sent at,
+whatever order the answers come back in. What each signal does to the rate and
 the fleet is ``worker.run.control``'s business.
 
 Grants follow GCRA ("virtual scheduling"): the next grant is due one interval after the
@@ -65,7 +67,7 @@ class RateGate:
         self._adaptive = adaptive
         self._burst = burst
         self._on_change = on_change
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[float]] = deque()
         self._arrived = asyncio.Event()
         self._due = -math.inf  # when the next grant is due (GCRA's theoretical arrival time)
         self._pump_task: asyncio.Task[None] | None = None
@@ -75,37 +77,42 @@ class RateGate:
         """The granted rate now (requests/s), or None without a limit."""
         return self._control.rate if self._control else None
 
+    def now(self) -> float:
+        """The gate's clock: the time that ``acquire`` returns and reports carry."""
+        return self._clock()
+
     @property
     def paused_until(self) -> float:
         """Until when (on the gate's clock) every worker is paused."""
         return self._control.pause_until if self._control else -math.inf
 
-    async def acquire(self) -> None:
-        """Wait for this attempt's turn; FIFO among waiters."""
+    async def acquire(self) -> float:
+        """Wait for this attempt's turn, FIFO among waiters; returns when it was granted."""
         if self._control is None:
-            return
+            return self._clock()
         loop = asyncio.get_running_loop()
         if self._pump_task is None:
             self._pump_task = loop.create_task(self._pump())
-        grant: asyncio.Future[None] = loop.create_future()
+        grant: asyncio.Future[float] = loop.create_future()
         self._waiters.append(grant)
         self._arrived.set()
-        await grant
+        return await grant
 
-    def throttled(self, retry_after: float | None) -> None:
-        """Report a 429 (``retry_after`` in seconds, None when the server gave none)."""
+    def throttled(self, retry_after: float | None, sent: float) -> None:
+        """Report a 429 (``retry_after`` in seconds, None when the server gave none) to the
+        request granted at ``sent``."""
         if self._control is not None:
-            self._apply(self._control.on_throttled(retry_after))
+            self._apply(self._control.on_throttled(retry_after, sent))
 
-    def overloaded(self, retry_after: float | None) -> None:
+    def overloaded(self, retry_after: float | None, sent: float) -> None:
         """Report a 5xx that carried ``Retry-After``."""
         if self._control is not None:
-            self._apply(self._control.on_overloaded(retry_after))
+            self._apply(self._control.on_overloaded(retry_after, sent))
 
-    def accepted(self) -> None:
+    def accepted(self, sent: float) -> None:
         """Report any other answer, a transport failure included."""
         if self._control is not None:
-            self._apply(self._control.on_accepted())
+            self._apply(self._control.on_accepted(sent))
 
     async def aclose(self) -> None:
         if self._pump_task is not None:
@@ -152,7 +159,8 @@ class RateGate:
         while self._waiters:
             grant = self._waiters.popleft()
             if not grant.done():  # a waiter cancelled meanwhile has no use for it
-                grant.set_result(None)
+                now = self._clock()
+                grant.set_result(now)
                 assert self._control is not None
-                self._control.granted()
+                self._control.granted(now)
                 return

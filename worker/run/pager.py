@@ -36,13 +36,13 @@ class Pager:
     ) -> SessionPage | None:
         tries = self._policy.start()
         while True:
-            await self.gate.acquire()
+            sent = await self.gate.acquire()
             tries.attempts += 1
             answer, page = await client.list_sessions(query)
             if answer.status == 429:
-                self.gate.throttled(answer.retry_after)
+                self.gate.throttled(answer.retry_after, sent)
             else:
-                self.gate.accepted()
+                self.gate.accepted(sent)
             if page is not None:
                 self.pages += 1
                 return page

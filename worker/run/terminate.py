@@ -220,13 +220,13 @@ class _Attempts:
         dropped connections included, counts as accepted: the server took the request
         (and a token of its rate limit) even though no answer came back.
         """
-        status, retry_after = answer.status, answer.retry_after
+        status, retry_after, sent = answer.status, answer.retry_after, self.x.sent
         if status == 429:
-            self.t.gate.throttled(retry_after)
+            self.t.gate.throttled(retry_after, sent)
         elif status is not None and status >= 500 and retry_after is not None:
-            self.t.gate.overloaded(retry_after)
+            self.t.gate.overloaded(retry_after, sent)
         else:
-            self.t.gate.accepted()
+            self.t.gate.accepted(sent)
 
     async def _ask(
         self, send: Callable[[], Awaitable[Answer]], settled: Callable[[Answer], bool]

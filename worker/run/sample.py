@@ -1,0 +1,98 @@
+"""The measurements behind every cut of the rate: the answers of the last second, and
+what the server accepted right after a 429.
+
+A 429 says the server's limit was reached when its request arrived. The requests granted
+*after* that one measure what the server accepts from then on: a ``Sample`` takes the next
+``size`` grants and waits until all of them have been answered, whatever order the answers
+come back in (a 429 is often answered faster than a request the server works on), then
+gives the share of them that were 429s and the rate at which they were sent.
+
+Answers are matched to grants by grant time (the gate hands each attempt its grant time
+and the attempt reports it back), so an answer to a request sent before the 429's never
+counts, and the measured rate is the one the gate really granted, not answer arrival times
+that latency and jitter smear.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+
+OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
+
+
+class Sample:
+    """The answers to the ``size`` grants that followed the request granted at ``since``."""
+
+    __slots__ = ("answers", "end", "grants", "since", "size", "throttled")
+
+    def __init__(self, since: float, size: int, granted_since: Iterable[float]) -> None:
+        self.since = since
+        self.size = size
+        self.grants = 0
+        self.end = math.inf  # the grant time of the last request in the sample, once granted
+        self.answers = 0
+        self.throttled = 0
+        for at in granted_since:  # granted while that 429 was on its way back
+            self.granted(at)
+
+    def granted(self, at: float) -> None:
+        """A grant at ``at``; counts while the sample still takes grants."""
+        if at > self.since and self.grants < self.size:
+            self.grants += 1
+            if self.grants == self.size:
+                self.end = at
+
+    def answered(self, sent: float, throttled: bool) -> bool:
+        """An answer to a request granted at ``sent``; True when it belongs to the sample."""
+        if not self.since < sent <= self.end:
+            return False
+        self.answers += 1
+        self.throttled += throttled
+        return True
+
+    def complete(self, now: float, patience: float) -> bool:
+        """Every grant of the sample answered, or ``patience`` seconds since the last one was
+        sent (a request that hangs must not hold the decision forever)."""
+        if self.end == math.inf:
+            return False
+        return self.answers >= self.grants or (now - self.end >= patience and self.answers > 0)
+
+    @property
+    def share(self) -> float:
+        """The share of the answers that were 429s."""
+        return self.throttled / max(1, self.answers)
+
+    def accepted_rate(self) -> float | None:
+        """Requests per second the server accepted while the sample was sent: the granted
+        rate times the share not throttled; None when the grants came too close to time."""
+        span = self.end - self.since
+        if not 0 < span < math.inf:
+            return None
+        return self.grants / span * (1.0 - self.share)
+
+
+class Recent:
+    """The answers of the last ``span`` seconds, counted by kind, with their grant times."""
+
+    __slots__ = ("_entries", "counts", "span")
+
+    def __init__(self, span: float) -> None:
+        self.span = span
+        self._entries: deque[tuple[float, int, float]] = deque()
+        self.counts = [0, 0, 0]
+
+    def add(self, now: float, kind: int, sent: float) -> None:
+        self._entries.append((now, kind, sent))
+        self.counts[kind] += 1
+        entries, horizon = self._entries, now - self.span
+        while entries[0][0] < horizon:
+            self.counts[entries.popleft()[1]] -= 1
+
+    def share(self, kind: int) -> float:
+        return self.counts[kind] / max(1, len(self._entries))
+
+    def sent_after(self, since: float) -> list[tuple[float, int]]:
+        """(grant time, kind) of the answers to requests granted after ``since``."""
+        return [(sent, kind) for _, kind, sent in self._entries if sent > since]
