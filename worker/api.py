@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.errors import ConfigError
 from worker.input.intake import from_ids
 from worker.outcomes import SessionResult
-from worker.output.results import ResultLog
-from worker.run.pipeline import Pipeline
-from worker.settings import Settings, check_base_url
+from worker.output.results import check_results_path
+from worker.run.preflight import require_credentials
+from worker.run.recorded import RecordedRun
+from worker.settings import library_settings
 
 
 @dataclass(slots=True)
@@ -47,30 +48,54 @@ async def terminate_sessions(
     """Terminate every session id from ``ids`` (a Queue ends with a ``None`` item).
 
     ``options`` are any other settings by name (``concurrency=16``, ``rate=50``,
-    ``dry_run=True``, ...). Invalid ids come back as ``invalid`` results; duplicates are
-    counted, not sent twice. ``results_path`` also appends every result to a result log.
-    ``keep_results=False`` keeps only counts (for very long streams; use ``on_result``).
+    ``dry_run=True``, ``resume=False``, ``lock="x.lock"``, ...). Invalid ids come back as
+    ``invalid`` results; duplicates are counted, not sent twice. ``keep_results=False``
+    keeps only counts (for very long streams; use ``on_result``).
+
+    The run is the CLI's ``run`` (`worker.run.recorded`): the token's org is checked
+    (``GET /v3/self``) before the first DELETE. With ``results_path`` it also takes the
+    lock on that result log, skips the ids the log already settled (``resume=False``: moves
+    the log aside), and writes ``run.started``, every result and ``run.finished``.
+
+    Errors: a run that cannot start raises the CLI's fatal errors (``worker.errors``, each
+    with its ``exit_code``): ``ConfigError`` (a bad setting, a log of another org or base
+    URL), ``LockError`` (another run holds the log), ``PreflightError`` (the token belongs
+    to another org, the API cannot be reached), ``AuthError`` (the token refused); nothing
+    was sent then. A run stopped once sessions were in flight (the token refused, endless
+    throttling, the failure breaker, a log that cannot be written) returns its summary with
+    the CLI's ``exit_code`` and the ``reason``. ``max_sessions`` is refused (``ConfigError``):
+    ids given here cannot be counted ahead; ``limit`` applies.
     """
-    settings = Settings.model_validate(
+    settings = library_settings(
         {"org_id": org_id, "token": token, "base_url": base_url, "archive": archive, **options}
+        | ({"results": Path(results_path)} if results_path else {})
     )
-    check_base_url(settings.base_url)
+    if settings.max_sessions is not None:  # silently ignoring a safety limit would be worse
+        raise ConfigError(
+            "max_sessions counts the ids of input files before a CLI run; ids given to "
+            "terminate_sessions cannot be counted ahead. Pass limit=N (at most N new sessions)."
+        )
+    if results_path:
+        check_results_path(settings.results)
+    require_credentials(settings)
     summary = RunSummary()
-    log = ResultLog(results_path, uuid.uuid4().hex[:12]) if results_path else None
 
     def sink(result: SessionResult) -> None:
         if keep_results:
             summary.results.append(result)
-        if log is not None:
-            log.result(result)
         if on_result is not None:
             on_result(result)
 
-    try:
-        report = await Pipeline(settings, sink).run(from_ids(ids))
-    finally:
-        if log is not None:
-            log.close()
+    logged = bool(results_path)
+    with RecordedRun(settings, inputs=[_kind(ids)], logged=logged, on_result=sink) as run:
+        report = await run.run(from_ids(ids))
     summary.counts, summary.exit_code = report.counts, report.exit_code
     summary.reason, summary.requests = report.reason, report.requests
     return summary
+
+
+def _kind(ids: object) -> str:
+    """What ``run.started`` names as the input of a library run."""
+    if isinstance(ids, asyncio.Queue):
+        return "<library: asyncio.Queue>"
+    return f"<library: {'async ' if isinstance(ids, AsyncIterable) else ''}iterable>"

@@ -1,6 +1,7 @@
 """The fatal errors: the run cannot start or must stop. A failure for one session is a result
 (``SessionResult``), never one of these. ``cli`` maps each to its exit code
-(``WorkerError.exit_code``), which is all that distinguishes one class from another.
+(``WorkerError.exit_code``), which is all that distinguishes one class from another; the
+library (``terminate_sessions``) raises them as they are.
 
 WorkerError          base                                                          exit 1
 ├── ConfigError      bad flag, setting, TOML file, missing token, refused list query exit 2

@@ -24,7 +24,14 @@ from worker._table import default
 from worker.errors import ConfigError
 from worker.outcomes import Outcome
 
-__all__ = ["TOKEN_ENV", "Settings", "check_base_url", "env_name", "load_settings"]
+__all__ = [
+    "TOKEN_ENV",
+    "Settings",
+    "check_base_url",
+    "env_name",
+    "library_settings",
+    "load_settings",
+]
 
 _MIN_RATE = 0.01  # one request every 100 s: anything slower is a typo
 _MAX_RATE = 100_000.0
@@ -113,6 +120,18 @@ def load_settings(
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, layers)) from None
+    check_base_url(settings.base_url)
+    return settings
+
+
+def library_settings(values: Mapping[str, Any]) -> Settings:
+    """The settings of a library call, given by name; ConfigError like the CLI's."""
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(
+            _explain(exc, {k: (v, "an argument") for k, v in values.items()})
+        ) from None
     check_base_url(settings.base_url)
     return settings
 

@@ -4,8 +4,9 @@ Records are written with one ``os.write`` each on an ``O_APPEND`` descriptor (sh
 are completed), so a crash leaves at most one torn last line, which the next run reports
 and ignores. Every record passes ``worker.output.redact`` on its way out. A write that fails
 (disk full, I/O error) raises ``ResultLogError``: the run stops sending. The pydantic models
-below are the published schema of the four kinds of record; the writer emits the same fields
-straight from the in-memory ``SessionResult`` (orjson, about a microsecond).
+of ``worker.output.records`` are the published schema of the four kinds of record; the writer
+emits the same fields straight from the in-memory ``SessionResult`` (orjson, about a
+microsecond).
 
 ``session.sending`` is the durable intent: written just before the first DELETE of a session
 is sent, so that a run killed before the answer came leaves a trace, and the next run
@@ -21,14 +22,14 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict
 
 from worker.errors import ConfigError, ResultLogError
-from worker.outcomes import Outcome, SessionResult
+from worker.outcomes import SessionResult
 from worker.output.history import PriorRuns, read_records, scan_results
+from worker.output.records import RunFinished, RunStarted, SessionRecord, SessionSending
 from worker.output.redact import scrub, scrub_bytes
 
 __all__ = [
@@ -44,49 +45,6 @@ __all__ = [
 ]
 
 Writer = Callable[[int, bytes], int]  # os.write's shape: the tests inject a failing one
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    run_id: str
-    ts: str
-
-
-class RunStarted(_Record):
-    event: Literal["run.started"]
-    version: str
-    org_id: str | None
-    base_url: str | None = None  # absent in logs written before 0.2
-    archive: bool
-    dry_run: bool
-    settings: dict[str, Any]
-    inputs: list[str]
-
-
-class SessionRecord(_Record):
-    event: Literal["session.result"]
-    session_id: str | None
-    outcome: Outcome
-    archived: bool | None
-    status: str | None
-    http_status: int | None
-    attempts: int
-    elapsed_ms: float
-    error: str | None
-    source: str | None
-
-
-class SessionSending(_Record):
-    event: Literal["session.sending"]
-    session_id: str
-
-
-class RunFinished(_Record):
-    event: Literal["run.finished"]
-    counts: dict[str, int]
-    elapsed_s: float
-    exit_code: int
-    interrupted: bool
 
 
 _second: list[Any] = [-1, ""]  # the last whole second formatted: most records share it

@@ -17,10 +17,11 @@ import structlog
 
 from worker.devin.client import ClientOptions, DevinClient
 from worker.errors import ResultLogError
-from worker.input.idset import IdSet, Visit
+from worker.input.idset import IdSet
 from worker.input.sources import InputItem
 from worker.outcomes import RunReport, SessionResult, Tally, exit_code
 from worker.output.rates import RateNotes
+from worker.run.admission import Admission
 from worker.run.breaker import Breaker
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
@@ -55,8 +56,7 @@ class Pipeline:
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
-        # ids settled by earlier runs; intake marks each id it meets in the same table
-        self._ids = settled if settled is not None else IdSet()
+        self._admission = Admission(self.tally, settled=settled, limit=settings.limit)
         self._sent = sent
         self._before_send = before_send
         self._log_error: str | None = None  # the result log failed: stop, exit 3
@@ -67,11 +67,10 @@ class Pipeline:
         self._log = log.bind()
         self._term: Terminator | None = None
         self._breaker = Breaker(settings.breaker_window, settings.breaker_threshold)
-        self._shutdown = Shutdown(settings.drain_timeout, self._stop, handle=handle_signals)
+        self._shutdown = Shutdown(settings.drain_timeout, self._halt, handle=handle_signals)
         self._breaker_tripped = False
         self._intake_task: asyncio.Task[None] | None = None
         self._rates = RateNotes(settings.rate)
-        self._admitted = 0  # new sessions taken this run, against --limit
 
     async def run(
         self, items: AsyncIterator[InputItem], *, first: ClientCheck | None = None
@@ -141,15 +140,7 @@ class Pipeline:
                 SessionResult(None, "invalid", error=item.error, source=item.source, input=item.raw)
             )
             return False
-        visit = self._ids.visit(item.session_id)
-        if visit is Visit.NEW:
-            if self.settings.limit is not None and self._admitted >= self.settings.limit:
-                self.tally.counts["deferred"] += 1  # --limit: left for a later run, unsent
-                return False
-            self._admitted += 1
-            return True
-        self.tally.counts["duplicate" if visit is Visit.DUPLICATE else "skipped"] += 1
-        return False
+        return self._admission.admit(item.session_id)
 
     async def _one(self, term: Terminator, item: InputItem) -> None:
         assert item.session_id is not None
@@ -210,19 +201,16 @@ class Pipeline:
             return
         if self._breaker.record(result.outcome == "failed") and not self._halt:
             self._breaker_tripped = True
-            self._stop(
+            self._halt(
                 f"failure breaker: at least {self.settings.breaker_threshold:.0%} of the last "
                 f"{self.settings.breaker_window} sessions failed (last error: {result.error})"
             )
-
-    def _stop(self, reason: str) -> None:
-        self._halt(reason)
 
     def _log_failed(self, exc: ResultLogError) -> None:
         """The result log cannot take records: send nothing more (answers in flight are lost)."""
         if self._log_error is None:
             self._log_error = str(exc)
-            self._stop(str(exc))
+            self._halt(str(exc))
 
     def _halted(self) -> None:
         """The run must stop sending: no more intake (the session tasks see the halt)."""
