@@ -44,3 +44,13 @@ def test_visit_tells_new_settled_and_duplicate_apart() -> None:
     for n in range(3000):  # growth keeps the marks
         ids.visit(f"devin-{n}")
     assert ids.visit("devin-old") is Visit.DUPLICATE and ids.visit("devin-2999") is Visit.DUPLICATE
+
+
+def test_churn_through_discard_neither_hangs_nor_grows() -> None:
+    ids = IdSet()
+    for n in range(20_000):  # each discard leaves a tombstone: ten times the table's slots
+        assert ids.add(f"devin-{n}")
+        ids.discard(f"devin-{n}")
+    assert len(ids) == 0 and "devin-0" not in ids
+    assert len(ids._slots) == 2048  # rebuilt in place: tombstones are no reason to grow
+    assert ids.visit("devin-7") is Visit.NEW and ids.add("devin-8") and len(ids) == 2

@@ -9,13 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.devin.models import (
-    Origin,
-    SessionResponse,
-    SessionStatus,
-    describe_error,
-    parse_session,
-)
+from worker.devin.error_text import describe_error
+from worker.devin.models import Origin, SessionResponse, SessionStatus, parse_session
 
 BASE: dict[str, Any] = {
     "session_id": "devin-abc",

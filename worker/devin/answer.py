@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.devin.models import SessionState, describe_error, parse_state
+from worker.devin.error_text import describe_error
+from worker.devin.models import SessionState, parse_state
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ subprocesses. `drain` is also the harness of ``bench/fleet.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,10 +21,13 @@ from worker.fleet.enqueue import enqueue
 from worker.fleet.options import FleetOptions
 from worker.fleet.report import summarise
 from worker.fleet.server import LocalRedis
+from worker.output.history import json_objects
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import simulator_in_thread
 
 STREAM = "devin-terminate:ids"
+_CONCURRENCY = 8  # requests in flight per worker
+_LATENCY_MS = 15.0  # the simulator's answer time
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +66,13 @@ def drain(
     limit: float,
     org_rate: float,
     directory: Path,
-    concurrency: int = 8,
-    latency_ms: float = 15.0,
     kill_after: float | None = None,
 ) -> Drained:
-    """Enqueue ``sessions`` ids, drain them with ``workers`` workers, and measure."""
+    """Enqueue ``sessions`` ids, drain them with ``workers`` workers, and measure.
+
+    ``kill_after`` seconds in, worker 0 is SIGKILLed and restarted under its name."""
     config = SimulatorConfig(
-        sessions=sessions, seed=11, rate_limit=limit, latency_ms=latency_ms, exit_ratio=0.0
+        sessions=sessions, seed=11, rate_limit=limit, latency_ms=_LATENCY_MS, exit_ratio=0.0
     )
     redis = LocalRedis(directory / "redis")
     (directory / "redis").mkdir(parents=True, exist_ok=True)
@@ -84,15 +86,12 @@ def drain(
             env = {**os.environ, "DEVIN_API_KEY": config.token, "DEVIN_ORG_ID": config.org_id}
             env |= {"DEVIN_API_URL": sim.base_url, "DEVIN_TERMINATE_LOG_FORMAT": "json"}
             started = time.monotonic()
-            procs = [
-                _start_worker(redis.url, directory, n, org_rate, concurrency, env)
-                for n in range(workers)
-            ]
+            procs = [_start_worker(redis.url, directory, n, org_rate, env) for n in range(workers)]
             if kill_after is not None:  # SIGKILL worker 0 mid-run, restart it under its name
                 time.sleep(kill_after)
                 procs[0].kill()
                 procs[0].communicate(timeout=60)
-                procs[0] = _start_worker(redis.url, directory, 0, org_rate, concurrency, env)
+                procs[0] = _start_worker(redis.url, directory, 0, org_rate, env)
             logs = [proc.communicate(timeout=3600)[1] for proc in procs]
             wall = time.monotonic() - started
             stats = sim.stats.snapshot()
@@ -116,11 +115,11 @@ def drain(
 
 
 def _start_worker(
-    url: str, directory: Path, n: int, rate: float, concurrency: int, env: dict[str, str]
+    url: str, directory: Path, n: int, rate: float, env: dict[str, str]
 ) -> subprocess.Popen[str]:
     args = ["work", "--redis", url, "--until-empty", "--consumer", f"worker-{n}"]
     args += ["--results", str(directory / f"worker-{n}.jsonl"), "--rate", str(rate)]
-    args += ["--concurrency", str(concurrency), "--claim-idle", "5"]
+    args += ["--concurrency", str(_CONCURRENCY), "--claim-idle", "5"]
     return subprocess.Popen(
         [sys.executable, "-m", "worker", *args],
         env=env,
@@ -131,15 +130,9 @@ def _start_worker(
 
 
 def _event(log: str, name: str) -> dict[str, Any]:
-    for line in log.splitlines():
-        if f'"{name}"' in line:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                return record
-    return {}
+    """The first JSON log line of the event ``name`` in a worker's stderr, or {}."""
+    lines = (line for line in log.splitlines() if f'"{name}"' in line)
+    return next(json_objects(lines), {})
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import structlog
 
-from worker.fleet.connect import Lifeline, mask_url, open_redis, read_password
+from worker.fleet.connect import Lifeline, open_redis, read_password
 from worker.fleet.options import FleetOptions
 from worker.input.idset import IdSet
 from worker.input.intake import threaded
@@ -38,6 +38,9 @@ class EnqueueReport:
     @property
     def exit_code(self) -> int:
         return 1 if self.invalid else 0
+
+    def counts(self) -> dict[str, int]:
+        return {"enqueued": self.enqueued, "invalid": self.invalid, "duplicate": self.duplicate}
 
 
 def enqueue(
@@ -77,14 +80,7 @@ async def _enqueue(
             report.enqueued += len(batch)
     finally:
         await redis.aclose()
-    log.info(
-        "enqueue.finished",
-        redis=mask_url(options.url),
-        stream=options.stream,
-        enqueued=report.enqueued,
-        invalid=report.invalid,
-        duplicate=report.duplicate,
-    )
+    log.info("enqueue.finished", **options.log_fields(), **report.counts())
     return report
 
 

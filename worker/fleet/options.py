@@ -83,6 +83,12 @@ class FleetOptions:
     claim_idle: float = 60.0
     redis_timeout: float = 60.0
 
+    def log_fields(self) -> dict[str, str]:
+        """Which queue, for a log line: the Redis URL with no password, and the stream."""
+        from worker.fleet.connect import mask_url
+
+        return {"redis": mask_url(self.url), "stream": self.stream}
+
 
 def fleet_options(args: argparse.Namespace) -> FleetOptions:
     from worker.errors import ConfigError

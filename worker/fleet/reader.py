@@ -54,10 +54,10 @@ class StreamReader:
         self.uncertain: set[str] = set()
         # recorded in the log, settle in Redis still to come: left alone if delivered again
         self.awaiting: set[str] = set()
-        self._redis = redis
-        self._lifeline = lifeline
-        self._keys = keys
-        self._o = options
+        self.redis = redis
+        self.lifeline = lifeline
+        self.keys = keys
+        self.options = options
         self._tally = tally
         self._begin = redis.register_script(scripts.BEGIN)
         self._discard = redis.register_script(scripts.DISCARD)
@@ -68,7 +68,9 @@ class StreamReader:
         from redis.exceptions import ResponseError
 
         try:
-            await self._redis.xgroup_create(self._keys.stream, self._o.group, id="0", mkstream=True)
+            await self.redis.xgroup_create(
+                self.keys.stream, self.options.group, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -81,14 +83,14 @@ class StreamReader:
         """
         seen_recoveries = -1
         while True:
-            if seen_recoveries != self._lifeline.recoveries:
-                seen_recoveries = self._lifeline.recoveries
+            if seen_recoveries != self.lifeline.recoveries:
+                seen_recoveries = self.lifeline.recoveries
                 async for item in self._own_pending():
                     yield item
             entries = await self._call("claim", self._claim) if self._claim_due() else []
             block = None if entries else self._block()
             entries += await self._call("read", self._read_new, block)
-            if not entries and self._o.until_empty and await self._call("check", self._quiet):
+            if not entries and self.options.until_empty and await self._call("check", self._quiet):
                 return
             for item in await self._admit(entries):
                 yield item
@@ -98,20 +100,22 @@ class StreamReader:
         ``claim_idle``, so a session that waits long (Retry-After, backoff) is not claimed
         from a live worker and sent twice."""
         while True:
-            await asyncio.sleep(self._o.claim_idle_ms / 3000)
+            await asyncio.sleep(self.options.claim_idle_ms / 3000)
             entry_ids = [e for entries in list(self.inflight.values()) for e in entries]
             if entry_ids:
                 await self._call("keep alive", self._touch, entry_ids)
 
     async def _touch(self, entry_ids: list[str]) -> None:
         ids: list[Any] = list(entry_ids)
-        await self._redis.xclaim(
-            self._keys.stream, self._o.group, self._o.consumer, 0, ids, justid=True
+        await self.redis.xclaim(
+            self.keys.stream, self.options.group, self.options.consumer, 0, ids, justid=True
         )
 
     def _block(self) -> int:
         """How long a read waits for new entries; a draining worker looks again sooner."""
-        return min(self._o.block_ms, 250) if self._o.until_empty else self._o.block_ms
+        return (
+            min(self.options.block_ms, 250) if self.options.until_empty else self.options.block_ms
+        )
 
     async def _own_pending(self) -> AsyncIterator[InputItem]:
         last = "0"
@@ -121,20 +125,23 @@ class StreamReader:
                 yield item
 
     async def _call(self, what: str, fn: Any, *args: Any) -> Any:
-        return await self._lifeline.call(what, lambda: fn(*args))
+        return await self.lifeline.call(what, lambda: fn(*args))
 
     async def _read_own(self, last: str) -> list[Entry]:
-        reply = await self._redis.xreadgroup(
-            self._o.group, self._o.consumer, {self._keys.stream: last}, count=self._o.batch
+        reply = await self.redis.xreadgroup(
+            self.options.group,
+            self.options.consumer,
+            {self.keys.stream: last},
+            count=self.options.batch,
         )
         return _entries(reply)
 
     async def _read_new(self, block: int | None) -> list[Entry]:
-        reply = await self._redis.xreadgroup(
-            self._o.group,
-            self._o.consumer,
-            {self._keys.stream: ">"},
-            count=self._o.batch,
+        reply = await self.redis.xreadgroup(
+            self.options.group,
+            self.options.consumer,
+            {self.keys.stream: ">"},
+            count=self.options.batch,
             block=block,
         )
         return _entries(reply)
@@ -145,27 +152,27 @@ class StreamReader:
         now = time.monotonic()
         if self._claim_cursor == "0-0" and now < self._next_claim:
             return False
-        self._next_claim = now + self._o.claim_idle_ms / 10_000
+        self._next_claim = now + self.options.claim_idle_ms / 10_000
         return True
 
     async def _claim(self) -> list[Entry]:
-        reply = await self._redis.xautoclaim(
-            self._keys.stream,
-            self._o.group,
-            self._o.consumer,
-            self._o.claim_idle_ms,
+        reply = await self.redis.xautoclaim(
+            self.keys.stream,
+            self.options.group,
+            self.options.consumer,
+            self.options.claim_idle_ms,
             start_id=self._claim_cursor,
-            count=self._o.batch,
+            count=self.options.batch,
         )
         self._claim_cursor = str(reply[0])
         claimed: list[Entry] = [(str(e[0]), e[1]) for e in reply[1] if e[0] is not None]
         if claimed:
-            log.info("fleet.claimed", entries=len(claimed), consumer=self._o.consumer)
+            log.info("fleet.claimed", entries=len(claimed), consumer=self.options.consumer)
         return claimed
 
     async def _quiet(self) -> bool:
         """Nothing pending with anyone but this consumer's own entries in flight."""
-        summary = await self._redis.xpending(self._keys.stream, self._o.group)
+        summary = await self.redis.xpending(self.keys.stream, self.options.group)
         mine = sum(len(entries) for entries in self.inflight.values())
         return int(summary["pending"]) <= mine
 
@@ -207,12 +214,12 @@ class StreamReader:
         return fresh, drop
 
     async def _run_begin(self, session_ids: list[str]) -> list[int]:
-        keys = [self._keys.settled, self._keys.sending]
-        reply = await self._begin(keys=keys, args=[self._o.consumer, *session_ids])
+        keys = [self.keys.settled, self.keys.sending]
+        reply = await self._begin(keys=keys, args=[self.options.consumer, *session_ids])
         return [int(code) for code in reply]
 
     async def _run_discard(self, entry_ids: list[str]) -> None:
-        await self._discard(keys=[self._keys.stream], args=[self._o.group, *entry_ids])
+        await self._discard(keys=[self.keys.stream], args=[self.options.group, *entry_ids])
 
 
 def _entries(reply: Any) -> list[Entry]:

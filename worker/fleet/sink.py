@@ -17,53 +17,38 @@ from typing import TYPE_CHECKING
 import orjson
 
 from worker.fleet import scripts
-from worker.fleet.connect import Keys, Lifeline
 from worker.outcomes import FINAL_OUTCOMES, SessionResult
 from worker.output.results import ResultLog
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from worker.fleet.reader import StreamReader
 
 RESULTS_MAXLEN = 1_000_000
 _BATCH = 128
 
 
 class FleetSink:
-    def __init__(
-        self,
-        log: ResultLog,
-        redis: Redis,
-        lifeline: Lifeline,
-        keys: Keys,
-        group: str,
-        inflight: dict[str, list[str]],
-        awaiting: set[str],
-        *,
-        consumer: str,
-    ) -> None:
+    """Settles what ``reader`` delivered: its entries in flight, on its connection and queue,
+    in its group and under its consumer name."""
+
+    def __init__(self, log: ResultLog, reader: StreamReader) -> None:
         self.settled_first = 0  # final results this worker was first to record
         self._log = log
-        self._redis = redis
-        self._lifeline = lifeline
-        self._keys = keys
-        self._group = group
-        self._inflight = inflight
-        self._awaiting = awaiting
-        self._consumer = consumer
-        self._settle = redis.register_script(scripts.SETTLE)
+        self._reader = reader
+        self._settle = reader.redis.register_script(scripts.SETTLE)
         self._queue: asyncio.Queue[tuple[SessionResult, list[str]]] = asyncio.Queue()
 
     def __call__(self, result: SessionResult) -> None:
-        if self._lifeline.lost.is_set() and (result.error or "").startswith(
+        if self._reader.lifeline.lost.is_set() and (result.error or "").startswith(
             "internal error: RedisUnavailable"
         ):  # not a failure of the session: Redis went away while it waited for the limiter
             result = replace(result, outcome="cancelled", error="Redis unavailable; not sent")
         self._log.result(result)
         if result.session_id is None or result.outcome == "cancelled":
             return  # its entry stays pending: delivered again, to us or another worker
-        entries = self._inflight.pop(result.session_id, [])
+        entries = self._reader.inflight.pop(result.session_id, [])
         if entries:
-            self._awaiting.add(result.session_id)
+            self._reader.awaiting.add(result.session_id)
             self._queue.put_nowait((result, entries))
 
     async def run(self) -> None:
@@ -72,9 +57,9 @@ class FleetSink:
             batch = [await self._queue.get()]
             while len(batch) < _BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._lifeline.call("settle", lambda b=batch: self._send(b))  # type: ignore[misc]
+            await self._reader.lifeline.call("settle", lambda b=batch: self._send(b))  # type: ignore[misc]
             for result, _ in batch:
-                self._awaiting.discard(result.session_id or "")
+                self._reader.awaiting.discard(result.session_id or "")
                 self._queue.task_done()
 
     async def flush(self) -> None:
@@ -82,16 +67,17 @@ class FleetSink:
         await self._queue.join()
 
     async def _send(self, batch: list[tuple[SessionResult, list[str]]]) -> None:
-        keys = [self._keys.settled, self._keys.sending, self._keys.results, self._keys.stream]
-        async with self._redis.pipeline(transaction=False) as pipe:
+        queue, options = self._reader.keys, self._reader.options
+        keys = [queue.settled, queue.sending, queue.results, queue.stream]
+        async with self._reader.redis.pipeline(transaction=False) as pipe:
             for result, entries in batch:
                 final = result.outcome in FINAL_OUTCOMES
                 args: list[str | int] = [
-                    self._group,
+                    options.group,
                     result.session_id or "",
                     result.outcome,
                     "1" if final else "0",
-                    _record(result, self._consumer),
+                    _record(result, options.consumer),
                     RESULTS_MAXLEN,
                     *entries,
                 ]

@@ -93,7 +93,6 @@ async def _work(
 ) -> RunReport:
     redis = open_redis(options.url, password=read_password(options.password_file))
     lifeline = Lifeline(options.url, options.redis_timeout)
-    keys = Keys(options.stream)
     read = ReadOptions(
         group=options.group,
         consumer=options.consumer,
@@ -101,25 +100,15 @@ async def _work(
         claim_idle_ms=round(options.claim_idle * 1000),
         until_empty=options.until_empty,
     )
-    reader = StreamReader(redis, lifeline, keys, read, tally)
+    reader = StreamReader(redis, lifeline, Keys(options.stream), read, tally)
     lifeline.on_nogroup(reader.ensure_group)
     try:
         await lifeline.call("create group", reader.ensure_group)
         gate = _gate(settings, options, redis, lifeline)
-        sink = FleetSink(
-            sink_log,
-            redis,
-            lifeline,
-            keys,
-            options.group,
-            reader.inflight,
-            reader.awaiting,
-            consumer=options.consumer,
-        )
+        sink = FleetSink(sink_log, reader)
         log.info(
             "work.started",
-            redis=mask_url(options.url),
-            stream=options.stream,
+            **options.log_fields(),
             group=options.group,
             consumer=options.consumer,
             org_rate=gate.shared.rate,

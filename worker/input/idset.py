@@ -35,44 +35,38 @@ def id_key(session_id: str) -> int:
 class IdSet:
     """Open addressing with linear probing over an ``array('Q')``; grows at half full.
 
-    Removal leaves a tombstone, so lookups stay correct; tombstones are dropped on growth.
+    Removal leaves a tombstone, so lookups stay correct; an insert reuses the first tombstone
+    on its way, and tombstones count towards the fill that triggers a rebuild, which drops
+    them (so churn through `discard` cannot fill the table with tombstones).
     """
 
-    __slots__ = ("_mask", "_size", "_slots")
+    __slots__ = ("_mask", "_size", "_slots", "_used")
 
     def __init__(self, capacity: int = 1024) -> None:
         size = 1 << max(10, (capacity * 2 - 1).bit_length())
         self._slots = array("Q", bytes(8 * size))
         self._mask = size - 1
-        self._size = 0
+        self._size = 0  # ids held
+        self._used = 0  # slots not empty: ids and tombstones
 
     def __len__(self) -> int:
         return self._size
 
     def __contains__(self, session_id: object) -> bool:
-        return isinstance(session_id, str) and self._find(id_key(session_id)) >= 0
+        return isinstance(session_id, str) and self._probe(id_key(session_id)) >= 0
 
     def add(self, session_id: str) -> bool:
-        """Add an id, unmarked; True when it was not there yet. Inlined probing: the resume
-        scan calls this for every record of a log that may hold millions."""
-        key = hash(session_id) & _KEY
-        if not _EMPTY < key < _KEY:
-            key = 1
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        while (found := slots[index]) != _EMPTY:
-            if found != _DELETED and found & _KEY == key:
-                return False
-            index = (index + 1) & mask
-        slots[index] = key
-        self._size += 1
-        if self._size * 2 > len(slots):
-            self._grow()
+        """Add an id, unmarked; True when it was not there yet."""
+        key = id_key(session_id)
+        index = self._probe(key)
+        if index >= 0:
+            return False
+        self._put(~index, key)
         return True
 
     def discard(self, session_id: str) -> None:
         """Remove an id (rare: a later record says it is not settled after all)."""
-        index = self._find(id_key(session_id))
+        index = self._probe(id_key(session_id))
         if index >= 0:
             self._slots[index] = _DELETED
             self._size -= 1
@@ -80,41 +74,51 @@ class IdSet:
     def visit(self, session_id: str) -> Visit:
         """Meet an id in this run's input: mark it, and say whether it is new."""
         key = id_key(session_id)
-        index = self._find(key)
+        index = self._probe(key)
         if index < 0:
-            self._insert(key | _MARK)
+            self._put(~index, key | _MARK)
             return Visit.NEW
         if self._slots[index] & _MARK:
             return Visit.DUPLICATE
         self._slots[index] |= _MARK
         return Visit.SETTLED
 
-    def _find(self, key: int) -> int:
-        """The slot holding ``key`` (marked or not), or -1."""
+    def _probe(self, key: int) -> int:
+        """The slot holding ``key`` (marked or not); else ``~slot`` for where it would go:
+        the first tombstone met on the way, or the empty slot that ended the search."""
         slots, mask = self._slots, self._mask
         index = key & mask
+        free = -1
         while (found := slots[index]) != _EMPTY:
-            if found != _DELETED and found & _KEY == key:
+            if found == _DELETED:
+                if free < 0:
+                    free = index
+            elif found & _KEY == key:
                 return index
             index = (index + 1) & mask
-        return -1
+        return ~(index if free < 0 else free)
 
-    def _insert(self, entry: int) -> None:
-        slots, mask = self._slots, self._mask
-        index = entry & mask
-        while slots[index] not in (_EMPTY, _DELETED):
-            index = (index + 1) & mask
+    def _put(self, index: int, entry: int) -> None:
+        """Store ``entry`` in the free slot ``index`` (from `_probe`)."""
+        slots = self._slots
+        if slots[index] == _EMPTY:
+            self._used += 1
         slots[index] = entry
         self._size += 1
-        if self._size * 2 > len(slots):
-            self._grow()
+        if self._used * 2 > len(slots):
+            self._rebuild()
 
-    def _grow(self) -> None:
-        """Double the table, re-inserting straight from the old one (no list in between)."""
+    def _rebuild(self) -> None:
+        """Re-insert the ids straight from the old table (no list in between), dropping the
+        tombstones; the table doubles unless tombstones were most of the fill."""
         old = self._slots
-        self._slots = array("Q", bytes(16 * len(old)))
-        self._mask = len(self._slots) - 1
-        self._size = 0
+        size = len(old) * 2 if self._size * 4 > len(old) else len(old)
+        slots = self._slots = array("Q", bytes(8 * size))
+        mask = self._mask = size - 1
         for entry in old:
             if entry != _EMPTY and entry != _DELETED:
-                self._insert(entry)
+                index = entry & mask
+                while slots[index] != _EMPTY:
+                    index = (index + 1) & mask
+                slots[index] = entry
+        self._used = self._size

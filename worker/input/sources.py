@@ -20,13 +20,12 @@ from __future__ import annotations
 import itertools
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import BinaryIO
 
-from worker.input.csvfile import CsvReader, Parsed
+from worker.input.csvfile import CsvReader
 from worker.input.csvrecords import clean_start
-from worker.input.formats import Format, LineFormat, TextFormat, for_path, sniff
-from worker.input.ids import InvalidId
+from worker.input.formats import Format, TextFormat, for_path, sniff
+from worker.input.items import MAX_LINE_BYTES, UNREADABLE, InputItem, csv_items, line_item
 from worker.input.lines import MAX_RECORD_BYTES, Line, physical_lines
 from worker.input.opening import Source, open_sources, rewind
 
@@ -40,21 +39,6 @@ __all__ = [
     "read_inputs",
     "read_sources",
 ]
-
-MAX_LINE_BYTES = 4096
-_RAW_CHARS = 200
-# Control characters shown as escapes in `InputItem.raw`, so a log line stays one line.
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
-
-
-@dataclass(frozen=True, slots=True)
-class InputItem:
-    """One accounted-for input line: a valid id, or the reason it is not one."""
-
-    source: str  # "path:LINE" (1-based physical line; "-:LINE" for stdin)
-    session_id: str | None  # the clean id; None when the line is invalid
-    error: str | None = None  # the reason when invalid
-    raw: str | None = None  # invalid lines: the text, printable, at most 200 characters
 
 
 def read_inputs(
@@ -174,19 +158,11 @@ def _read_stream(
                 sniffing = False
                 fmt = sniff(text, name, column, outcomes, text_only=fmt is not None)
         if isinstance(fmt, CsvReader):
-            yield from _csv_items(name, fmt.rows(itertools.chain([line], lines)))
+            yield from csv_items(name, fmt.rows(itertools.chain([line], lines)))
             return
-        item = _line_item(name, line, fmt or _UNREADABLE)
+        item = line_item(name, line, fmt or UNREADABLE)
         if item is not None:
             yield item
-
-
-def _csv_items(name: str, rows: Iterator[Parsed]) -> Iterator[InputItem]:
-    for number, session_id, error, raw in rows:
-        if session_id is None:
-            yield InputItem(f"{name}:{number}", None, error, _printable(raw))
-        else:
-            yield InputItem(f"{name}:{number}", session_id)
 
 
 def _sniffable(line: Line) -> str | None:
@@ -199,55 +175,3 @@ def _sniffable(line: Line) -> str | None:
         return text.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-class _Unreadable:
-    """The format of lines read before any line could be sniffed: they are all invalid."""
-
-    def parse(self, text: str) -> str | None:  # pragma: no cover - undecodable lines only
-        raise InvalidId("not a session id")
-
-
-_UNREADABLE: LineFormat = _Unreadable()
-
-
-def _line_item(name: str, line: Line, fmt: LineFormat) -> InputItem | None:
-    number, data, overlong, _ = line
-    try:
-        session_id = _parse_line(data, fmt, overlong)
-    except InvalidId as exc:
-        return InputItem(f"{name}:{number}", None, exc.reason, _printable(data))
-    if session_id is None:
-        return None
-    return InputItem(f"{name}:{number}", session_id)
-
-
-def _parse_line(line: bytes, fmt: LineFormat, overlong: bool) -> str | None:
-    """The id on one physical line, None for a line holding nothing, or `InvalidId`."""
-    if overlong or len(line) > MAX_LINE_BYTES:
-        raise InvalidId(f"line longer than {MAX_LINE_BYTES} bytes")
-    data = clean_start(line.strip())
-    if not data or data[0] == 0x23:  # "#": a comment
-        return None
-    if b"\x00" in data:
-        raise InvalidId("contains a NUL byte (binary or UTF-16? save the list as UTF-8 text)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidId(_decode_error(line)) from None
-    return fmt.parse(text)
-
-
-def _decode_error(line: bytes) -> str:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        byte = line[exc.start]
-        return f"not valid UTF-8 (byte 0x{byte:02X} at column {exc.start + 1})"
-    return "not valid UTF-8"  # pragma: no cover - only called after a failed decode
-
-
-def _printable(line: bytes) -> str:
-    text = line[: _RAW_CHARS * 4].decode("utf-8", "backslashreplace")
-    text = text.encode("ascii", "backslashreplace").decode("ascii").translate(_ESCAPES)
-    return text if len(text) <= _RAW_CHARS else text[: _RAW_CHARS - 3] + "..."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,10 +101,15 @@ def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every readable record of a result log, in order (for tests, demo and tools)."""
     with open(path, "rb") as fh:
-        for line in fh:
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                yield record
+        yield from json_objects(fh)
+
+
+def json_objects(lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
+    """The lines that hold a JSON object, parsed, in order; any other line is passed over."""
+    for line in lines:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            yield record

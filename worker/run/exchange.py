@@ -1,5 +1,6 @@
 """How every request of a session is sent: its turn at the rate gate (bounded by the
-session's deadline and the run's halt), then retried under the ``RetryPolicy``."""
+session's deadline and the run's halt), then retried under the ``RetryPolicy``; and what
+each answer tells the run (`Exchange.heard`)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,31 @@ class Exchange:
             if slots is not None:
                 await slots.acquire()
         return None if done else f"not sent: {self.halt.reason}"
+
+    def heard(self, answer: Answer) -> None:
+        """What an answer means for the whole run: the rate gate learns of it, and endless
+        throttling (the policy's breaker) halts the run."""
+        self._report(answer)
+        reason = self.policy.throttle.observe(answer.status, answer.retry_after)
+        if reason is not None:
+            self.halt(reason, fatal=True)
+
+    def _report(self, answer: Answer) -> None:
+        """Tell the rate gate what this answer means for the rate of the whole run.
+
+        A 429 is the rate-limit signal. A 5xx that says when to come back is a per-request
+        signal: this session's backoff already waits ``Retry-After``; the gate only acts
+        when such answers are a real share of recent traffic. Anything else, timeouts and
+        dropped connections included, counts as accepted: the server took the request
+        (and a token of its rate limit) even though no answer came back.
+        """
+        status, retry_after, sent = answer.status, answer.retry_after, self.sent
+        if status == 429:
+            self.gate.throttled(retry_after, sent)
+        elif status is not None and status >= 500 and retry_after is not None:
+            self.gate.overloaded(retry_after, sent)
+        else:
+            self.gate.accepted(sent)
 
     async def ask(
         self,

@@ -112,8 +112,7 @@ class _Attempts:
     async def _settle(self, answer: Answer) -> SessionResult | None:
         """The result when this answer settles the session; None when it should be retried."""
         status = answer.status
-        self._report(answer)
-        self._throttled(answer)
+        self.x.heard(answer)
         if answer.ok:
             return await self._succeeded(answer)
         if status in (404, 409):
@@ -211,41 +210,15 @@ class _Attempts:
             return session is not None and session.is_archived
         return not retryable(answer)
 
-    def _report(self, answer: Answer) -> None:
-        """Tell the rate gate what this answer means for the rate of the whole run.
-
-        A 429 is the rate-limit signal. A 5xx that says when to come back is a per-request
-        signal: this session's backoff already waits ``Retry-After``; the gate only acts
-        when such answers are a real share of recent traffic. Anything else, timeouts and
-        dropped connections included, counts as accepted: the server took the request
-        (and a token of its rate limit) even though no answer came back.
-        """
-        status, retry_after, sent = answer.status, answer.retry_after, self.x.sent
-        if status == 429:
-            self.t.gate.throttled(retry_after, sent)
-        elif status is not None and status >= 500 and retry_after is not None:
-            self.t.gate.overloaded(retry_after, sent)
-        else:
-            self.t.gate.accepted(sent)
-
     async def _ask(
         self, send: Callable[[], Awaitable[Answer]], settled: Callable[[Answer], bool]
     ) -> tuple[Answer | None, str | None]:
         """The GETs of a check, the POSTs of an archive: own count, the session's deadline."""
         tries = self.t.policy.start(self.tries.started)
-        return await self.x.ask(tries, send, settled, self._heard, self._explain)
+        return await self.x.ask(tries, send, settled, self.x.heard, self._explain)
 
     def _explain(self, answer: Answer) -> str | None:
         return self.odd if answer.ok else None
-
-    def _heard(self, answer: Answer) -> None:
-        self._report(answer)
-        self._throttled(answer)
-
-    def _throttled(self, answer: Answer) -> None:
-        reason = self.t.policy.throttle.observe(answer.status, answer.retry_after)
-        if reason is not None:
-            self.t.halt(reason, fatal=True)
 
     def _refused(self, answer: Answer) -> SessionResult:
         reason = refusal(answer)

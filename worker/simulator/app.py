@@ -22,6 +22,7 @@ from .handlers import SessionHandlers
 from .population import Session, make_population
 from .ratelimit import RetryAfter, ScheduledLimit
 from .responses import Problems, json_response
+from .shared import Shared
 from .stats import SimulatorStats
 
 Clock = Callable[[], float]
@@ -39,16 +40,16 @@ class Simulator:
         self.clock = clock
         self.stats = SimulatorStats()
         self.sessions: dict[str, Session] = make_population(config, now())
-        rng = random.Random(config.seed + 1)
-        self._rng = rng
+        self._rng = random.Random(config.seed + 1)
         self.problems = Problems(config.problem_content_type, config.legacy_422)
         self._retry_after = RetryAfter(config.retry_after, now)
         schedule = config.limit_schedule or (
             ((0.0, config.rate_limit),) if config.rate_limit else ()
         )
         self._bucket = ScheduledLimit(schedule, config.burst_for, clock) if schedule else None
-        self.faults = FaultInjector(config, rng, self.problems, self._retry_after, self.stats)
-        self.handlers = SessionHandlers(config, self.sessions, self.stats, self.problems, now)
+        shared = Shared(config, self.stats, self.problems, self._rng, now)
+        self.faults = FaultInjector(shared, self._retry_after)
+        self.handlers = SessionHandlers(shared, self.sessions)
         self._token = config.token.encode()
 
     async def serve(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .config import (
@@ -59,32 +60,31 @@ def _add_population_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--port", type=int, default=8080, help="port, 0 = any free (default %(default)s)"
     )
-    group.add_argument(
+    _field(
+        group,
         "--sessions",
-        type=int,
-        default=_DEFAULTS.sessions,
-        help="sessions that can be terminated (already-terminated ones come on top)",
+        int,
+        "sessions that can be terminated (already-terminated ones come on top)",
     )
-    group.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="population and fault seed")
-    group.add_argument("--token", default=_DEFAULTS.token, help="the bearer token to accept")
-    group.add_argument("--org-id", default=_DEFAULTS.org_id, help="the organisation id")
+    _field(group, "--seed", int, "population and fault seed")
+    _field(group, "--token", help="the bearer token to accept")
+    _field(group, "--org-id", help="the organisation id")
     group.add_argument(
         "--write-ids", metavar="PATH", help="write the terminable ids to PATH as CSV"
     )
-    group.add_argument("--exit-ratio", type=float, default=_DEFAULTS.exit_ratio)
-    group.add_argument("--error-ratio", type=float, default=_DEFAULTS.error_ratio)
-    group.add_argument("--archived-ratio", type=float, default=_DEFAULTS.archived_ratio)
+    for flag in ("--exit-ratio", "--error-ratio", "--archived-ratio"):
+        _field(group, flag, float)
 
 
 def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("rate limit and latency")
     group.add_argument("--rate-limit", type=float, help="requests/s for the token (default: none)")
     group.add_argument("--rate-burst", type=int, help="bucket size (default: rate-limit / 10)")
-    group.add_argument(
+    _field(
+        group,
         "--retry-after",
-        choices=RETRY_AFTER_MODES,
-        default=_DEFAULTS.retry_after,
         help="how 429s carry Retry-After (default %(default)s)",
+        choices=RETRY_AFTER_MODES,
     )
     group.add_argument(
         "--limit-schedule",
@@ -93,24 +93,14 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
         help="limits that change during the run, e.g. 0:300,10:150,20:300 "
         "(T = seconds since the first API request; replaces --rate-limit)",
     )
-    group.add_argument("--latency-ms", type=float, default=_DEFAULTS.latency_ms)
-    group.add_argument("--latency-jitter-ms", type=float, default=_DEFAULTS.latency_jitter_ms)
+    for flag in ("--latency-ms", "--latency-jitter-ms"):
+        _field(group, flag, float)
 
 
 def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("faults")
-    group.add_argument(
-        "--fault-rate",
-        type=float,
-        default=_DEFAULTS.fault_rate,
-        help="probability of a random fault per request",
-    )
-    group.add_argument(
-        "--fault-kinds",
-        type=_kinds,
-        default=_DEFAULTS.fault_kinds,
-        help="comma-separated: " + ",".join(_DEFAULTS.fault_kinds),
-    )
+    _field(group, "--fault-rate", float, "probability of a random fault per request")
+    _field(group, "--fault-kinds", _kinds, "comma-separated: " + ",".join(_DEFAULTS.fault_kinds))
     group.add_argument(
         "--fault-script",
         type=_script,
@@ -126,19 +116,24 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
         help="a fault kind with its own probability per request (repeatable): "
         + ",".join(MIX_FAULT_KINDS),
     )
-    group.add_argument(
-        "--fault-retry-after",
-        type=float,
-        default=_DEFAULTS.fault_retry_after,
-        help="seconds in the Retry-After of 503-retry-after/-date faults (default %(default)s)",
+    wait = "seconds in the Retry-After of 503-retry-after/-date faults (default %(default)s)"
+    _field(group, "--fault-retry-after", float, wait)
+    _field(group, "--timeout-hang-s", float)
+    _field(
+        group, "--ghost-success-rate", float, "chance a reset/timed-out DELETE was applied anyway"
     )
-    group.add_argument("--timeout-hang-s", type=float, default=_DEFAULTS.timeout_hang_s)
-    group.add_argument(
-        "--ghost-success-rate",
-        type=float,
-        default=_DEFAULTS.ghost_success_rate,
-        help="chance a reset/timed-out DELETE was applied anyway",
-    )
+
+
+def _field(
+    group: argparse._ArgumentGroup,
+    flag: str,
+    kind: Callable[[str], Any] = str,
+    help: str | None = None,
+    **extra: Any,
+) -> None:
+    """A flag for the SimulatorConfig field of the same name, with the field's default."""
+    default = getattr(_DEFAULTS, flag[2:].replace("-", "_"))
+    group.add_argument(flag, type=kind, default=default, help=help, **extra)
 
 
 _SWITCHES = {
@@ -159,8 +154,7 @@ def _add_answer_flags(parser: argparse.ArgumentParser) -> None:
     for flag, text in _SWITCHES.items():
         group.add_argument(flag, action="store_true", help=text)
     for flag, modes in _MODES.items():
-        default = getattr(_DEFAULTS, flag[2:].replace("-", "_"))
-        group.add_argument(flag, choices=modes, default=default)
+        _field(group, flag, choices=modes)
 
 
 def _kinds(text: str) -> tuple[str, ...]:

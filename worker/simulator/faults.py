@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .config import SimulatorConfig
 from .ratelimit import RetryAfter
-from .responses import Problems, gateway_response
-from .stats import SimulatorStats
+from .responses import gateway_response
+from .shared import Shared
 
 Call = Callable[[], Awaitable[web.Response]]
 _MUTATING = frozenset({"DELETE", "POST"})
@@ -51,20 +49,10 @@ _DETAILS = {
 class FaultInjector:
     """Chooses faults per request and plays them out; ``None`` means the connection dropped."""
 
-    def __init__(
-        self,
-        config: SimulatorConfig,
-        rng: random.Random,
-        problems: Problems,
-        retry_after: RetryAfter,
-        stats: SimulatorStats,
-    ) -> None:
-        self._config = config
-        self._rng = rng
-        self._problems = problems
+    def __init__(self, shared: Shared, retry_after: RetryAfter) -> None:
+        self._shared = shared
         self._retry_after = retry_after
-        self._stats = stats
-        self._scripts = {sid: deque(kinds) for sid, kinds in config.faults_by_id.items()}
+        self._scripts = {sid: deque(kinds) for sid, kinds in shared.config.faults_by_id.items()}
         self.stopping = asyncio.Event()
 
     def pick(self, devin_id: str | None) -> str | None:
@@ -73,19 +61,19 @@ class FaultInjector:
             script = self._scripts.get(devin_id)
             if script:
                 return script.popleft()
-        if self._config.fault_mix:
-            draw = self._rng.random()
-            for kind, share in self._config.fault_mix.items():
+        if self._shared.config.fault_mix:
+            draw = self._shared.rng.random()
+            for kind, share in self._shared.config.fault_mix.items():
                 draw -= share
                 if draw < 0:
                     return kind
-        rate = self._config.fault_rate
-        if rate and self._rng.random() < rate:
-            return self._rng.choice(self._config.fault_kinds)
+        rate = self._shared.config.fault_rate
+        if rate and self._shared.rng.random() < rate:
+            return self._shared.rng.choice(self._shared.config.fault_kinds)
         return None
 
     async def inject(self, kind: str, request: web.Request, call: Call) -> web.Response | None:
-        self._stats.faults_injected[kind] += 1
+        self._shared.stats.faults_injected[kind] += 1
         if kind == "reset":
             await self._reset(request, call)
             return None
@@ -100,10 +88,12 @@ class FaultInjector:
             return gateway_response(int(kind))
         status = int(kind[:3])
         headers = self._signal_headers(kind)
-        return self._problems.problem(status, _DETAILS[status], request.path, headers=headers)
+        return self._shared.problems.problem(
+            status, _DETAILS[status], request.path, headers=headers
+        )
 
     def _signal_headers(self, kind: str) -> dict[str, str] | None:
-        wait = self._config.fault_retry_after
+        wait = self._shared.config.fault_retry_after
         if kind == "429":
             return self._retry_after.header(1.0)
         if kind == "503-retry-after":
@@ -115,21 +105,21 @@ class FaultInjector:
     def _ghost(self, request: web.Request) -> bool:
         if request.method not in _MUTATING:
             return False
-        return self._rng.random() < self._config.ghost_success_rate
+        return self._shared.rng.random() < self._shared.config.ghost_success_rate
 
     async def _reset(self, request: web.Request, call: Call) -> None:
         if self._ghost(request):
             await call()
-            self._stats.ghost_successes += 1
+            self._shared.stats.ghost_successes += 1
         drop(request)
 
     async def _hang(self, request: web.Request, call: Call) -> web.Response | None:
         response = None
         if self._ghost(request):
             response = await call()
-            self._stats.ghost_successes += 1
+            self._shared.stats.ghost_successes += 1
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), self._config.timeout_hang_s)
+            await asyncio.wait_for(self.stopping.wait(), self._shared.config.timeout_hang_s)
         if not _connected(request):
             return None
         return response if response is not None else await call()

@@ -7,12 +7,10 @@ says those are only filled on get/list. Archiving is never undone by a DELETE.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from .config import SimulatorConfig
 from .population import TERMINATED_STATUSES, Session
 from .queries import (
     QueryError,
@@ -23,8 +21,8 @@ from .queries import (
     parse_first,
     select,
 )
-from .responses import Problems, json_response
-from .stats import SimulatorStats
+from .responses import json_response
+from .shared import Shared
 
 _GET_ONLY_FIELDS = {
     "status_detail": None,
@@ -41,27 +39,17 @@ _NO_MANAGE = (
 class SessionHandlers:
     """DELETE/GET one session, GET the list, POST archive and GET /v3/self."""
 
-    def __init__(
-        self,
-        config: SimulatorConfig,
-        sessions: dict[str, Session],
-        stats: SimulatorStats,
-        problems: Problems,
-        now: Callable[[], float],
-    ) -> None:
-        self._config = config
+    def __init__(self, shared: Shared, sessions: dict[str, Session]) -> None:
+        self._shared = shared
         self._sessions = sessions
-        self._stats = stats
-        self._problems = problems
-        self._now = now
         # Newest first; the population never grows, so the order is computed once.
         self._ordered = sorted(
             sessions.values(), key=lambda s: (s["created_at"], s["session_id"]), reverse=True
         )
 
     async def terminate(self, request: web.Request, devin_id: str | None) -> web.Response:
-        if self._config.lacks_manage_permission:
-            return self._problems.problem(403, _NO_MANAGE, request.path)
+        if self._shared.config.lacks_manage_permission:
+            return self._shared.problems.problem(403, _NO_MANAGE, request.path)
         try:
             archive = parse_bool("archive", request.query.get("archive", "false"))
         except QueryError as error:
@@ -70,13 +58,13 @@ class SessionHandlers:
         if session is None:
             return self._not_found(request)
         if session["status"] in TERMINATED_STATUSES:
-            if self._config.already_terminated == "409":
+            if self._shared.config.already_terminated == "409":
                 detail = f"Session {devin_id} is already terminated (status {session['status']})"
-                return self._problems.problem(409, detail, request.path)
+                return self._shared.problems.problem(409, detail, request.path)
         else:
             session["status"] = "exit"
             session["status_detail"] = None
-            self._stats.terminated += 1
+            self._shared.stats.terminated += 1
             self._touch(session)
         if archive:
             self._set_archived(session)
@@ -89,8 +77,8 @@ class SessionHandlers:
         return json_response(session)
 
     async def list_sessions(self, request: web.Request, devin_id: str | None) -> web.Response:
-        if request.match_info["org_id"] != self._config.org_id:
-            return self._problems.problem(404, "Organization not found", request.path)
+        if request.match_info["org_id"] != self._shared.config.org_id:
+            return self._shared.problems.problem(404, "Organization not found", request.path)
         query = request.query
         try:
             first = parse_first(query)
@@ -109,8 +97,8 @@ class SessionHandlers:
         return json_response(page)
 
     async def archive(self, request: web.Request, devin_id: str | None) -> web.Response:
-        if self._config.lacks_manage_permission:
-            return self._problems.problem(403, _NO_MANAGE, request.path)
+        if self._shared.config.lacks_manage_permission:
+            return self._shared.problems.problem(403, _NO_MANAGE, request.path)
         session = self._find(request, devin_id)
         if session is None:
             return self._not_found(request)
@@ -121,7 +109,7 @@ class SessionHandlers:
         return json_response(session)
 
     async def get_self(self, request: web.Request, devin_id: str | None) -> web.Response:
-        config = self._config
+        config = self._shared.config
         return json_response(
             {
                 "principal_type": "service_user",
@@ -132,21 +120,21 @@ class SessionHandlers:
         )
 
     def _find(self, request: web.Request, devin_id: str | None) -> Session | None:
-        if request.match_info["org_id"] != self._config.org_id or devin_id is None:
+        if request.match_info["org_id"] != self._shared.config.org_id or devin_id is None:
             return None
         return self._sessions.get(devin_id)
 
     def _set_archived(self, session: Session) -> None:
         if not session["is_archived"]:
             session["is_archived"] = True
-            self._stats.archived += 1
+            self._shared.stats.archived += 1
             self._touch(session)
 
     def _touch(self, session: Session) -> None:
-        session["updated_at"] = max(session["updated_at"], int(self._now()))
+        session["updated_at"] = max(session["updated_at"], int(self._shared.now()))
 
     def _not_found(self, request: web.Request) -> web.Response:
-        return self._problems.problem(404, "Session not found", request.path)
+        return self._shared.problems.problem(404, "Session not found", request.path)
 
     def _invalid(self, error: QueryError, request: web.Request) -> web.Response:
-        return self._problems.validation(error.loc, error.msg, error.kind, request.path)
+        return self._shared.problems.validation(error.loc, error.msg, error.kind, request.path)
