@@ -241,21 +241,29 @@ def test_an_http_date_is_read_against_the_real_clock_by_default() -> None:
 
 @dataclass
 class GateSignals:
-    """A rate gate that lets everything through and records what it was told."""
+    """A rate gate that lets everything through, each grant at the next whole second, and
+    records what it was told, with the grant time each report carried."""
 
     told: list[tuple[str, float | None]] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)
+    grants: int = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> float:
         await asyncio.sleep(0)
+        self.grants += 1
+        return float(self.grants)
 
-    def throttled(self, retry_after: float | None) -> None:
+    def throttled(self, retry_after: float | None, sent: float) -> None:
         self.told.append(("throttled", retry_after))
+        self.sent.append(sent)
 
-    def overloaded(self, retry_after: float | None) -> None:
+    def overloaded(self, retry_after: float | None, sent: float) -> None:
         self.told.append(("overloaded", retry_after))
+        self.sent.append(sent)
 
-    def accepted(self) -> None:
+    def accepted(self, sent: float) -> None:
         self.told.append(("accepted", None))
+        self.sent.append(sent)
 
 
 async def test_the_gate_is_told_of_each_throttle_and_each_other_answer() -> None:
@@ -285,6 +293,7 @@ async def test_the_gate_is_told_of_each_throttle_and_each_other_answer() -> None
         ("throttled", None),
         ("accepted", None),
     ]
+    assert gate.sent == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # each answer with its own grant
     # every wait asked: 2 s and 3 s for the Retry-Afters, 1 s for the 504's, zero otherwise
     assert clock.now == 1000.0 + 2 + 3 + 1
 
