@@ -55,6 +55,19 @@ def test_retry_after_is_waited_with_a_little_jitter_and_cut_to_the_cap() -> None
     assert Backoff(base=0.0, retry_after_max=10.0).delay(3, retry_after=30.0) == 10.0
 
 
+def test_a_5xx_retry_after_is_waited_as_it_is_a_429s_with_jitter() -> None:
+    """A wave of 429s must not come back in one instant; a 503's Retry-After came at its
+    own time, and jitter on it only lengthens the run's tail."""
+    clock = Clock()
+    p = make(clock, backoff=Backoff(base=0.5, retry_after_max=60.0, rng=random.Random(3)))
+    tries = p.start()
+    tries.attempts = 1
+    assert tries.next_wait(Answer(503, retry_after=1.0)) == 1.0
+    assert tries.next_wait(Answer(502, retry_after=2.0)) == 2.0
+    throttled = [tries.next_wait(Answer(429, retry_after=1.0)) for _ in range(10)]
+    assert all(isinstance(w, float) and 1.0 < w <= 1.15 for w in throttled)
+
+
 def test_over_cap() -> None:
     assert over_cap(121.0, 120.0) and not over_cap(120.0, 120.0)
     assert over_cap(0.9, 0.5) and not over_cap(0.4, 0.5)

@@ -21,11 +21,15 @@ class Backoff:
     retry_after_max: float = 120.0
     rng: random.Random = field(default_factory=random.Random)
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    def delay(self, attempt: int, retry_after: float | None = None, spread: bool = True) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based). A Retry-After
+        is waited with a little jitter when ``spread`` (a wave of 429s must not come back
+        in one instant), else as it is (a 5xx's: each session's came at its own time)."""
         if retry_after is not None:
             wanted = min(max(retry_after, 0.0), self.retry_after_max)
-            return wanted + self.rng.uniform(0.0, 0.1 * wanted + 0.05) if self.base else wanted
+            if not (spread and self.base):
+                return wanted
+            return wanted + self.rng.uniform(0.0, 0.1 * wanted + 0.05)
         ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
         return self.rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
 

@@ -160,7 +160,7 @@ class Tries:
             )
         if self.attempts >= p.max_attempts:
             return f"gave up after {self.attempts} attempts: {text}"
-        wait = p.backoff.delay(self.attempts, retry_after)
+        wait = p.backoff.delay(self.attempts, retry_after, spread=answer.status == 429)
         if self.elapsed() + wait + p.request_timeout > p.session_timeout:
             return (
                 f"session_timeout ({p.session_timeout:g} s) would pass before attempt "
