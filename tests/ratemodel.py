@@ -167,6 +167,8 @@ async def drive(
     concurrency: int = 32,
     latency: float = 0.005,
     jitter: float = 0.0,
+    hang_share: float = 0.0,
+    hang: float = 1.0,
 ) -> Run:
     """Run ``sessions`` sessions through ``gate`` against ``server``; returns the record."""
     run = Run()
@@ -175,18 +177,16 @@ async def drive(
 
     slots = asyncio.Semaphore(concurrency)
 
+    def answer_time() -> float:
+        return _answer_time(rng, latency, jitter, hang_share, hang)
+
     async def session() -> None:
         """One session, as terminate runs it: its slot is handed on while it waits to retry."""
         while True:
             sent = await gate.acquire()
             status, retry_after = server.answer()
-            await asyncio.sleep(latency * (1.0 + jitter * (2 * rng.random() - 1)))
-            if status == 429:
-                gate.throttled(retry_after, sent)
-            elif status >= 500 and retry_after is not None:
-                gate.overloaded(retry_after, sent)
-            else:
-                gate.accepted(sent)
+            await asyncio.sleep(answer_time())
+            _report(gate, status, retry_after, sent)
             slots.release()
             if status == 200:
                 return
@@ -212,3 +212,21 @@ async def drive(
         await gate.aclose()
     run.finished = now() - server.started
     return run
+
+
+def _answer_time(
+    rng: random.Random, latency: float, jitter: float, hang_share: float, hang: float
+) -> float:
+    if hang_share and rng.random() < hang_share:
+        return hang  # a request that hangs until the client's timeout
+    return latency * (1.0 + jitter * (2 * rng.random() - 1))
+
+
+def _report(gate: RateGate, status: int, retry_after: float | None, sent: float) -> None:
+    """As terminate reports an answer to the gate."""
+    if status == 429:
+        gate.throttled(retry_after, sent)
+    elif status >= 500 and retry_after is not None:
+        gate.overloaded(retry_after, sent)
+    else:
+        gate.accepted(sent)

@@ -22,13 +22,16 @@ def _controller(ceiling: float = 300.0, **kwargs: float) -> tuple[RateController
     return RateController(ceiling, clock=clock, **kwargs), clock  # type: ignore[arg-type]
 
 
-def _answers(control: RateController, clock: FakeClock, kinds: str, rate: float) -> list[str]:
+def _answers(
+    control: RateController, clock: FakeClock, kinds: str, rate: float, latency: float = 0.0
+) -> list[str]:
     """Grant and answer one request per character, ``rate`` a second: ``.`` accepted,
-    ``T`` a 429 (Retry-After 1), ``O`` a 503 with Retry-After 1. Returns the change reasons."""
+    ``T`` a 429 (Retry-After 1), ``O`` a 503 with Retry-After 1; each answer comes
+    ``latency`` after its grant. Returns the change reasons."""
     reasons = []
     for kind in kinds:
         clock.now += 1 / rate
-        sent = clock.now
+        sent = clock.now - latency
         control.granted(sent)
         if kind == "T":
             change = control.on_throttled(1.0, sent)
@@ -113,7 +116,7 @@ def test_the_sample_waits_for_every_request_sent_after_the_429() -> None:
     """A 429 is often answered faster than a request the server works on: the answers that
     arrive first are not the sample; every grant after the 429's is."""
     control, clock = _controller(600.0)
-    _answers(control, clock, "." * 600, 600.0)
+    _answers(control, clock, "." * 600, 600.0, latency=0.02)
     first = clock.now + 1 / 600.0
     grants = [first + i / 600.0 for i in range(17)]
     for sent in grants:
@@ -124,6 +127,7 @@ def test_the_sample_waits_for_every_request_sent_after_the_429() -> None:
         assert control.on_throttled(1.0, sent) is None
     slow = grants[1::2]
     for sent in slow[:-1]:
+        clock.now += 0.002
         assert control.on_accepted(sent) is None
     change = control.on_accepted(slow[-1])  # the last one: now it is decided
     assert change is not None and change.reason == "throttled"
@@ -131,14 +135,18 @@ def test_the_sample_waits_for_every_request_sent_after_the_429() -> None:
 
 
 def test_an_answer_that_never_comes_does_not_hold_the_decision() -> None:
+    """Once thrice the usual answer time has passed, a missing answer is a straggler (a
+    request that hangs): the sample is decided on the others."""
     control, clock = _controller(600.0)
-    _answers(control, clock, "." * 600, 600.0)
+    _answers(control, clock, "." * 600, 600.0, latency=0.01)  # nine in ten within 10 ms
     _answers(control, clock, "T", 600.0)
     hung = clock.now + 1 / 600.0
     control.granted(hung)  # its answer never comes
     clock.now = hung
     assert _answers(control, clock, ".T" * 7 + ".", 600.0) == []
-    clock.now += 1.0  # the sample's patience
+    clock.now += 0.02  # not yet thrice 10 ms since the last grant
+    assert _answers(control, clock, ".", 600.0) == []
+    clock.now += 0.02
     assert _answers(control, clock, "T", 600.0) == ["throttled"]
 
 

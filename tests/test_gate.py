@@ -176,6 +176,19 @@ async def _test_converges_to_the_limit_from_above(ceiling: float, limiter: str) 
     assert run.min_rate_after(0.5) >= 0.6 * limit
 
 
+def test_requests_that_hang_do_not_hold_a_cut() -> None:
+    run_virtual(_test_requests_that_hang_do_not_hold_a_cut)
+
+
+async def _test_requests_that_hang_do_not_hold_a_cut() -> None:
+    """3% of requests hang for a second (until the client's timeout): the 429 sample does
+    not wait for them, so the first wave is cut within milliseconds, not a second."""
+    server = ModelServer([(0.0, 100.0)])
+    run = await drive(RateGate(200.0), server, sessions=600, concurrency=32, hang_share=0.03)
+    assert server.throttled[0] <= 40
+    assert server.accepted_rate(1, int(run.finished) - 1) >= 0.95 * 100
+
+
 @pytest.mark.parametrize("limiter", LIMITERS)
 def test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
     run_virtual(lambda: _test_follows_a_limit_that_drops_then_rises(limiter))

@@ -137,6 +137,21 @@ def test_the_budget_is_taken_per_retry_and_given_back_on_success() -> None:
     assert p.budget.available == 5
 
 
+def test_a_retry_after_a_429_costs_no_budget_and_gets_nothing_back() -> None:
+    p = make(Clock(), max_attempts=100)
+    p.budget.available = 4  # too little for any other retry
+    tries = p.start()
+    tries.attempts = 1
+    assert isinstance(tries.next_wait(Answer(429, retry_after=1.0)), float)
+    assert p.budget.available == 4 and tries.last_failure == "throttled"
+    tries.attempts = 2
+    tries.refund()
+    assert p.budget.available == 5  # as for a first-attempt success: one
+    p.budget.available = 0
+    assert tries.next_wait(FAIL) == "retry budget of the run spent: HTTP 503"
+    assert isinstance(tries.next_wait(Answer(429)), float)  # still retried: the gate paces it
+
+
 def test_a_hopeless_429_with_nothing_else_heard_trips_at_once() -> None:
     clock = Clock()
     b = ThrottleBreaker(window=60.0, retry_after_max=120.0, clock=clock)

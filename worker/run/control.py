@@ -63,7 +63,7 @@ class RateController:
     # samples after a 429: how many grants, and how long to wait for their answers
     min_sample: int = 8
     max_sample: int = 64
-    patience: float = 1.0
+    patience: float = 1.0  # the longest a sample waits for a missing answer
     # shares of the answers that decide: ignore, pause (when also far over), overloaded
     noise_share: float = 0.02
     pause_share: float = 0.5
@@ -137,13 +137,18 @@ class RateController:
         sample = self._sample
         if sample is not None:
             sample.answered(sent, kind == THROTTLED)
-            return self._decide(now, sample) if sample.complete(now, self.patience) else None
+            return self._decide(now, sample) if sample.complete(now, self._late) else None
         if kind == THROTTLED:
             since = (at for at in self._grants if at > sent)
             self._sample = sample = Sample(sent, self._sample_size(), since)
             for early, what in self._recent.sent_after(sent):  # answered before this 429
                 sample.answered(early, what == THROTTLED)
         return None
+
+    def _late(self) -> float:
+        """When an answer still missing from a sample is a straggler: thrice the time that
+        nine in ten answers of the last second took, at most ``patience``."""
+        return min(self.patience, 3.0 * self._recent.latency(0.9))
 
     def _sample_size(self) -> int:
         """Answers measured after a 429: 16 before any limit is known (far above it, react

@@ -10,7 +10,9 @@ The stop rule is ``Tries.next_wait``, in this order:
    (``request_timeout``) still ends within ``session_timeout`` of the first attempt; the
    rate gate's wait is bounded by the same deadline (``Tries.remaining``), so a slot is
    held at most ``session_timeout`` plus one request, never for minutes;
-4. the run's retry budget is spent.
+4. the run's retry budget is spent. A retry after a 429 costs none of it: a throttled API
+   is not a broken one, the rate gate paces those retries and ``ThrottleBreaker`` bounds
+   them; a wave of 429s at the start of a run must not leave real faults without retries.
 
 Otherwise the wait is full-jitter exponential backoff, or ``Retry-After`` when the server
 sent one. ``retry_after_max = 0`` means "do not wait for Retry-After" (backoff alone),
@@ -166,6 +168,9 @@ class Tries:
                 f"session_timeout ({p.session_timeout:g} s) would pass before attempt "
                 f"{self.attempts + 1}: {text}"
             )
+        if answer.status == 429:  # the rate gate's business, bounded by the throttle breaker
+            self.last_failure = "throttled"
+            return wait
         timeout = answer.failure == "timeout"
         if not p.budget.take(timeout=timeout):
             return f"retry budget of the run spent: {text}"
@@ -173,5 +178,7 @@ class Tries:
         return wait
 
     def refund(self) -> None:
-        """The session settled well: give its retries back to the run's budget."""
-        self.policy.budget.refund(retried=self.attempts > 1, timeout=self.last_failure == "timeout")
+        """The session settled well: give its retries back to the run's budget (what the
+        last one cost; a retry after a 429 cost nothing)."""
+        paid = self.attempts > 1 and self.last_failure != "throttled"
+        self.policy.budget.refund(retried=paid, timeout=self.last_failure == "timeout")

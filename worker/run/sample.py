@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
 
@@ -52,12 +52,15 @@ class Sample:
         self.throttled += throttled
         return True
 
-    def complete(self, now: float, patience: float) -> bool:
-        """Every grant of the sample answered, or ``patience`` seconds since the last one was
-        sent (a request that hangs must not hold the decision forever)."""
+    def complete(self, now: float, late: Callable[[], float]) -> bool:
+        """Every grant of the sample answered; or, once ``late()`` seconds have passed since
+        the last one was sent, at least half of them (a request that hangs, or a reset one
+        that never reports, must not hold the decision while the run goes on too fast)."""
         if self.end == math.inf:
             return False
-        return self.answers >= self.grants or (now - self.end >= patience and self.answers > 0)
+        if self.answers >= self.grants:
+            return True
+        return 2 * self.answers >= self.grants and now - self.end >= late()
 
     @property
     def share(self) -> float:
@@ -92,6 +95,12 @@ class Recent:
 
     def share(self, kind: int) -> float:
         return self.counts[kind] / max(1, len(self._entries))
+
+    def latency(self, share: float) -> float:
+        """The answer time (answered minus granted) that ``share`` of the answers of the
+        last ``span`` seconds came within; 0 without answers."""
+        waits = sorted(now - sent for now, _, sent in self._entries)
+        return waits[min(len(waits) - 1, int(share * len(waits)))] if waits else 0.0
 
     def sent_after(self, since: float) -> list[tuple[float, int]]:
         """(grant time, kind) of the answers to requests granted after ``since``."""
