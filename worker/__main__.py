@@ -1,5 +1,3 @@
-import sys
+from worker.cli import entry
 
-from worker.cli import main
-
-sys.exit(main())
+entry()
