@@ -12,79 +12,28 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from worker.run.gate import RateGate
-from worker.simulator.ratelimit import TokenBucket
+from worker.simulator.ratelimit import LIMITERS as SIMULATOR_LIMITERS
+from worker.simulator.ratelimit import Limiter, TokenBucket
 
 
 def now() -> float:
     return asyncio.get_running_loop().time()
 
 
-class FixedWindow:
-    """``rate`` requests per whole ``window`` seconds of the clock; the count resets at each
-    window's start (a counter per minute or second, as many gateways keep)."""
-
-    __slots__ = ("_count", "_limit", "_started", "_window")
-
-    def __init__(self, rate: float, window: float) -> None:
-        self._limit, self._window = rate * window, window
-        self._started, self._count = -math.inf, 0
-
-    def set_rate(self, rate: float, burst: int) -> None:
-        self._limit = rate * self._window
-
-    def take(self) -> float:
-        at = now()
-        if at - self._started >= self._window:
-            self._started, self._count = at - (at % self._window), 0
-        if self._count + 1 > self._limit:
-            return self._started + self._window - at
-        self._count += 1
-        return 0.0
-
-
-class SlidingLog:
-    """At most ``rate * window`` accepted requests in any ``window`` seconds."""
-
-    __slots__ = ("_limit", "_log", "_window")
-
-    def __init__(self, rate: float, window: float) -> None:
-        self._limit, self._window = rate * window, window
-        self._log: deque[float] = deque()
-
-    def set_rate(self, rate: float, burst: int) -> None:
-        self._limit = rate * self._window
-
-    def take(self) -> float:
-        at, log = now(), self._log
-        while log and log[0] <= at - self._window:
-            log.popleft()
-        if len(log) + 1 > self._limit:
-            return log[0] + self._window - at
-        log.append(at)
-        return 0.0
-
-
-Limiter = TokenBucket | FixedWindow | SlidingLog
 LIMITERS = ("bucket", "bucket-1s", "window", "sliding")
 
 
 def make_limiter(kind: str, limit: float) -> Limiter:
-    """``bucket``: a token bucket with a tenth of a second's burst (our simulator's);
-    ``bucket-1s``: a whole second's burst; ``window``: a fixed one-second window;
-    ``sliding``: a sliding one-second log."""
-    if kind == "bucket":
-        return TokenBucket(limit, max(1, int(limit / 10)), now)
+    """The simulator's limiters on the loop's clock: ``bucket``, a token bucket with a tenth
+    of a second's burst (the simulator's default); ``bucket-1s``, a whole second's burst;
+    ``window``, a fixed one-second window; ``sliding``, a sliding one-second log."""
     if kind == "bucket-1s":
         return TokenBucket(limit, max(1, int(limit)), now)
-    if kind == "window":
-        return FixedWindow(limit, 1.0)
-    if kind == "sliding":
-        return SlidingLog(limit, 1.0)
-    raise ValueError(kind)
+    return SIMULATOR_LIMITERS[kind](limit, max(1, int(limit / 10)), now)
 
 
 @dataclass(slots=True)
@@ -169,6 +118,7 @@ async def drive(
     jitter: float = 0.0,
     hang_share: float = 0.0,
     hang: float = 1.0,
+    reorder: float = 0.0,
 ) -> Run:
     """Run ``sessions`` sessions through ``gate`` against ``server``; returns the record."""
     run = Run()
@@ -184,6 +134,8 @@ async def drive(
         """One session, as terminate runs it: its slot is handed on while it waits to retry."""
         while True:
             sent = await gate.acquire()
+            if reorder:  # on its way: requests sent together reach the server in any order
+                await asyncio.sleep(rng.uniform(0.0, reorder))
             status, retry_after = server.answer()
             await asyncio.sleep(answer_time())
             _report(gate, status, retry_after, sent)

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from worker.run.control import RateController
+from worker.run.sample import Sample
 
 
 class FakeClock:
@@ -63,7 +64,8 @@ def test_a_429_measures_what_the_server_accepted_and_cuts_to_just_under_it() -> 
 
 def test_most_answers_429_pauses_every_worker_until_retry_after() -> None:
     control, clock = _controller(3000.0)
-    reasons = _answers(control, clock, "." * 10 + "T" * 17, 3000.0)
+    # the first 429, then eight more in a row: decided at once, far over the limit
+    reasons = _answers(control, clock, "." * 10 + "T" * 9, 3000.0)
     assert reasons == ["throttled"]
     assert control.pause_until == pytest.approx(clock.now + 1.0)
     assert control.rate == 300.0  # at most a tenth of the rate in one cut
@@ -123,15 +125,15 @@ def test_the_sample_waits_for_every_request_sent_after_the_429() -> None:
         control.granted(sent)
     clock.now = grants[-1] + 0.01
     assert control.on_throttled(1.0, grants[0]) is None  # arms the sample
-    for sent in grants[2::2]:  # the 429s come back first
+    for sent in grants[3::3]:  # a third were 429s, and they come back first
         assert control.on_throttled(1.0, sent) is None
-    slow = grants[1::2]
+    slow = [sent for i, sent in enumerate(grants) if i % 3 and i]
     for sent in slow[:-1]:
         clock.now += 0.002
         assert control.on_accepted(sent) is None
     change = control.on_accepted(slow[-1])  # the last one: now it is decided
     assert change is not None and change.reason == "throttled"
-    assert control.limit == pytest.approx(300.0, rel=0.1)
+    assert control.limit == pytest.approx(600.0 * 9 / 14, rel=0.05)  # 5 of the last 14
 
 
 def test_an_answer_that_never_comes_does_not_hold_the_decision() -> None:
@@ -161,21 +163,21 @@ def test_a_window_that_is_spent_is_measured_over_the_last_second() -> None:
 
 def test_a_probe_over_the_limit_is_cut_without_pausing_anyone() -> None:
     control, clock = _controller(600.0)
-    _answers(control, clock, "." * 300 + "T" * 17, 600.0)  # the first wave pauses
+    _answers(control, clock, "." * 300 + "T" * 9, 600.0)  # the first wave pauses
     assert control.pause_until > clock.now
     clock.now = control.pause_until
     for _ in range(12):  # 3 s at the granted rate: hold, then probe above
         _answers(control, clock, "." * int(control.rate / 4), control.rate)
     probe = control.rate
     assert 310.0 < probe < 400.0
-    # a spent window: the rest of it is 429s, the sample all 429s
-    assert _answers(control, clock, "T" * 62, probe) == ["throttled"]
+    # a spent window: the rest of it is 429s, decided on the first of them
+    assert _answers(control, clock, "T" * 9, probe) == ["throttled"]
     assert control.pause_until < clock.now and control.rate < probe
 
 
 def test_no_probing_while_a_429_is_measured() -> None:
     control, clock = _controller(600.0)
-    _answers(control, clock, "." * 300 + "T" * 17, 600.0)
+    _answers(control, clock, "." * 300 + "T" * 9, 600.0)
     clock.now = control.pause_until
     _answers(control, clock, "." * 800, control.rate)
     assert control.limit is not None and control.rate > control.limit  # probing
@@ -221,7 +223,8 @@ def test_5xx_with_retry_after_over_a_quarter_pauses_and_cuts() -> None:
 
 def test_after_a_cut_the_rate_holds_then_probes_doubling_each_second() -> None:
     control, clock = _controller(1000.0)
-    assert _answers(control, clock, "." * 100 + "T" + ".T" * 8, 400.0) == ["throttled"]
+    assert _answers(control, clock, "." * 100 + "T" + "..T" * 8, 400.0) == ["throttled"]
+    assert control.pause_until < clock.now  # a third were 429s: nobody paused
     cut, limit = control.rate, control.limit
     assert limit is not None
     rates = []
@@ -233,3 +236,34 @@ def test_after_a_cut_the_rate_holds_then_probes_doubling_each_second() -> None:
     steps = [b - a for a, b in itertools.pairwise(rates[3:10])]
     assert all(later > earlier for earlier, later in itertools.pairwise(steps))
     assert rates[-1] == 1000.0  # a limit that was lifted is found again
+
+
+def test_a_spent_window_is_cut_once_not_again_for_its_last_429s() -> None:
+    """A fixed window's 429s run to its end whatever the rate: a probe over the limit is
+    cut once, to what the last second accepted; the rest of that window's 429s, sent at
+    the new rate, find the last second accepted at least that much, and cut nothing."""
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 300 + "T" * 9, 600.0)
+    clock.now = control.pause_until
+    for _ in range(12):  # hold, then probe above the limit found
+        _answers(control, clock, "." * int(control.rate / 4), control.rate)
+    probe = control.rate
+    assert _answers(control, clock, "T" * 9, probe) == ["throttled"]
+    cut = control.rate
+    assert cut < probe
+    assert _answers(control, clock, "T" * 9, cut) == []
+    assert control.rate == cut
+
+
+def test_requests_sent_with_the_429_s_own_do_not_count_in_its_share() -> None:
+    """Requests granted within a few milliseconds of each other reach the server in any
+    order: the server took these two before the 429's request, they say nothing."""
+    sample = Sample(10.0, 16, [10.0 + i / 1000 for i in range(1, 3)])
+    for i in range(3, 17):
+        sample.granted(10.0 + i * 0.002)
+    assert sample.whole
+    assert sample.answered(10.001, False) and sample.answered(10.002, False)
+    for i in range(3, 17):
+        sample.answered(10.0 + i * 0.002, i % 2 == 0)  # one in two
+    assert sample.share == pytest.approx(0.5, abs=0.05)
+    assert sample.throttled / sample.answers < 0.45  # as counted with the two

@@ -169,7 +169,7 @@ async def _test_converges_to_the_limit_from_above(ceiling: float, limiter: str) 
     run = await drive(gate, server, sessions=2000, concurrency=16, jitter=0.5)
     last = int(run.finished) - 1
     assert server.accepted_rate(3, last) >= (0.95 if ceiling == 2 else 0.9) * limit
-    # measured: 1.4-3.3% (a window's probes cost a run of 429s at each crossing)
+    # measured: 1.3-2.7% (a window's probes cost a run of 429s at each crossing)
     assert server.share_429 <= 0.035
     assert server.throttled[0] + server.throttled[1] <= 45  # the start: one or two waves
     # never cascades to the floor (1% of the ceiling): it stays near what was accepted
@@ -201,7 +201,7 @@ async def _test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
     assert server.accepted_rate(10, 15) >= 0.85 * 25
     assert run.rate_at(15.9) <= 30  # followed it down
     assert server.accepted_rate(21, 25) >= 0.85 * 50  # and up again within 5 s
-    assert server.share_429 <= 0.06  # measured 3.6-5.6% at this small limit
+    assert server.share_429 <= 0.065  # measured 4.4-5.8% at this small limit
 
 
 def test_an_isolated_429_paces_nobody() -> None:

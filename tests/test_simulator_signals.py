@@ -64,6 +64,31 @@ def test_the_limit_follows_its_schedule() -> None:
     assert granted == [pytest.approx(10, abs=1), 2, 2, pytest.approx(10, abs=1)]
 
 
+@pytest.mark.parametrize("kind", ["window", "sliding"])
+def test_a_window_limit_accepts_its_limit_in_a_burst_then_nothing(kind: str) -> None:
+    """128 requests a second against a limit of 16 (times in binary fractions, exact): a
+    fixed window takes the first 16 of each clock second, a sliding log any 16 in one
+    second, and the wait it answers says when the window ends or the oldest leaves."""
+    now = [0.25]
+    limit = ScheduledLimit(((0.0, 16.0),), lambda r: 1, lambda: now[0], kind)
+    taken = []
+    for step in range(384):
+        now[0] = 0.25 + step / 128
+        taken.append(limit.take())
+    granted = [i for i, wait in enumerate(taken) if wait == 0.0]
+    if kind == "window":  # the clock's seconds start at steps 96, 224 and 352
+        assert granted == [*range(16), *range(96, 112), *range(224, 240), *range(352, 368)]
+        assert taken[16] == 0.75 - 16 / 128
+    else:
+        assert granted == [*range(16), *range(128, 144), *range(256, 272)]
+        assert taken[16] == 1.0 - 16 / 128
+
+
+def test_an_unknown_limit_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="limit_kind"):
+        SimulatorConfig(rate_limit=10, limit_kind="leaky")
+
+
 async def test_requests_and_429s_are_counted_per_second() -> None:
     async with open_sim(rate_limit=5, rate_burst=5) as sim:
         sid = sim.live_ids()[0]

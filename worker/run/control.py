@@ -164,21 +164,26 @@ class RateController:
         if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
             return None  # one isolated 429: its own retry is paced, nothing else
         accepted = self._accepted_rate(now, sample)
+        if accepted >= self.rate:
+            return None  # a window spent at the rate it accepts: the next one opens soon
         if sample.share > self.pause_share and self.rate > self.far_over * accepted:
             self._pause(now, self._retry_after)  # far over the limit: every worker waits
         return self._cut(now, accepted, "throttled")
 
     def _accepted_rate(self, now: float, sample: Sample) -> float:
         """What the server accepted while the sample was sent (a bucket was empty from the
-        429 on). A server that counts whole windows accepts nothing more until the next one:
-        when the last second's accepted answers say much more, they are the measure."""
+        429 on). A server that counts whole windows (or a sliding log) accepts nothing more
+        once one is spent: when the sample's later half was all 429s, what it accepted over
+        the last second is the measure."""
         short = sample.accepted_rate()
         if short is None:
             short = self._sending_rate(now) * (1.0 - sample.share)
         window = self._recent.counts[OK] / self._recent.span
-        if self.limit is not None:
-            return max(short, window)
-        return short if short >= 0.5 * window else window
+        if self.limit is not None:  # a bucket's burst can swell the last second: trust it
+            window = min(window, max(1.05 * self.limit, 0.9 * self.rate))  # up to a rise
+        if not sample.whole or self.limit is not None:
+            return max(short, window)  # early (a few 429s say "over", not how far), or later
+        return short or window
 
     def _sending_rate(self, now: float) -> float:
         """Grants per second over the last second of sending, at most the granted rate."""
@@ -203,8 +208,8 @@ class RateController:
         old = self.rate
         found = max(self.floor, min(old, accepted))
         # the first cut may go far (10x too fast is common); later ones halve at most: a
-        # sample taken while sessions sat out a Retry-After measures little demand, not the
-        # limit, and a limit that really fell further is followed by the next cut
+        # small sample is noisy, one sent while sessions sat out a Retry-After measures
+        # little demand, and a limit that really fell further is followed by the next cut
         step = self.min_cut if self.limit is None else 0.5
         self.limit = found
         self.rate = max(self.floor, step * old, self.margin * found)

@@ -20,28 +20,36 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
+MIN_SPAN = 0.02  # seconds of grants a sample spans at least
+OVERWHELMED = 8  # 429s (seven answers in eight) that decide a sample at once
+REORDER = 0.005  # seconds within which requests sent together may arrive in any order
 
 
 class Sample:
     """The answers to the ``size`` grants that followed the request granted at ``since``."""
 
-    __slots__ = ("answers", "end", "grants", "since", "size", "throttled")
+    __slots__ = ("answers", "end", "grants", "last", "seen", "since", "size", "throttled")
 
     def __init__(self, since: float, size: int, granted_since: Iterable[float]) -> None:
         self.since = since
         self.size = size
         self.grants = 0
+        self.last = since  # the latest grant counted
         self.end = math.inf  # the grant time of the last request in the sample, once granted
         self.answers = 0
         self.throttled = 0
+        self.seen: list[tuple[float, bool]] = []  # (grant time, a 429?) of each answer
         for at in granted_since:  # granted while that 429 was on its way back
             self.granted(at)
 
     def granted(self, at: float) -> None:
-        """A grant at ``at``; counts while the sample still takes grants."""
-        if at > self.since and self.grants < self.size:
+        """A grant at ``at``; counts while the sample still takes grants: ``size`` of them,
+        over ``MIN_SPAN`` at least (requests sent within a few milliseconds of each other
+        reach the server in any order, so a span of a few of them says little)."""
+        if at > self.since and self.end == math.inf:
             self.grants += 1
-            if self.grants == self.size:
+            self.last = at
+            if self.grants >= self.size and at - self.since >= MIN_SPAN:
                 self.end = at
 
     def answered(self, sent: float, throttled: bool) -> bool:
@@ -50,12 +58,17 @@ class Sample:
             return False
         self.answers += 1
         self.throttled += throttled
+        self.seen.append((sent, throttled))
         return True
 
     def complete(self, now: float, late: Callable[[], float]) -> bool:
         """Every grant of the sample answered; or, once ``late()`` seconds have passed since
         the last one was sent, at least half of them (a request that hangs, or a reset one
-        that never reports, must not hold the decision while the run goes on too fast)."""
+        that never reports, must not hold the decision while the run goes on too fast); or
+        ``OVERWHELMED`` 429s, seven answers in eight, from half the grants so far: far over
+        the limit, no time to lose."""
+        if self.throttled >= OVERWHELMED and 8 * self.throttled >= 7 * self.answers:
+            return 2 * self.answers >= self.grants  # and not only the fast answers yet
         if self.end == math.inf:
             return False
         if self.answers >= self.grants:
@@ -63,15 +76,25 @@ class Sample:
         return 2 * self.answers >= self.grants and now - self.end >= late()
 
     @property
+    def whole(self) -> bool:
+        """Whether all the sample's grants were made (else it was decided early)."""
+        return self.end != math.inf
+
+    @property
     def share(self) -> float:
-        """The share of the answers that were 429s."""
-        return self.throttled / max(1, self.answers)
+        """The share of 429s among the answers to grants made ``REORDER`` seconds or more
+        after the 429's own: those sent with it reach the server in any order, and it may
+        have taken some of them first (a spent window looks open at its edge)."""
+        later = [throttled for sent, throttled in self.seen if sent >= self.since + REORDER]
+        if len(later) < OVERWHELMED:
+            return self.throttled / max(1, self.answers)
+        return sum(later) / len(later)
 
     def accepted_rate(self) -> float | None:
         """Requests per second the server accepted while the sample was sent: the granted
         rate times the share not throttled; None when the grants came too close to time."""
-        span = self.end - self.since
-        if not 0 < span < math.inf:
+        span = self.last - self.since
+        if span <= 0:
             return None
         return self.grants / span * (1.0 - self.share)
 

@@ -46,7 +46,11 @@ class Simulator:
         schedule = config.limit_schedule or (
             ((0.0, config.rate_limit),) if config.rate_limit else ()
         )
-        self._bucket = ScheduledLimit(schedule, config.burst_for, clock) if schedule else None
+        self._bucket = (
+            ScheduledLimit(schedule, config.burst_for, clock, config.limit_kind)
+            if schedule
+            else None
+        )
         shared = Shared(config, self.stats, self.problems, self._rng, now)
         self.faults = FaultInjector(shared, self._retry_after)
         self.handlers = SessionHandlers(shared, self.sessions)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import (
     ALREADY_TERMINATED_MODES,
+    LIMIT_KINDS,
     MIX_FAULT_KINDS,
     PROBLEM_CONTENT_TYPES,
     RETRY_AFTER_MODES,
@@ -80,6 +81,13 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("rate limit and latency")
     group.add_argument("--rate-limit", type=float, help="requests/s for the token (default: none)")
     group.add_argument("--rate-burst", type=int, help="bucket size (default: rate-limit / 10)")
+    _field(
+        group,
+        "--limit-kind",
+        help="how the limit counts: a token bucket, a fixed one-second window or a sliding "
+        "one-second log (default %(default)s)",
+        choices=LIMIT_KINDS,
+    )
     _field(
         group,
         "--retry-after",

@@ -25,6 +25,7 @@ MIX_FAULT_KINDS: tuple[str, ...] = (*RANDOM_FAULT_KINDS, *SIGNAL_FAULT_KINDS)
 #: Faults that may be scripted for one id (``faults_by_id``).
 SCRIPTED_FAULT_KINDS: tuple[str, ...] = (*MIX_FAULT_KINDS, "409", "404")
 RETRY_AFTER_MODES: tuple[str, ...] = ("seconds", "http-date", "absent", "mixed")
+LIMIT_KINDS: tuple[str, ...] = ("bucket", "window", "sliding")  # worker.simulator.ratelimit
 ALREADY_TERMINATED_MODES: tuple[str, ...] = ("409", "200")
 PROBLEM_CONTENT_TYPES: tuple[str, ...] = ("application/problem+json", "application/json", "mixed")
 
@@ -34,7 +35,8 @@ class SimulatorConfig:
     """Settings of one simulated Devin organisation.
 
     ``rate_limit`` is requests per second for the one valid token (a token bucket of
-    ``rate_burst`` tokens, by default a tenth of a second's worth); ``None`` is unlimited.
+    ``rate_burst`` tokens, by default a tenth of a second's worth; or, by ``limit_kind``,
+    a fixed one-second window or a sliding one-second log); ``None`` is unlimited.
     ``faults_by_id`` maps a session id to a script of fault kinds consumed in order by
     successive requests that name that id; random faults (``fault_rate``) draw from
     ``fault_kinds``; ``fault_mix`` gives kinds a probability each (drawn before
@@ -52,6 +54,7 @@ class SimulatorConfig:
     org_id: str = "org-simulator"
     rate_limit: float | None = None
     rate_burst: int | None = None
+    limit_kind: str = "bucket"
     retry_after: str = "seconds"
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
@@ -77,6 +80,7 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         _check_choice("retry_after", self.retry_after, RETRY_AFTER_MODES)
+        _check_choice("limit_kind", self.limit_kind, LIMIT_KINDS)
         _check_choice("already_terminated", self.already_terminated, ALREADY_TERMINATED_MODES)
         _check_choice("problem_content_type", self.problem_content_type, PROBLEM_CONTENT_TYPES)
         _check_faults(self)

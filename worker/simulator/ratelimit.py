@@ -1,8 +1,10 @@
-"""The simulator's rate limit: a token bucket on an injected clock, and Retry-After values."""
+"""The simulator's rate limit on an injected clock: a token bucket, a fixed window or a
+sliding log (servers count in each of these ways), and Retry-After values."""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
 
@@ -43,9 +45,64 @@ class TokenBucket:
         return (1.0 - self._tokens) / self._rate
 
 
+class FixedWindow:
+    """At most ``rate`` requests in each whole second of the clock (a counter that resets
+    at every second's start, as many gateways keep); ``take`` as ``TokenBucket.take``."""
+
+    __slots__ = ("_clock", "_count", "_limit", "_second")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._limit = rate
+        self._second, self._count = -math.inf, 0
+
+    def set_rate(self, rate: float, burst: int) -> None:
+        self._limit = rate
+
+    def take(self) -> float:
+        now = self._clock()
+        if now - self._second >= 1.0:
+            self._second, self._count = math.floor(now), 0
+        if self._count + 1 > self._limit:
+            return self._second + 1.0 - now
+        self._count += 1
+        return 0.0
+
+
+class SlidingLog:
+    """At most ``rate`` requests accepted in any one second (a log of their times)."""
+
+    __slots__ = ("_clock", "_limit", "_log")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._limit = rate
+        self._log: deque[float] = deque()
+
+    def set_rate(self, rate: float, burst: int) -> None:
+        self._limit = rate
+
+    def take(self) -> float:
+        now, log = self._clock(), self._log
+        while log and log[0] <= now - 1.0:
+            log.popleft()
+        if len(log) + 1 > self._limit:
+            return log[0] + 1.0 - now
+        log.append(now)
+        return 0.0
+
+
+Limiter = TokenBucket | FixedWindow | SlidingLog
+LIMITERS: dict[str, type[Limiter]] = {
+    "bucket": TokenBucket,
+    "window": FixedWindow,
+    "sliding": SlidingLog,
+}
+
+
 class ScheduledLimit:
-    """A token bucket whose limit follows ``schedule``: ((seconds since the first request,
-    requests/s), ...), the first at 0 s. Without a schedule, the one ``limit``."""
+    """A limit (``kind``: see ``LIMITERS``) that follows ``schedule``: ((seconds since the
+    first request, requests/s), ...), the first at 0 s. Without a schedule, the one limit."""
 
     __slots__ = ("_bucket", "_burst_for", "_clock", "_next", "_schedule", "_started")
 
@@ -54,12 +111,13 @@ class ScheduledLimit:
         schedule: tuple[tuple[float, float], ...],
         burst_for: Callable[[float], int],
         clock: Callable[[], float],
+        kind: str = "bucket",
     ) -> None:
         self._schedule = schedule
         self._burst_for = burst_for
         self._clock = clock
         first = schedule[0][1]
-        self._bucket = TokenBucket(first, burst_for(first), clock)
+        self._bucket: Limiter = LIMITERS[kind](first, burst_for(first), clock)
         self._next = 1
         self._started: float | None = None
 
