@@ -24,10 +24,17 @@ from typing import Any
 import prism
 import pytest
 import structlog
+from hypothesis import settings as hypothesis_settings
 from inprocess import ServedSimulator, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "cog_test_token_5f3a9c1e"
+
+# Property tests draw 100 examples each by default (`make test` stays quick); CI draws 300
+# (HYPOTHESIS_PROFILE=ci in .ci/run). A test that sets max_examples keeps its own number.
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 ORG = "org-test"
 _READY = re.compile(r"at (http://127\.0\.0\.1:\d+)")
 
