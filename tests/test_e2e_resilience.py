@@ -121,7 +121,11 @@ def test_token_without_permission_exits_3_naming_it(simulator: Any, tmp_path: Pa
 
 
 def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -> None:
-    sim = simulator("--sessions", "300", "--fault-rate", "1.0", "--fault-kinds", "500")
+    # Every DELETE answers 500 (scripted per id: the identity check is not faulted, or its
+    # quick retries would add 3 s of waiting to what is tested here).
+    fail = [f"--fault-script={sid}=500,500" for sid in simulator("--seed", "9").ids()]
+    sim = simulator("--seed", "9", *fail)
+    assert len(sim.ids()) >= 100
     out = tmp_path / "r.jsonl"
     proc = run_cli(
         run_args(sim, out, "--max-attempts", "2", "--breaker-window", "20"),
