@@ -262,9 +262,10 @@ def run_on_pty(
 # --------------------------------------------------------------------------- two workers
 
 #: Files whose tests one worker runs whole, in order: the Prism contract tests read one
-#: shared server log between fences. Every other test goes by itself to the worker that is
+#: shared server log between fences; the simulator's contract parses the spec once (a
+#: module fixture, ~1 CPU-second). Every other test goes by itself to the worker that is
 #: free (the longest file no longer holds one worker to the end).
-ONE_WORKER = {"tests/test_contract_prism.py": "prism"}
+ONE_WORKER = {"tests/test_contract_prism.py": "prism", "tests/test_simulator_contract.py": "spec"}
 
 
 @pytest.hookimpl(optionalhook=True)
