@@ -277,6 +277,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadGroupScheduling
 
+    # In collection order: a group runs where its file sits (the Prism file a third of the
+    # way in, when its servers have booted), not first as the largest unit of work.
+    config.option.loadscopereorder = False
+
     class Grouped(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             group = ONE_WORKER.get(nodeid.split("::", 1)[0])
