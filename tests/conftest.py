@@ -29,14 +29,14 @@ from inprocess import ServedSimulator, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "cog_test_token_5f3a9c1e"
+ORG = "org-test"
+_READY = re.compile(r"at (http://127\.0\.0\.1:\d+)")
 
 # Property tests draw 100 examples each by default (`make test` stays quick); CI draws 300
 # (HYPOTHESIS_PROFILE=ci in .ci/run). A test that sets max_examples keeps its own number.
 hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
 hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
-ORG = "org-test"
-_READY = re.compile(r"at (http://127\.0\.0\.1:\d+)")
 
 
 @pytest.fixture(autouse=True)
@@ -277,8 +277,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    # In collection order: a group runs where its file sits (the Prism file a third of the
-    # way in, when its servers have booted), not first as the largest unit of work.
+    # In collection order: a group runs where its file sits (the Prism file a few seconds
+    # in, its servers booting meanwhile), not first as the largest unit of work.
     config.option.loadscopereorder = False
 
     class Grouped(LoadGroupScheduling):

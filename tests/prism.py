@@ -11,6 +11,7 @@ failure.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -131,12 +132,6 @@ def _free_port() -> int:
         return port
 
 
-def _lower_priority() -> None:
-    """In the child: boot (a few CPU-seconds of Node) in the gaps the test workers leave,
-    not ahead of their start-up; the contract tests come a third of the way into the run."""
-    os.nice(NICE)
-
-
 def start(mode: str, spec: Path, tmp: Path) -> Prism:
     """Start one Prism in the background (``wait_listening`` waits for it)."""
     port = _free_port()
@@ -155,8 +150,11 @@ def start(mode: str, spec: Path, tmp: Path) -> Prism:
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=REPO,
-            preexec_fn=_lower_priority,
         )
+    # Its boot (a few CPU-seconds of Node) fills the gaps the test workers leave instead of
+    # slowing their start-up; the contract tests come a few seconds into the run.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, process.pid, NICE)
     _CHILDREN.append(process)
     return Prism(mode, port, log_path, process.pid)
 
