@@ -29,6 +29,10 @@ demo: $(RUNTIME)
 demo-fleet: $(STAMP)
 	$(BIN)/python -m worker.fleet.demo
 
+# A test session starts many interpreters (two xdist workers, the CLI as a child process):
+# let them keep their bytecode (gitignored __pycache__) even where PYTHONDONTWRITEBYTECODE
+# is set, or each one compiles worker/ and re-rewrites the tests' asserts again.
+test: export PYTHONDONTWRITEBYTECODE =
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

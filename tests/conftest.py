@@ -24,12 +24,19 @@ from typing import Any
 import prism
 import pytest
 import structlog
+from hypothesis import settings as hypothesis_settings
 from inprocess import ServedSimulator, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "cog_test_token_5f3a9c1e"
 ORG = "org-test"
 _READY = re.compile(r"at (http://127\.0\.0\.1:\d+)")
+
+# Property tests draw 100 examples each by default (`make test` stays quick); CI draws 300
+# (HYPOTHESIS_PROFILE=ci in .ci/run). A test that sets max_examples keeps its own number.
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(autouse=True)
@@ -250,6 +257,36 @@ def run_on_pty(
     stdout = proc.stdout.read().decode()
     proc.stdout.close()
     return proc.wait(30), screen.decode(errors="replace"), stdout
+
+
+# --------------------------------------------------------------------------- two workers
+
+#: Files whose tests one worker runs whole, in order: the Prism contract tests read one
+#: shared server log between fences; the simulator's contract parses the spec once (a
+#: module fixture, ~1 CPU-second). Every other test goes by itself to the worker that is
+#: free (the longest file no longer holds one worker to the end).
+ONE_WORKER = {"tests/test_contract_prism.py": "prism", "tests/test_simulator_contract.py": "spec"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` with the groups of ``ONE_WORKER``. (xdist 3.8 groups tests
+    marked ``xdist_group`` by renaming their node ids, which pytest 9.2 no longer lets it
+    do: the marks alone group nothing.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    # In collection order: a group runs where its file sits (the Prism file a few seconds
+    # in, its servers booting meanwhile), not first as the largest unit of work.
+    config.option.loadscopereorder = False
+
+    class Grouped(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = ONE_WORKER.get(nodeid.split("::", 1)[0])
+            return group if group is not None else str(super()._split_scope(nodeid))
+
+    return Grouped(config, log)
 
 
 # --------------------------------------------------------------------------- Prism, once

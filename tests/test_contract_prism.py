@@ -69,7 +69,7 @@ IDS = [f"devin-contract{i:02d}_{'x' * (i % 3)}-z" for i in range(20)]
 MODES = servers.MODES
 
 # The whole module, npm ci on a cold cache included, stays well under this. One worker runs
-# it all (--dist loadfile): the tests read one shared Prism log between fences.
+# it all (conftest.ONE_WORKER): the tests read one shared Prism log between fences.
 pytestmark = pytest.mark.timeout(240)
 
 _RECEIVED = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) .*Request received")

@@ -121,7 +121,11 @@ def test_token_without_permission_exits_3_naming_it(simulator: Any, tmp_path: Pa
 
 
 def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -> None:
-    sim = simulator("--sessions", "300", "--fault-rate", "1.0", "--fault-kinds", "500")
+    # Every DELETE answers 500 (scripted per id: the identity check is not faulted, or its
+    # quick retries would add 3 s of waiting to what is tested here).
+    fail = [f"--fault-script={sid}=500,500" for sid in simulator("--seed", "9").ids()]
+    sim = simulator("--seed", "9", *fail)
+    assert len(sim.ids()) >= 100
     out = tmp_path / "r.jsonl"
     proc = run_cli(
         run_args(sim, out, "--max-attempts", "2", "--breaker-window", "20"),
@@ -163,7 +167,12 @@ def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path
 def test_second_signal_or_deadline_cancels_requests_in_flight(
     simulator: Any, tmp_path: Path
 ) -> None:
-    sim = simulator("--sessions", "50", "--latency-ms", "10000")
+    # Every DELETE hangs (the identity check does not): five requests stay in flight.
+    hang = [
+        f"--fault-script={sid}=timeout"
+        for sid in simulator("--sessions", "50", "--seed", "8").ids()
+    ]
+    sim = simulator("--sessions", "50", "--seed", "8", "--timeout-hang-s", "60", *hang)
     out = tmp_path / "r.jsonl"
     proc = _popen(
         run_args(sim, out, "--concurrency", "5", "--drain-timeout", "30"),
@@ -171,7 +180,7 @@ def test_second_signal_or_deadline_cancels_requests_in_flight(
         tmp_path,
     )
     deadline = time.monotonic() + 20
-    while sim.stats()["requests_total"] < 5 and time.monotonic() < deadline:
+    while sim.stats()["deletes_total"] < 5 and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)  # let the first signal be handled before the second

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.input.idset import IdSet, Visit
@@ -10,7 +10,6 @@ from worker.input.idset import IdSet, Visit
 ops = st.lists(st.tuples(st.sampled_from(["add", "discard"]), st.integers(0, 60)), max_size=300)
 
 
-@settings(max_examples=200, deadline=None)
 @given(ops=ops)
 def test_behaves_like_a_set(ops: list[tuple[str, int]]) -> None:
     ids, model = IdSet(capacity=4), set()

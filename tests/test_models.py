@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.devin.error_text import describe_error
@@ -119,7 +119,6 @@ def test_reasons_are_short_and_human(body: bytes, reason: str) -> None:
     assert describe_error(body) == reason
 
 
-@settings(max_examples=200, deadline=None)
 @given(extra=st.dictionaries(st.text(max_size=10).map("x_".__add__), json_values, max_size=6))
 def test_any_extra_fields_parse(extra: dict[str, Any]) -> None:
     body = orjson.dumps({**extra, **BASE})
@@ -127,7 +126,6 @@ def test_any_extra_fields_parse(extra: dict[str, Any]) -> None:
     assert session is not None and session.session_id == "devin-abc"
 
 
-@settings(max_examples=300, deadline=None)
 @given(body=st.binary(max_size=300) | json_values.map(orjson.dumps))
 def test_parser_never_crashes(body: bytes) -> None:
     parse_session(body)

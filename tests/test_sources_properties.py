@@ -13,7 +13,6 @@ from worker.errors import InputError
 from worker.input.sources import MAX_LINE_BYTES, InputItem, read_inputs
 
 _SETTINGS = settings(
-    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

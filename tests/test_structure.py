@@ -4,6 +4,7 @@ command, no module over the size limit. Static (ast), so it runs in milliseconds
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache  # the files do not change during a test session
 def _modules() -> dict[str, Path]:
     return {_module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
 
