@@ -116,13 +116,14 @@ def test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
 
 
 async def _test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
-    gate = RateGate(100.0, adaptive=False)
+    changes: list[str] = []
+    gate = RateGate(100.0, adaptive=False, on_change=lambda old, new, why: changes.append(why))
     for _ in range(40):
         await gate.acquire()
         gate.throttled(1.0)
         if gate.paused_until > now():
             break
-    assert gate.rate == 100.0 and gate.paused_until > now()
+    assert gate.rate == 100.0 and gate.paused_until > now() and changes == []
     await gate.aclose()
 
 
@@ -328,4 +329,50 @@ async def _test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
         if gate.paused_until > now():
             break
     assert gate.paused_until == pytest.approx(now() + 3.0, abs=1e-9)
+    await gate.aclose()
+
+
+def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    run_virtual(lambda: _test_a_cancelled_waiter_gives_its_slot_to_the_next())
+
+
+async def _test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    gate = RateGate(10.0)
+    first, second, third = (asyncio.create_task(_acquire_at(gate)) for _ in range(3))
+    await asyncio.sleep(0.01)
+    assert first.done() and not second.done()
+    second.cancel()
+    async with asyncio.timeout(5.0):  # a dead pump fails the test instead of hanging it
+        assert await first == 0.0 and await third == pytest.approx(0.1, abs=1e-9)
+    assert second.cancelled()
+    await gate.aclose()
+
+
+def test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
+    run_virtual(lambda: _test_a_closed_gate_grants_again_on_the_next_acquire())
+
+
+async def _test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
+    gate = RateGate(10.0)
+    await gate.acquire()
+    await gate.aclose()
+    await gate.aclose()  # closing twice is harmless
+    async with asyncio.timeout(5.0):  # a pump left cancelled fails the test, not hangs it
+        assert await _acquire_at(gate) == pytest.approx(0.1, abs=1e-9)  # the slot still counts
+    await gate.aclose()
+
+
+def test_the_listener_hears_each_change_of_rate() -> None:
+    run_virtual(lambda: _test_the_listener_hears_each_change_of_rate())
+
+
+async def _test_the_listener_hears_each_change_of_rate() -> None:
+    changes: list[tuple[float, float, str]] = []
+    gate = RateGate(100.0, on_change=lambda old, new, why: changes.append((old, new, why)))
+    for _ in range(40):
+        await gate.acquire()
+        gate.throttled(1.0)
+        if changes:
+            break
+    assert changes == [(100.0, gate.rate, "throttled")] and (gate.rate or 100.0) < 100.0
     await gate.aclose()
