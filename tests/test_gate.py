@@ -376,3 +376,30 @@ async def _test_the_listener_hears_each_change_of_rate() -> None:
             break
     assert changes == [(100.0, gate.rate, "throttled")] and (gate.rate or 100.0) < 100.0
     await gate.aclose()
+
+
+def test_closing_leaves_no_task_behind() -> None:
+    run_virtual(lambda: _test_closing_leaves_no_task_behind())
+
+
+async def _test_closing_leaves_no_task_behind() -> None:
+    gate = RateGate(10.0)
+    await gate.acquire()
+    await gate.aclose()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def _pauses_for(gate: RateGate, retry_after: float) -> bool:
+    """Whether a wave of 429s carrying ``retry_after`` pauses every worker."""
+    for _ in range(40):
+        await gate.acquire()
+        gate.throttled(retry_after)
+        if gate.paused_until > now():
+            break
+    await gate.aclose()
+    return gate.paused_until > now()
+
+
+@pytest.mark.parametrize(("retry_after", "paused"), [(60.0, True), (60.5, False)])
+def test_a_pause_is_capped_at_a_minute_by_default(retry_after: float, paused: bool) -> None:
+    assert run_virtual(lambda: _pauses_for(RateGate(100.0), retry_after)) is paused
