@@ -403,3 +403,21 @@ async def _pauses_for(gate: RateGate, retry_after: float) -> bool:
 @pytest.mark.parametrize(("retry_after", "paused"), [(60.0, True), (60.5, False)])
 def test_a_pause_is_capped_at_a_minute_by_default(retry_after: float, paused: bool) -> None:
     assert run_virtual(lambda: _pauses_for(RateGate(100.0), retry_after)) is paused
+
+
+@pytest.mark.parametrize(("max_pause", "pause"), [(60.0, 1.0), (0.5, 0.5)])
+def test_a_429_without_retry_after_pauses_a_second_or_the_cap(
+    max_pause: float, pause: float
+) -> None:
+    run_virtual(lambda: _test_a_429_without_retry_after_pauses(max_pause, pause))
+
+
+async def _test_a_429_without_retry_after_pauses(max_pause: float, pause: float) -> None:
+    gate = RateGate(100.0, max_pause=max_pause)
+    for _ in range(40):
+        await gate.acquire()
+        gate.throttled(None)
+        if gate.paused_until > now():
+            break
+    assert gate.paused_until == pytest.approx(now() + pause, abs=1e-9)
+    await gate.aclose()
