@@ -116,13 +116,14 @@ def test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
 
 
 async def _test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
-    gate = RateGate(100.0, adaptive=False)
+    changes: list[str] = []
+    gate = RateGate(100.0, adaptive=False, on_change=lambda old, new, why: changes.append(why))
     for _ in range(40):
         sent = await gate.acquire()
         gate.throttled(1.0, sent)
         if gate.paused_until > now():
             break
-    assert gate.rate == 100.0 and gate.paused_until > now()
+    assert gate.rate == 100.0 and gate.paused_until > now() and changes == []
     await gate.aclose()
 
 
@@ -218,4 +219,220 @@ async def _test_an_isolated_429_paces_nobody() -> None:
         assert await _acquire_at(gate) == pytest.approx(throttled_at + n * 0.01)
         gate.accepted(now())  # granted now: the virtual clock moves only by waits
     assert gate.paused_until < throttled_at and gate.rate == 100.0
+    await gate.aclose()
+
+
+# -- the pump's arithmetic, exactly (each test pins a rule a mutant of gate.py broke) --------
+
+
+async def _acquire_each(gate: RateGate, count: int) -> list[float]:
+    """``count`` acquisitions one after another (a single waiter at a time)."""
+    return [await _acquire_at(gate) for _ in range(count)]
+
+
+async def _acquire_all(gate: RateGate, count: int) -> list[float]:
+    """``count`` waiters queued at once."""
+    return list(await asyncio.gather(*(_acquire_at(gate) for _ in range(count))))
+
+
+def test_a_slow_rate_grants_no_burst() -> None:
+    run_virtual(lambda: _test_a_slow_rate_grants_no_burst())
+
+
+async def _test_a_slow_rate_grants_no_burst() -> None:
+    gate = RateGate(10.0)  # a twentieth of a second's worth rounds to 0: a burst of one
+    times = await _acquire_each(gate, 3)
+    assert times == pytest.approx([0.0, 0.1, 0.2], abs=1e-9)
+    await gate.aclose()
+
+
+def test_burst_caps_the_grants_after_a_quiet_spell() -> None:
+    run_virtual(lambda: _test_burst_caps_the_grants_after_a_quiet_spell())
+
+
+async def _test_burst_caps_the_grants_after_a_quiet_spell() -> None:
+    gate = RateGate(1000.0, burst=3)  # a twentieth of a second's worth would be 50
+    times = await _acquire_each(gate, 6)
+    # three at once, then a lone waiter is granted the moment its slot is due, not later
+    assert times == pytest.approx([0.0, 0.0, 0.0, 0.001, 0.002, 0.003], abs=1e-9)
+    await gate.aclose()
+
+
+def test_a_queue_is_granted_in_batches_of_two_milliseconds() -> None:
+    run_virtual(lambda: _test_a_queue_is_granted_in_batches_of_two_milliseconds())
+
+
+async def _test_a_queue_is_granted_in_batches_of_two_milliseconds() -> None:
+    gate = RateGate(1000.0, burst=3)
+    times = await _acquire_all(gate, 9)
+    # the burst, then one wake-up every 2 ms grants the two slots due by then
+    expected = [0.0, 0.0, 0.0, 0.002, 0.002, 0.004, 0.004, 0.006, 0.006]
+    assert times == pytest.approx(expected, abs=1e-9)
+    await gate.aclose()
+
+
+def test_a_small_burst_does_not_slow_a_fast_rate() -> None:
+    run_virtual(lambda: _test_a_small_burst_does_not_slow_a_fast_rate())
+
+
+async def _test_a_small_burst_does_not_slow_a_fast_rate() -> None:
+    gate = RateGate(10_000.0, burst=2)  # 2 ms hold 20 slots, but a batch is at most the burst
+    times = await _acquire_all(gate, 200)
+    for i in range(0, 200, 2):  # pairs, every two slots of 0.1 ms: 10,000 a second
+        assert times[i] == times[i + 1] == pytest.approx(i * 0.0001, abs=1e-9)
+    await gate.aclose()
+
+
+class _StoppedClock:
+    """An injected clock that moves only when the gate sleeps, by what it sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
+    run_virtual(lambda: _test_a_wait_of_a_microsecond_is_rounding_and_not_slept())
+
+
+async def _test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
+    clock = _StoppedClock()
+    gate = RateGate(1_000_000.0, burst=1, clock=clock, sleep=clock.sleep)
+    await gate.acquire()
+    await gate.acquire()  # due in exactly 1 µs: granted now
+    assert clock.sleeps == []
+    await gate.acquire()  # due in 2 µs: slept
+    assert clock.sleeps == [pytest.approx(2e-6, abs=1e-12)]
+    await gate.aclose()
+
+
+def test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
+    run_virtual(lambda: _test_a_pause_ending_within_a_microsecond_is_not_slept())
+
+
+async def _test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
+    clock = _StoppedClock()
+    gate = RateGate(1_000_000.0, clock=clock, sleep=clock.sleep)
+    for _ in range(100):
+        await gate.acquire()
+        gate.throttled(1e-6)
+        if gate.paused_until > clock.now:
+            break
+    assert gate.paused_until == 1e-6 and clock.now == 0.0
+    await gate.acquire()
+    assert clock.sleeps == []
+    await gate.aclose()
+
+
+def test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
+    run_virtual(lambda: _test_an_overload_pauses_for_the_retry_after_it_carried())
+
+
+async def _test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
+    gate = RateGate(100.0)
+    for _ in range(40):
+        await gate.acquire()
+        gate.overloaded(3.0)  # not the 1 s assumed when a 429 names no Retry-After
+        if gate.paused_until > now():
+            break
+    assert gate.paused_until == pytest.approx(now() + 3.0, abs=1e-9)
+    await gate.aclose()
+
+
+def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    run_virtual(lambda: _test_a_cancelled_waiter_gives_its_slot_to_the_next())
+
+
+async def _test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    gate = RateGate(10.0)
+    first, second, third = (asyncio.create_task(_acquire_at(gate)) for _ in range(3))
+    await asyncio.sleep(0.01)
+    assert first.done() and not second.done()
+    second.cancel()
+    async with asyncio.timeout(5.0):  # a dead pump fails the test instead of hanging it
+        assert await first == 0.0 and await third == pytest.approx(0.1, abs=1e-9)
+    assert second.cancelled()
+    await gate.aclose()
+
+
+def test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
+    run_virtual(lambda: _test_a_closed_gate_grants_again_on_the_next_acquire())
+
+
+async def _test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
+    gate = RateGate(10.0)
+    await gate.acquire()
+    await gate.aclose()
+    await gate.aclose()  # closing twice is harmless
+    async with asyncio.timeout(5.0):  # a pump left cancelled fails the test, not hangs it
+        assert await _acquire_at(gate) == pytest.approx(0.1, abs=1e-9)  # the slot still counts
+    await gate.aclose()
+
+
+def test_the_listener_hears_each_change_of_rate() -> None:
+    run_virtual(lambda: _test_the_listener_hears_each_change_of_rate())
+
+
+async def _test_the_listener_hears_each_change_of_rate() -> None:
+    changes: list[tuple[float, float, str]] = []
+    gate = RateGate(100.0, on_change=lambda old, new, why: changes.append((old, new, why)))
+    for _ in range(40):
+        await gate.acquire()
+        gate.throttled(1.0)
+        if changes:
+            break
+    assert changes == [(100.0, gate.rate, "throttled")] and (gate.rate or 100.0) < 100.0
+    await gate.aclose()
+
+
+def test_closing_leaves_no_task_behind() -> None:
+    run_virtual(lambda: _test_closing_leaves_no_task_behind())
+
+
+async def _test_closing_leaves_no_task_behind() -> None:
+    gate = RateGate(10.0)
+    await gate.acquire()
+    await gate.aclose()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def _pauses_for(gate: RateGate, retry_after: float) -> bool:
+    """Whether a wave of 429s carrying ``retry_after`` pauses every worker."""
+    for _ in range(40):
+        await gate.acquire()
+        gate.throttled(retry_after)
+        if gate.paused_until > now():
+            break
+    await gate.aclose()
+    return gate.paused_until > now()
+
+
+@pytest.mark.parametrize(("retry_after", "paused"), [(60.0, True), (60.5, False)])
+def test_a_pause_is_capped_at_a_minute_by_default(retry_after: float, paused: bool) -> None:
+    assert run_virtual(lambda: _pauses_for(RateGate(100.0), retry_after)) is paused
+
+
+@pytest.mark.parametrize(("max_pause", "pause"), [(60.0, 1.0), (0.5, 0.5)])
+def test_a_429_without_retry_after_pauses_a_second_or_the_cap(
+    max_pause: float, pause: float
+) -> None:
+    run_virtual(lambda: _test_a_429_without_retry_after_pauses(max_pause, pause))
+
+
+async def _test_a_429_without_retry_after_pauses(max_pause: float, pause: float) -> None:
+    gate = RateGate(100.0, max_pause=max_pause)
+    for _ in range(40):
+        await gate.acquire()
+        gate.throttled(None)
+        if gate.paused_until > now():
+            break
+    assert gate.paused_until == pytest.approx(now() + pause, abs=1e-9)
     await gate.aclose()
