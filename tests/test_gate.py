@@ -321,9 +321,8 @@ def test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
 async def _test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
     clock = _StoppedClock()
     gate = RateGate(1_000_000.0, clock=clock, sleep=clock.sleep)
-    for _ in range(100):
-        await gate.acquire()
-        gate.throttled(1e-6)
+    for _ in range(100):  # 5xx answers with Retry-After, all of them: the fleet pauses
+        gate.overloaded(1e-6, await gate.acquire())
         if gate.paused_until > clock.now:
             break
     assert gate.paused_until == 1e-6 and clock.now == 0.0
@@ -339,8 +338,8 @@ def test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
 async def _test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
     gate = RateGate(100.0)
     for _ in range(40):
-        await gate.acquire()
-        gate.overloaded(3.0)  # not the 1 s assumed when a 429 names no Retry-After
+        sent = await gate.acquire()
+        gate.overloaded(3.0, sent)  # not the 1 s assumed when a 429 names no Retry-After
         if gate.paused_until > now():
             break
     assert gate.paused_until == pytest.approx(now() + 3.0, abs=1e-9)
@@ -385,8 +384,8 @@ async def _test_the_listener_hears_each_change_of_rate() -> None:
     changes: list[tuple[float, float, str]] = []
     gate = RateGate(100.0, on_change=lambda old, new, why: changes.append((old, new, why)))
     for _ in range(40):
-        await gate.acquire()
-        gate.throttled(1.0)
+        sent = await gate.acquire()
+        gate.throttled(1.0, sent)
         if changes:
             break
     assert changes == [(100.0, gate.rate, "throttled")] and (gate.rate or 100.0) < 100.0
@@ -407,8 +406,8 @@ async def _test_closing_leaves_no_task_behind() -> None:
 async def _pauses_for(gate: RateGate, retry_after: float) -> bool:
     """Whether a wave of 429s carrying ``retry_after`` pauses every worker."""
     for _ in range(40):
-        await gate.acquire()
-        gate.throttled(retry_after)
+        sent = await gate.acquire()
+        gate.throttled(retry_after, sent)
         if gate.paused_until > now():
             break
     await gate.aclose()
@@ -430,8 +429,8 @@ def test_a_429_without_retry_after_pauses_a_second_or_the_cap(
 async def _test_a_429_without_retry_after_pauses(max_pause: float, pause: float) -> None:
     gate = RateGate(100.0, max_pause=max_pause)
     for _ in range(40):
-        await gate.acquire()
-        gate.throttled(None)
+        sent = await gate.acquire()
+        gate.throttled(None, sent)
         if gate.paused_until > now():
             break
     assert gate.paused_until == pytest.approx(now() + pause, abs=1e-9)
