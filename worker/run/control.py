@@ -54,24 +54,19 @@ class RateController:
 
     ceiling: float
     clock: Clock
-    # pauses: the longest Retry-After obeyed, and the pause when a 429 gave none
-    max_pause: float = 60.0
-    fallback_pause: float = 1.0
-    # cuts: to this share of what was accepted; the first cut keeps at least min_cut
-    margin: float = 0.97
-    min_cut: float = 0.1
-    # samples after a 429: how many grants, and how long to wait for their answers
-    min_sample: int = 8
-    max_sample: int = 64
+    max_pause: float = 60.0  # the longest Retry-After the fleet pauses for
+    fallback_pause: float = 1.0  # the pause when a wave of 429s named no Retry-After
+    margin: float = 0.97  # a cut goes to this share of what was accepted
+    min_cut: float = 0.1  # the first cut keeps at least this share of the rate
+    min_sample: int = 8  # grants a sample takes at least, once a limit is known
+    max_sample: int = 64  # and at most
     patience: float = 1.0  # the longest a sample waits for a missing answer
-    # shares of the answers that decide: ignore, pause (when also far over), overloaded
-    noise_share: float = 0.02
-    pause_share: float = 0.5
-    far_over: float = 1.5
-    overload_share: float = 0.25
-    # recovery: seconds to hold after a cut, then the first second's step up
-    hold: float = 1.5
-    probe_step: float = 0.1
+    noise_share: float = 0.02  # 429s below this share of the last second are noise
+    pause_share: float = 0.5  # a sample with more 429s than this ...
+    far_over: float = 1.5  # ... and a rate this many times what is accepted: pause
+    overload_share: float = 0.25  # 5xx with Retry-After above this share: overloaded
+    hold: float = 1.5  # seconds the rate holds after a cut before probing
+    probe_step: float = 0.1  # the first second's step up, doubling every second
     # the state the gate obeys
     rate: float = 0.0
     pause_until: float = -math.inf
