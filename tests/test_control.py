@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from worker.run.control import RateController
-from worker.run.sample import Sample
+from worker.run.sample import OK, THROTTLED, Recent, Sample
 
 
 class FakeClock:
@@ -267,3 +267,60 @@ def test_requests_sent_with_the_429_s_own_do_not_count_in_its_share() -> None:
         sample.answered(10.0 + i * 0.002, i % 2 == 0)  # one in two
     assert sample.share == pytest.approx(0.5, abs=0.05)
     assert sample.throttled / sample.answers < 0.45  # as counted with the two
+
+
+def test_an_overload_cut_starts_from_what_was_sent_not_the_granted_rate() -> None:
+    """Sessions send at 100/s under a granted 400/s, half of them 5xx with Retry-After:
+    the cut takes half of the 100/s sent (the first cut may go to a tenth of the rate)."""
+    control, clock = _controller(400.0)
+    _answers(control, clock, "." * 100, 100.0)  # a second at 100/s
+    reasons = _answers(control, clock, ".OO" * 13, 100.0)  # 26 of the last second's 100
+    assert reasons == ["overloaded"]
+    assert control.rate == pytest.approx(0.97 * 100.0 * 0.74, rel=0.02)  # not 400 * 0.74
+    assert control.pause_until == pytest.approx(clock.now + 1.0)
+
+
+def test_overload_needs_four_answers_and_waits_two_seconds_after_a_cut() -> None:
+    control, clock = _controller(400.0)
+    assert _answers(control, clock, "OOO", 400.0) == []  # three are not yet a share
+    assert _answers(control, clock, "O", 400.0) == ["overloaded"]
+    cut = control.rate
+    clock.now = control.pause_until
+    assert _answers(control, clock, "O" * 50, 100.0) == []  # within 2 s of the cut
+    clock.now += 1.0
+    assert _answers(control, clock, "O" * 20, 100.0) == ["overloaded"]
+    assert control.rate < cut
+
+
+def test_an_overload_pause_lasts_its_retry_after() -> None:
+    control, clock = _controller(400.0)
+    for _ in range(4):
+        clock.now += 0.01
+        control.granted(clock.now)
+        change = control.on_overloaded(2.5, clock.now)
+    assert change is not None and control.pause_until == pytest.approx(clock.now + 2.5)
+
+
+def test_the_sending_rate_counts_since_the_pause_ended() -> None:
+    """After a pause, the sending rate is what went out since it ended, not a second's
+    grants spread over the pause as well."""
+    control, clock = _controller(400.0)
+    _answers(control, clock, "." * 400, 400.0)  # a second at 400/s
+    control.pause_until = clock.now + 0.5
+    clock.now = control.pause_until
+    _answers(control, clock, "." * 40, 200.0)  # 0.2 s at 200/s since the pause
+    assert "overloaded" in _answers(control, clock, ".OO" * 40, 200.0)
+    assert control.rate == pytest.approx(0.97 * 200.0 * 0.75, rel=0.05)  # not from 400/s
+
+
+def test_a_late_answer_is_judged_by_the_last_second_s_answer_times() -> None:
+    recent = Recent(1.0)
+    for i in range(10):
+        recent.add(1.0 + i / 100, OK, 1.0 + i / 100 - (0.01 if i < 9 else 0.5))
+    assert recent.latency(0.9) == pytest.approx(0.5)  # the tenth of ten
+    assert recent.latency(0.5) == pytest.approx(0.01)
+    assert Recent(1.0).latency(0.9) == 0.0
+    recent.add(2.5, THROTTLED, 2.45)  # the rest are over a second old now
+    assert recent.counts == [0, 1, 0] and recent.share(THROTTLED) == 1.0
+    assert recent.latency(0.9) == pytest.approx(0.05)
+    assert recent.sent_after(2.44) == [(2.45, THROTTLED)] and recent.sent_after(2.45) == []

@@ -30,6 +30,7 @@ every answer (with its request's grant time), and obeys ``rate`` and ``pause_unt
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,8 +121,9 @@ class RateController:
         share = recent.share(OVERLOADED)
         if share <= self.overload_share:
             return None
+        sending = self._sending_rate(now)  # before the pause, which it would count from
         self._pause(now, retry_after)
-        return self._cut(now, self._sending_rate(now) * max(0.5, 1.0 - share), "overloaded")
+        return self._cut(now, sending * max(0.5, 1.0 - share), "overloaded")
 
     # -- measurement -------------------------------------------------------------------
 
@@ -181,14 +183,15 @@ class RateController:
         return short or window
 
     def _sending_rate(self, now: float) -> float:
-        """Grants per second over the last second of sending, at most the granted rate."""
-        if not self._grants:
-            return self.rate
-        since = max(now - 1.0, self._grants[0], min(self.pause_until, now))
+        """Grants per second over the last second of sending (since the run's first grant
+        and the last pause, if later), at most the granted rate; the granted rate when that
+        is under a tenth of a second."""
+        first = self._grants[0] if self._grants else now
+        since = max(now - 1.0, first, min(self.pause_until, now))
         span = now - since
         if span < 0.1:
             return self.rate
-        sent = len(self._grants) - _count_before(self._grants, since)
+        sent = len(self._grants) - bisect_left(self._grants, since)
         return min(self.rate, sent / span)
 
     # -- actions -----------------------------------------------------------------------
@@ -228,13 +231,3 @@ class RateController:
             return None  # changes under 1% are not worth a log line
         old, self.rate = self.rate, new
         return Change(old, new, "probing")
-
-
-def _count_before(times: deque[float], since: float) -> int:
-    """How many of the sorted ``times`` are before ``since`` (a short scan from the left)."""
-    count = 0
-    for at in times:
-        if at >= since:
-            break
-        count += 1
-    return count
