@@ -324,3 +324,89 @@ def test_a_late_answer_is_judged_by_the_last_second_s_answer_times() -> None:
     assert recent.counts == [0, 1, 0] and recent.share(THROTTLED) == 1.0
     assert recent.latency(0.9) == pytest.approx(0.05)
     assert recent.sent_after(2.44) == [(2.45, THROTTLED)] and recent.sent_after(2.45) == []
+
+
+def _sample(grants: int, size: int = 16, step: float = 0.002) -> Sample:
+    sample = Sample(10.0, size, [])
+    for i in range(1, grants + 1):
+        sample.granted(10.0 + i * step)
+    return sample
+
+
+def test_a_sample_is_whole_after_its_size_and_twenty_milliseconds() -> None:
+    quick = Sample(0.0, 16, [])
+    for i in range(1, 17):  # 16 grants in 16 ms: not yet
+        quick.granted(i / 1000)
+    assert not quick.whole and quick.grants == 16 and quick.last == 0.016
+    quick.granted(0.019)
+    assert not quick.whole
+    quick.granted(0.02)
+    assert quick.whole and quick.end == 0.02 and quick.grants == 18
+    quick.granted(0.021)  # no more once whole
+    assert quick.grants == 18 and quick.end == 0.02
+    assert not quick.answered(0.021, True) and not quick.answered(0.0, True)
+    assert quick.answered(0.02, True)
+    early = Sample(10.0, 16, [9.99, 10.0, 10.004])  # granted before or with it: not counted
+    assert early.grants == 1 and early.last == 10.004
+    assert Sample(10.0, 16, []).accepted_rate() is None
+
+
+def test_a_sample_completes_when_all_answer_or_half_after_a_while() -> None:
+    sample = _sample(16)
+    never = lambda: 0.05  # noqa: E731
+    for i in range(1, 8):
+        sample.answered(10.0 + i * 0.002, False)
+    assert not sample.complete(10.5, never)  # 7 of 16, however late
+    sample.answered(10.016, False)
+    assert not sample.complete(10.0 + 0.032 + 0.049, never)  # 8 of 16, not yet late
+    assert sample.complete(10.0 + 0.032 + 0.05, never)  # late: decided on half
+    for i in range(9, 17):
+        sample.answered(10.0 + i * 0.002, False)
+    assert sample.complete(10.032, lambda: 99.0)  # all 16: at once
+    assert not _sample(10).complete(99.0, never)  # grants still to come
+
+
+def test_eight_429s_of_nine_from_half_the_grants_decide_at_once() -> None:
+    sample = _sample(14)
+    never = lambda: 99.0  # noqa: E731
+    for i in range(1, 8):
+        sample.answered(10.0 + i * 0.002, True)
+    assert not sample.complete(10.1, never)  # seven 429s are not yet enough
+    sample.answered(10.016, False)
+    sample.answered(10.018, True)  # eight 429s of nine answers, from 14 grants
+    assert sample.complete(10.1, never)
+    one_more = _sample(20, size=24)
+    for i in range(1, 10):
+        one_more.answered(10.0 + i * 0.002, True)  # nine of 20 grants: not half yet
+    assert not one_more.complete(10.1, never)
+    one_more.answered(10.02, True)
+    assert one_more.complete(10.1, never)
+    mixed = _sample(14)
+    for i in range(1, 10):
+        mixed.answered(10.0 + i * 0.002, i not in (1, 2))  # 7 of 9: under seven in eight
+    assert not mixed.complete(10.1, never)
+
+
+def test_the_accepted_rate_is_the_granted_rate_times_the_share_accepted() -> None:
+    sample = _sample(20, step=0.005)  # 20 grants over 0.1 s: 200/s
+    for i in range(1, 21):
+        sample.answered(10.0 + i * 0.005, i % 4 == 0)  # one in four throttled
+    assert sample.share == pytest.approx(0.25, abs=0.02)
+    assert sample.accepted_rate() == pytest.approx(200.0 * 0.75, rel=0.03)
+
+
+@pytest.mark.parametrize(("rate", "trusted"), [(110.0, 105.0), (150.0, 135.0)])
+def test_a_burst_in_the_last_second_is_trusted_up_to_the_limit_or_near_the_rate(
+    rate: float, trusted: float
+) -> None:
+    """A bucket with a second's burst lets the last second accept three times its limit:
+    that count vouches for 1.05x the limit found, or 0.9x the rate (a limit that rose)."""
+    control, clock = _controller(200.0)
+    assert _answers(control, clock, "." * 200 + "T" + ".T" * 8, 200.0) == ["throttled"]
+    assert control.limit == pytest.approx(100.0, rel=0.1)
+    control.limit = 100.0
+    clock.now += 2.0
+    _answers(control, clock, "." * 300, 300.0)  # the burst: 300 accepted in a second
+    control.rate = rate
+    assert _answers(control, clock, "T" * 9, rate) == ["throttled"]
+    assert control.rate == pytest.approx(0.97 * trusted)
