@@ -110,3 +110,18 @@ def test_parser_imports_nothing_heavy() -> None:
         check=True,
     )
     assert [json.loads(line) for line in proc.stdout.splitlines()] == [[], False, True]
+
+
+def test_a_command_builds_only_its_own_part_of_the_command_line() -> None:
+    """``run`` imports no other command's module (start-up time); --help still lists all."""
+    import argparse
+
+    import worker.cli
+
+    parser = worker.cli.build_parser("run")
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert [list(action.choices) for action in commands] == [["run"]]
+    assert parser.parse_args(["run", "ids.csv"]).command == "run"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate"])  # not built: an error, not a simulator
+    assert "simulate" in worker.cli.build_parser().format_help()

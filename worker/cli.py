@@ -39,7 +39,9 @@ _FLAGS: dict[str, Sequence[str] | None] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that command's part (what a run needs:
+    each command module imported costs start-up time)."""
     parser = Parser(
         prog="devin-terminate",
         description="Terminate Devin sessions in bulk through the Devin API v3, with a result log.",
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
     for name, (module_name, text) in _COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(module_name)
         options: dict[str, Any] = (
             dict(module.PARSER) if hasattr(module, "PARSER") else {"help": text or module.HELP}
@@ -63,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = given[0] if given and given[0] in _COMMANDS else None
+    args = build_parser(command).parse_args(given)
     from worker.output.logs import configure_logging
 
     configure_logging()  # plain lines on stderr until a command's settings say otherwise
