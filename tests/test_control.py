@@ -148,7 +148,7 @@ def test_an_answer_that_never_comes_does_not_hold_the_decision() -> None:
     assert _answers(control, clock, ".T" * 7 + ".", 600.0) == []
     clock.now += 0.02  # not yet thrice 10 ms since the last grant
     assert _answers(control, clock, ".", 600.0) == []
-    clock.now += 0.02
+    clock.now += 0.009  # now it is (thrice, not four times)
     assert _answers(control, clock, "T", 600.0) == ["throttled"]
 
 
@@ -320,6 +320,7 @@ def test_a_late_answer_is_judged_by_the_last_second_s_answer_times() -> None:
     assert recent.latency(0.9) == pytest.approx(0.5)  # the tenth of ten
     assert recent.latency(0.5) == pytest.approx(0.01)
     assert Recent(1.0).latency(0.9) == 0.0
+    assert recent.latency(1.0) == pytest.approx(0.5)  # the slowest
     recent.add(2.5, THROTTLED, 2.45)  # the rest are over a second old now
     assert recent.counts == [0, 1, 0] and recent.share(THROTTLED) == 1.0
     assert recent.latency(0.9) == pytest.approx(0.05)
@@ -346,9 +347,11 @@ def test_a_sample_is_whole_after_its_size_and_twenty_milliseconds() -> None:
     assert quick.grants == 18 and quick.end == 0.02
     assert not quick.answered(0.021, True) and not quick.answered(0.0, True)
     assert quick.answered(0.02, True)
+    fast = Sample(10.0, 16, [10.0 + i / 10_000 for i in range(1, 20)])
+    assert not fast.whole  # 19 grants in 1.9 ms: not twenty
     early = Sample(10.0, 16, [9.99, 10.0, 10.004])  # granted before or with it: not counted
     assert early.grants == 1 and early.last == 10.004
-    assert Sample(10.0, 16, []).accepted_rate() is None
+    assert Sample(10.0, 16, []).accepted_rate() == 0.0
 
 
 def test_a_sample_completes_when_all_answer_or_half_after_a_while() -> None:
@@ -382,9 +385,13 @@ def test_eight_429s_of_nine_from_half_the_grants_decide_at_once() -> None:
     one_more.answered(10.02, True)
     assert one_more.complete(10.1, never)
     mixed = _sample(14)
-    for i in range(1, 10):
-        mixed.answered(10.0 + i * 0.002, i not in (1, 2))  # 7 of 9: under seven in eight
+    for i in range(1, 11):
+        mixed.answered(10.0 + i * 0.002, i not in (1, 2))  # 8 of 10: under seven in eight
     assert not mixed.complete(10.1, never)
+    even = _sample(32, size=40)
+    for i in range(1, 17):
+        even.answered(10.0 + i * 0.002, i not in (1, 2))  # 14 of 16: seven in eight exactly
+    assert even.complete(10.1, never)
 
 
 def test_the_accepted_rate_is_the_granted_rate_times_the_share_accepted() -> None:
@@ -410,3 +417,68 @@ def test_a_burst_in_the_last_second_is_trusted_up_to_the_limit_or_near_the_rate(
     control.rate = rate
     assert _answers(control, clock, "T" * 9, rate) == ["throttled"]
     assert control.rate == pytest.approx(0.97 * trusted)
+
+
+def test_answers_that_came_before_the_429_s_own_join_its_sample() -> None:
+    """Requests granted after the 429's may be answered before it: they are in its
+    sample, and without them it would wait for answers that already came."""
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 600, 600.0, latency=0.05)
+    first = clock.now + 1 / 600.0
+    grants = [first + i / 600.0 for i in range(17)]
+    for sent in grants:
+        control.granted(sent)
+    clock.now = grants[-1] + 0.001
+    for sent in grants[1:9]:  # answered first: accepted
+        assert control.on_accepted(sent) is None
+    assert control.on_throttled(1.0, grants[0]) is None  # the 429 that arms the sample
+    for sent in grants[9:16]:
+        assert control.on_throttled(1.0, sent) is None
+    change = control.on_throttled(1.0, grants[16])  # the sixteenth: decided now
+    assert change is not None and change.reason == "throttled"
+    assert control.limit == pytest.approx(600.0 * 8 / 16, rel=0.15)  # 8 of 16 accepted
+
+
+def test_an_isolated_429_under_little_demand_cuts_nothing() -> None:
+    """Sending 200/s under a granted 300/s, one 429 and nothing else: no cut, although
+    the sample's rate (200/s) is under the granted one."""
+    control, clock = _controller(300.0)
+    _answers(control, clock, "." * 400, 200.0)
+    assert _answers(control, clock, "T" + "." * 100, 200.0) == []
+    assert control.rate == 300.0
+
+
+def test_later_cuts_halve_at_most_and_never_go_under_the_floor() -> None:
+    control, clock = _controller(100.0)  # floor 1/s
+    assert _answers(control, clock, "T" * 9, 100.0) == ["throttled"]  # nothing accepted
+    assert control.rate == 10.0  # the first cut: a tenth at most
+    rates = []
+    for _ in range(8):  # wave after wave, nothing accepted: halving, then the floor
+        clock.now = max(clock.now, control.pause_until) + 2.0
+        _answers(control, clock, "T" * 9, control.rate)
+        rates.append(control.rate)
+    assert rates[:4] == [5.0, 2.5, 1.25, 1.0] and min(rates) == control.floor == 1.0
+    clock.now += 2.0
+    assert _answers(control, clock, "T" * 9, 1.0) == []  # at the floor: no change to tell
+
+
+def test_a_probe_tells_its_old_and_new_rate_and_stops_at_the_ceiling() -> None:
+    control, clock = _controller(400.0)
+    assert _answers(control, clock, "." * 100 + "T" + "..T" * 5 + ".", 400.0) == ["throttled"]
+    changes = []
+    for _ in range(40):
+        clock.now += 0.25
+        control.granted(clock.now)
+        change = control.on_accepted(clock.now)
+        if change is not None:
+            changes.append(change)
+    assert changes and all(c.reason == "probing" and c.new > c.old for c in changes)
+    assert all(a.new == b.old for a, b in itertools.pairwise(changes))
+    assert changes[-1].new == control.rate == 400.0  # the ceiling, and no change after it
+
+
+def test_at_the_start_of_a_run_the_sending_rate_counts_from_the_first_grant() -> None:
+    control, clock = _controller(400.0)
+    _answers(control, clock, "." * 30, 200.0)  # the run's first 0.15 s
+    assert _answers(control, clock, ".OO" * 7, 200.0) == ["overloaded"]  # 14 of 51
+    assert 130.0 < control.rate < 160.0  # about 0.97 x 200/s x 0.75, not a 1 s average

@@ -160,21 +160,19 @@ class RateController:
         self._sample = None
         if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
             return None  # one isolated 429: its own retry is paced, nothing else
-        accepted = self._accepted_rate(now, sample)
+        accepted = self._accepted_rate(sample)
         if accepted >= self.rate:
             return None  # a window spent at the rate it accepts: the next one opens soon
         if sample.share > self.pause_share and self.rate > self.far_over * accepted:
             self._pause(now, self._retry_after)  # far over the limit: every worker waits
         return self._cut(now, accepted, "throttled")
 
-    def _accepted_rate(self, now: float, sample: Sample) -> float:
+    def _accepted_rate(self, sample: Sample) -> float:
         """What the server accepted while the sample was sent (a bucket was empty from the
         429 on). A server that counts whole windows (or a sliding log) accepts nothing more
         once one is spent: when the sample's later half was all 429s, what it accepted over
         the last second is the measure."""
         short = sample.accepted_rate()
-        if short is None:
-            short = self._sending_rate(now) * (1.0 - sample.share)
         window = self._recent.counts[OK] / self._recent.span
         if self.limit is not None:  # a bucket's burst can swell the last second: trust it
             window = min(window, max(1.05 * self.limit, 0.9 * self.rate))  # up to a rise

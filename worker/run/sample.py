@@ -90,13 +90,11 @@ class Sample:
             return self.throttled / max(1, self.answers)
         return sum(later) / len(later)
 
-    def accepted_rate(self) -> float | None:
+    def accepted_rate(self) -> float:
         """Requests per second the server accepted while the sample was sent: the granted
-        rate times the share not throttled; None when the grants came too close to time."""
+        rate times the share not throttled (0 before any grant: nothing to measure)."""
         span = self.last - self.since
-        if span <= 0:
-            return None
-        return self.grants / span * (1.0 - self.share)
+        return self.grants / span * (1.0 - self.share) if self.grants else 0.0
 
 
 class Recent:
