@@ -47,10 +47,18 @@ def free_port() -> int:
 class LocalRedis:
     """``start()``, ``kill()`` (SIGKILL, nothing saved but the AOF), ``stop()``."""
 
-    def __init__(self, directory: Path, port: int | None = None, *, appendonly: bool = True):
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        *,
+        appendonly: bool = True,
+        appendfsync: str = "everysec",
+    ):
         self.directory = directory
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +69,7 @@ class LocalRedis:
         cmd = [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--dir", str(self.directory), "--save", "", "--daemonize", "no"]
         if self.appendonly:
-            cmd += ["--appendonly", "yes", "--appendfsync", "everysec"]
+            cmd += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory
         )
