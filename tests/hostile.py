@@ -123,11 +123,13 @@ class FakeClock:
     """A clock and a sleep that advances it at once: waits cost no real time."""
 
     now: float = 1000.0
+    waits: list[float] = field(default_factory=list)  # every sleep asked for, in order
 
     def __call__(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
 

@@ -114,15 +114,21 @@ def test_answers_in_flight_at_a_cut_do_not_cut_again() -> None:
     assert control.rate == cut
 
 
+def _granted_ahead(latency: float) -> tuple[RateController, FakeClock, list[float]]:
+    """A second of clean answers at 600/s, ``latency`` each, then 17 more requests granted
+    and not yet answered: the first of them will be the 429 that arms a sample."""
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 600, 600.0, latency=latency)
+    grants = [clock.now + (i + 1) / 600.0 for i in range(17)]
+    for sent in grants:
+        control.granted(sent)
+    return control, clock, grants
+
+
 def test_the_sample_waits_for_every_request_sent_after_the_429() -> None:
     """A 429 is often answered faster than a request the server works on: the answers that
     arrive first are not the sample; every grant after the 429's is."""
-    control, clock = _controller(600.0)
-    _answers(control, clock, "." * 600, 600.0, latency=0.02)
-    first = clock.now + 1 / 600.0
-    grants = [first + i / 600.0 for i in range(17)]
-    for sent in grants:
-        control.granted(sent)
+    control, clock, grants = _granted_ahead(latency=0.02)
     clock.now = grants[-1] + 0.01
     assert control.on_throttled(1.0, grants[0]) is None  # arms the sample
     for sent in grants[3::3]:  # a third were 429s, and they come back first
@@ -422,12 +428,7 @@ def test_a_burst_in_the_last_second_is_trusted_up_to_the_limit_or_near_the_rate(
 def test_answers_that_came_before_the_429_s_own_join_its_sample() -> None:
     """Requests granted after the 429's may be answered before it: they are in its
     sample, and without them it would wait for answers that already came."""
-    control, clock = _controller(600.0)
-    _answers(control, clock, "." * 600, 600.0, latency=0.05)
-    first = clock.now + 1 / 600.0
-    grants = [first + i / 600.0 for i in range(17)]
-    for sent in grants:
-        control.granted(sent)
+    control, clock, grants = _granted_ahead(latency=0.05)
     clock.now = grants[-1] + 0.001
     for sent in grants[1:9]:  # answered first: accepted
         assert control.on_accepted(sent) is None

@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 
+from tests.hostile import FakeClock
 from tests.ratemodel import LIMITERS, ModelServer, drive, now
 from tests.virtualtime import run_virtual
 from worker.run.gate import RateGate
@@ -283,34 +284,18 @@ async def _test_a_small_burst_does_not_slow_a_fast_rate() -> None:
     await gate.aclose()
 
 
-class _StoppedClock:
-    """An injected clock that moves only when the gate sleeps, by what it sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 def test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
     run_virtual(lambda: _test_a_wait_of_a_microsecond_is_rounding_and_not_slept())
 
 
 async def _test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
-    clock = _StoppedClock()
+    clock = FakeClock(now=0.0)  # moves only when the gate sleeps
     gate = RateGate(1_000_000.0, burst=1, clock=clock, sleep=clock.sleep)
     await gate.acquire()
     await gate.acquire()  # due in exactly 1 µs: granted now
-    assert clock.sleeps == []
+    assert clock.waits == []
     await gate.acquire()  # due in 2 µs: slept
-    assert clock.sleeps == [pytest.approx(2e-6, abs=1e-12)]
+    assert clock.waits == [pytest.approx(2e-6, abs=1e-12)]
     await gate.aclose()
 
 
@@ -319,7 +304,7 @@ def test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
 
 
 async def _test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
-    clock = _StoppedClock()
+    clock = FakeClock(now=0.0)  # moves only when the gate sleeps
     gate = RateGate(1_000_000.0, clock=clock, sleep=clock.sleep)
     for _ in range(100):  # 5xx answers with Retry-After, all of them: the fleet pauses
         gate.overloaded(1e-6, await gate.acquire())
@@ -327,7 +312,7 @@ async def _test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
             break
     assert gate.paused_until == 1e-6 and clock.now == 0.0
     await gate.acquire()
-    assert clock.sleeps == []
+    assert clock.waits == []
     await gate.aclose()
 
 

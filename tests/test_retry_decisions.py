@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hostile import pause_gate
+from hostile import FakeClock, pause_gate
 
 from worker.devin.answer import Answer
 from worker.outcomes import Tally
@@ -19,20 +19,6 @@ from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, ThrottleBreaker
 from worker.settings import Settings
-
-
-@dataclass
-class FakeClock:
-    now: float = 500.0
-    waits: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 @dataclass
@@ -76,7 +62,7 @@ def settings(**kw: object) -> Settings:
 
 
 async def test_a_policy_from_settings_waits_through_the_injected_sleep() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=500.0)
     policy = RetryPolicy.from_settings(settings(), clock=clock, sleep=clock.sleep)
     policy.backoff.rng = random.Random(5)
     x = exchange(policy)
@@ -91,7 +77,7 @@ async def test_a_policy_from_settings_waits_through_the_injected_sleep() -> None
 
 
 async def test_the_loop_stops_with_the_policy_reason_and_the_last_answer() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=500.0)
     policy = RetryPolicy.from_settings(settings(max_attempts=3), clock=clock, sleep=clock.sleep)
     x = exchange(policy)
     script = Script([Answer(500)])
@@ -104,7 +90,7 @@ async def test_the_loop_stops_with_the_policy_reason_and_the_last_answer() -> No
 
 
 async def test_a_retry_after_over_the_cap_stops_without_waiting() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=500.0)
     policy = RetryPolicy.from_settings(settings(), clock=clock, sleep=clock.sleep)
     x = exchange(policy)
     _, stop = await ask(x, Script([Answer(429, retry_after=31.0)]))
@@ -113,7 +99,7 @@ async def test_a_retry_after_over_the_cap_stops_without_waiting() -> None:
 
 
 async def test_a_halt_during_the_wait_stops_the_retry() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=500.0)
     halt = Halt()
 
     async def sleep(seconds: float) -> None:
@@ -170,7 +156,7 @@ def test_the_library_defaults_are_the_documented_settings() -> None:
 
 
 def test_a_timeout_retry_costs_more_and_its_refund_gives_it_back() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=500.0)
     policy = RetryPolicy(backoff=Backoff(base=0.0), budget=RetryBudget(capacity=30), clock=clock)
     tries = policy.start()
     tries.attempts = 1
@@ -185,7 +171,7 @@ def test_a_timeout_retry_costs_more_and_its_refund_gives_it_back() -> None:
 
 
 def test_the_breaker_default_window_is_a_minute() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=500.0)
     b = ThrottleBreaker(retry_after_max=10.0, clock=clock)
     assert b.observe(204, None) is None
     clock.now += 59.0
