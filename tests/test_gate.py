@@ -13,15 +13,12 @@ import pytest
 
 from tests.hostile import FakeClock
 from tests.ratemodel import LIMITERS, ModelServer, drive, now
-from tests.virtualtime import run_virtual
+from tests.virtualtime import virtual
 from worker.run.gate import RateGate
 
 
-def test_grants_come_in_arrival_order() -> None:
-    run_virtual(lambda: _test_grants_come_in_arrival_order())
-
-
-async def _test_grants_come_in_arrival_order() -> None:
+@virtual
+async def test_grants_come_in_arrival_order() -> None:
     gate = RateGate(2000.0, burst=1)
     order: list[int] = []
 
@@ -38,11 +35,8 @@ async def _test_grants_come_in_arrival_order() -> None:
     assert order == list(range(40))
 
 
-def test_the_rate_holds_in_every_window() -> None:
-    run_virtual(lambda: _test_the_rate_holds_in_every_window())
-
-
-async def _test_the_rate_holds_in_every_window() -> None:
+@virtual
+async def test_the_rate_holds_in_every_window() -> None:
     gate = RateGate(200.0)  # bursts of 200/20 = 10 after a quiet spell
     times: list[float] = []
 
@@ -64,11 +58,8 @@ async def _test_the_rate_holds_in_every_window() -> None:
         assert times[i] - times[i - 1] == pytest.approx(0.005, abs=0.0021)
 
 
-def test_no_rate_means_no_wait() -> None:
-    run_virtual(lambda: _test_no_rate_means_no_wait())
-
-
-async def _test_no_rate_means_no_wait() -> None:
+@virtual
+async def test_no_rate_means_no_wait() -> None:
     gate = RateGate(None)
     start = now()
     for _ in range(1000):
@@ -81,11 +72,8 @@ async def _acquire_at(gate: RateGate) -> float:
     return now()
 
 
-def test_a_wave_of_429s_pauses_every_worker_until_retry_after() -> None:
-    run_virtual(lambda: _test_a_wave_of_429s_pauses_every_worker_until_retry_after())
-
-
-async def _test_a_wave_of_429s_pauses_every_worker_until_retry_after() -> None:
+@virtual
+async def test_a_wave_of_429s_pauses_every_worker_until_retry_after() -> None:
     gate = RateGate(100.0)
     for _ in range(40):
         sent = await gate.acquire()
@@ -98,11 +86,8 @@ async def _test_a_wave_of_429s_pauses_every_worker_until_retry_after() -> None:
     await gate.aclose()
 
 
-def test_a_retry_after_over_the_cap_pauses_nobody() -> None:
-    run_virtual(lambda: _test_a_retry_after_over_the_cap_pauses_nobody())
-
-
-async def _test_a_retry_after_over_the_cap_pauses_nobody() -> None:
+@virtual
+async def test_a_retry_after_over_the_cap_pauses_nobody() -> None:
     gate = RateGate(100.0, max_pause=120.0)
     for _ in range(40):
         sent = await gate.acquire()
@@ -112,11 +97,8 @@ async def _test_a_retry_after_over_the_cap_pauses_nobody() -> None:
     await gate.aclose()
 
 
-def test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
-    run_virtual(lambda: _test_not_adaptive_keeps_the_rate_but_still_pauses())
-
-
-async def _test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
+@virtual
+async def test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
     changes: list[str] = []
     gate = RateGate(100.0, adaptive=False, on_change=lambda old, new, why: changes.append(why))
     for _ in range(40):
@@ -128,11 +110,8 @@ async def _test_not_adaptive_keeps_the_rate_but_still_pauses() -> None:
     await gate.aclose()
 
 
-def test_5xx_with_retry_after_at_5_percent_neither_pauses_nor_slows() -> None:
-    run_virtual(lambda: _test_5xx_with_retry_after_at_5_percent_neither_pauses_nor_slows())
-
-
-async def _test_5xx_with_retry_after_at_5_percent_neither_pauses_nor_slows() -> None:
+@virtual
+async def test_5xx_with_retry_after_at_5_percent_neither_pauses_nor_slows() -> None:
     changes: list[str] = []
     gate = RateGate(200.0, on_change=lambda old, new, why: changes.append(why))
     server = ModelServer([(0.0, None)], overload_rate=0.05)
@@ -144,11 +123,8 @@ async def _test_5xx_with_retry_after_at_5_percent_neither_pauses_nor_slows() -> 
     assert run.finished <= requests / 200.0 + 2.2
 
 
-def test_5xx_with_retry_after_as_a_large_share_cuts_the_rate() -> None:
-    run_virtual(lambda: _test_5xx_with_retry_after_as_a_large_share_cuts_the_rate())
-
-
-async def _test_5xx_with_retry_after_as_a_large_share_cuts_the_rate() -> None:
+@virtual
+async def test_5xx_with_retry_after_as_a_large_share_cuts_the_rate() -> None:
     changes: list[str] = []
     gate = RateGate(200.0, on_change=lambda old, new, why: changes.append(why))
     server = ModelServer([(0.0, None)], overload_rate=0.5)
@@ -158,11 +134,8 @@ async def _test_5xx_with_retry_after_as_a_large_share_cuts_the_rate() -> None:
 
 @pytest.mark.parametrize("limiter", LIMITERS)
 @pytest.mark.parametrize("ceiling", [2.0, 10.0])
-def test_converges_to_the_limit_from_above(ceiling: float, limiter: str) -> None:
-    run_virtual(lambda: _test_converges_to_the_limit_from_above(ceiling, limiter))
-
-
-async def _test_converges_to_the_limit_from_above(ceiling: float, limiter: str) -> None:
+@virtual
+async def test_converges_to_the_limit_from_above(ceiling: float, limiter: str) -> None:
     """Whatever the server counts with: a bucket with a small or a whole second's burst, a
     fixed window, a sliding log; answers come back with jitter, 429s as fast as the rest."""
     limit = 100.0
@@ -178,11 +151,8 @@ async def _test_converges_to_the_limit_from_above(ceiling: float, limiter: str) 
     assert run.min_rate_after(0.5) >= 0.6 * limit
 
 
-def test_requests_that_hang_do_not_hold_a_cut() -> None:
-    run_virtual(_test_requests_that_hang_do_not_hold_a_cut)
-
-
-async def _test_requests_that_hang_do_not_hold_a_cut() -> None:
+@virtual
+async def test_requests_that_hang_do_not_hold_a_cut() -> None:
     """3% of requests hang for a second (until the client's timeout): the 429 sample does
     not wait for them, so the first wave is cut within milliseconds, not a second."""
     server = ModelServer([(0.0, 100.0)])
@@ -192,11 +162,8 @@ async def _test_requests_that_hang_do_not_hold_a_cut() -> None:
 
 
 @pytest.mark.parametrize("limiter", LIMITERS)
-def test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
-    run_virtual(lambda: _test_follows_a_limit_that_drops_then_rises(limiter))
-
-
-async def _test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
+@virtual
+async def test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
     server = ModelServer([(0.0, 50.0), (8.0, 25.0), (16.0, 50.0)], limiter=limiter)
     run = await drive(RateGate(100.0), server, sessions=1250, concurrency=16, jitter=0.5)
     assert run.finished > 26
@@ -206,11 +173,8 @@ async def _test_follows_a_limit_that_drops_then_rises(limiter: str) -> None:
     assert server.share_429 <= 0.065  # measured 4.4-5.8% at this small limit
 
 
-def test_an_isolated_429_paces_nobody() -> None:
-    run_virtual(lambda: _test_an_isolated_429_paces_nobody())
-
-
-async def _test_an_isolated_429_paces_nobody() -> None:
+@virtual
+async def test_an_isolated_429_paces_nobody() -> None:
     gate = RateGate(100.0)
     for _ in range(200):
         gate.accepted(await gate.acquire())
@@ -236,22 +200,16 @@ async def _acquire_all(gate: RateGate, count: int) -> list[float]:
     return list(await asyncio.gather(*(_acquire_at(gate) for _ in range(count))))
 
 
-def test_a_slow_rate_grants_no_burst() -> None:
-    run_virtual(lambda: _test_a_slow_rate_grants_no_burst())
-
-
-async def _test_a_slow_rate_grants_no_burst() -> None:
+@virtual
+async def test_a_slow_rate_grants_no_burst() -> None:
     gate = RateGate(10.0)  # a twentieth of a second's worth rounds to 0: a burst of one
     times = await _acquire_each(gate, 3)
     assert times == pytest.approx([0.0, 0.1, 0.2], abs=1e-9)
     await gate.aclose()
 
 
-def test_burst_caps_the_grants_after_a_quiet_spell() -> None:
-    run_virtual(lambda: _test_burst_caps_the_grants_after_a_quiet_spell())
-
-
-async def _test_burst_caps_the_grants_after_a_quiet_spell() -> None:
+@virtual
+async def test_burst_caps_the_grants_after_a_quiet_spell() -> None:
     gate = RateGate(1000.0, burst=3)  # a twentieth of a second's worth would be 50
     times = await _acquire_each(gate, 6)
     # three at once, then a lone waiter is granted the moment its slot is due, not later
@@ -259,11 +217,8 @@ async def _test_burst_caps_the_grants_after_a_quiet_spell() -> None:
     await gate.aclose()
 
 
-def test_a_queue_is_granted_in_batches_of_two_milliseconds() -> None:
-    run_virtual(lambda: _test_a_queue_is_granted_in_batches_of_two_milliseconds())
-
-
-async def _test_a_queue_is_granted_in_batches_of_two_milliseconds() -> None:
+@virtual
+async def test_a_queue_is_granted_in_batches_of_two_milliseconds() -> None:
     gate = RateGate(1000.0, burst=3)
     times = await _acquire_all(gate, 9)
     # the burst, then one wake-up every 2 ms grants the two slots due by then
@@ -272,11 +227,8 @@ async def _test_a_queue_is_granted_in_batches_of_two_milliseconds() -> None:
     await gate.aclose()
 
 
-def test_a_small_burst_does_not_slow_a_fast_rate() -> None:
-    run_virtual(lambda: _test_a_small_burst_does_not_slow_a_fast_rate())
-
-
-async def _test_a_small_burst_does_not_slow_a_fast_rate() -> None:
+@virtual
+async def test_a_small_burst_does_not_slow_a_fast_rate() -> None:
     gate = RateGate(10_000.0, burst=2)  # 2 ms hold 20 slots, but a batch is at most the burst
     times = await _acquire_all(gate, 200)
     for i in range(0, 200, 2):  # pairs, every two slots of 0.1 ms: 10,000 a second
@@ -284,11 +236,8 @@ async def _test_a_small_burst_does_not_slow_a_fast_rate() -> None:
     await gate.aclose()
 
 
-def test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
-    run_virtual(lambda: _test_a_wait_of_a_microsecond_is_rounding_and_not_slept())
-
-
-async def _test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
+@virtual
+async def test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
     clock = FakeClock(now=0.0)  # moves only when the gate sleeps
     gate = RateGate(1_000_000.0, burst=1, clock=clock, sleep=clock.sleep)
     await gate.acquire()
@@ -299,11 +248,8 @@ async def _test_a_wait_of_a_microsecond_is_rounding_and_not_slept() -> None:
     await gate.aclose()
 
 
-def test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
-    run_virtual(lambda: _test_a_pause_ending_within_a_microsecond_is_not_slept())
-
-
-async def _test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
+@virtual
+async def test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
     clock = FakeClock(now=0.0)  # moves only when the gate sleeps
     gate = RateGate(1_000_000.0, clock=clock, sleep=clock.sleep)
     for _ in range(100):  # 5xx answers with Retry-After, all of them: the fleet pauses
@@ -316,11 +262,8 @@ async def _test_a_pause_ending_within_a_microsecond_is_not_slept() -> None:
     await gate.aclose()
 
 
-def test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
-    run_virtual(lambda: _test_an_overload_pauses_for_the_retry_after_it_carried())
-
-
-async def _test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
+@virtual
+async def test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
     gate = RateGate(100.0)
     for _ in range(40):
         sent = await gate.acquire()
@@ -331,11 +274,8 @@ async def _test_an_overload_pauses_for_the_retry_after_it_carried() -> None:
     await gate.aclose()
 
 
-def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
-    run_virtual(lambda: _test_a_cancelled_waiter_gives_its_slot_to_the_next())
-
-
-async def _test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+@virtual
+async def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
     gate = RateGate(10.0)
     first, second, third = (asyncio.create_task(_acquire_at(gate)) for _ in range(3))
     await asyncio.sleep(0.01)
@@ -347,11 +287,8 @@ async def _test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
     await gate.aclose()
 
 
-def test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
-    run_virtual(lambda: _test_a_closed_gate_grants_again_on_the_next_acquire())
-
-
-async def _test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
+@virtual
+async def test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
     gate = RateGate(10.0)
     await gate.acquire()
     await gate.aclose()
@@ -361,11 +298,8 @@ async def _test_a_closed_gate_grants_again_on_the_next_acquire() -> None:
     await gate.aclose()
 
 
-def test_the_listener_hears_each_change_of_rate() -> None:
-    run_virtual(lambda: _test_the_listener_hears_each_change_of_rate())
-
-
-async def _test_the_listener_hears_each_change_of_rate() -> None:
+@virtual
+async def test_the_listener_hears_each_change_of_rate() -> None:
     changes: list[tuple[float, float, str]] = []
     gate = RateGate(100.0, on_change=lambda old, new, why: changes.append((old, new, why)))
     for _ in range(40):
@@ -377,11 +311,8 @@ async def _test_the_listener_hears_each_change_of_rate() -> None:
     await gate.aclose()
 
 
-def test_closing_leaves_no_task_behind() -> None:
-    run_virtual(lambda: _test_closing_leaves_no_task_behind())
-
-
-async def _test_closing_leaves_no_task_behind() -> None:
+@virtual
+async def test_closing_leaves_no_task_behind() -> None:
     gate = RateGate(10.0)
     await gate.acquire()
     await gate.aclose()
@@ -400,18 +331,16 @@ async def _pauses_for(gate: RateGate, retry_after: float) -> bool:
 
 
 @pytest.mark.parametrize(("retry_after", "paused"), [(60.0, True), (60.5, False)])
-def test_a_pause_is_capped_at_a_minute_by_default(retry_after: float, paused: bool) -> None:
-    assert run_virtual(lambda: _pauses_for(RateGate(100.0), retry_after)) is paused
+@virtual
+async def test_a_pause_is_capped_at_a_minute_by_default(retry_after: float, paused: bool) -> None:
+    assert await _pauses_for(RateGate(100.0), retry_after) is paused
 
 
 @pytest.mark.parametrize(("max_pause", "pause"), [(60.0, 1.0), (0.5, 0.5)])
-def test_a_429_without_retry_after_pauses_a_second_or_the_cap(
+@virtual
+async def test_a_429_without_retry_after_pauses_a_second_or_the_cap(
     max_pause: float, pause: float
 ) -> None:
-    run_virtual(lambda: _test_a_429_without_retry_after_pauses(max_pause, pause))
-
-
-async def _test_a_429_without_retry_after_pauses(max_pause: float, pause: float) -> None:
     gate = RateGate(100.0, max_pause=max_pause)
     for _ in range(40):
         sent = await gate.acquire()

@@ -1,6 +1,7 @@
 """An event loop on a virtual clock: whenever it would wait, its time jumps to the next timer.
 
-``run_virtual(main)`` runs the coroutine function ``main`` on a fresh such loop, so a test
+``run_virtual(main)`` runs the coroutine function ``main`` on a fresh such loop (``@virtual``
+makes a coroutine test function run that way), so a test
 of the rate gate that spans many seconds of loop time takes milliseconds, and is exactly
 repeatable. Real I/O still works (it is polled, never waited for), but nothing here needs it.
 """
@@ -8,6 +9,7 @@ repeatable. Real I/O still works (it is polled, never waited for), but nothing h
 from __future__ import annotations
 
 import asyncio
+import functools
 import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -43,3 +45,14 @@ def run_virtual(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def virtual(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """A coroutine test function run on a fresh virtual-time loop (its parameters, for
+    ``pytest.mark.parametrize``, are the coroutine function's)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        run_virtual(lambda: test(*args, **kwargs))
+
+    return run
