@@ -19,10 +19,7 @@ class FakeClock:
 
 
 def _controller(ceiling: float = 300.0, **kwargs: float) -> tuple[RateController, FakeClock]:
-    """A controller on a fake clock; its first sample takes 16 grants (4 x ``min_sample``),
-    which the waves written below are sized for (the default takes 32)."""
     clock = FakeClock()
-    kwargs.setdefault("min_sample", 4)
     return RateController(ceiling, clock=clock, **kwargs), clock  # type: ignore[arg-type]
 
 
@@ -453,7 +450,7 @@ def test_an_isolated_429_under_little_demand_cuts_nothing() -> None:
 
 
 def test_later_cuts_halve_at_most_and_never_go_under_the_floor() -> None:
-    control, clock = _controller(100.0, min_sample=8)  # floor 1/s; samples of 8
+    control, clock = _controller(100.0)  # floor 1/s
     assert _answers(control, clock, "T" * 9, 100.0) == ["throttled"]  # nothing accepted
     assert control.rate == 10.0  # the first cut: a tenth at most
     rates = []

@@ -4,15 +4,14 @@ Pure logic on an injected clock; the gate (``worker.run.gate``) feeds it every g
 every answer (with its request's grant time), and obeys ``rate`` and ``pause_until``.
 
 - **429** is the rate-limit signal. The first 429 after a clean stretch arms a ``Sample``
-  (``worker.run.sample``): the grants after that request's (32 while no limit is known,
+  (``worker.run.sample``): the grants after that request's (16 while no limit is known,
   then a fifth of a second's worth of the limit found, 8 to 64), once all are answered,
   say what the server accepted per second, and the rate is cut once to ``margin`` x that,
   never below ``min_cut`` of itself in the first cut, nor below half of itself later.
   A server that counts fixed windows or a sliding log accepts nothing after its window
   is spent: then what it accepted over the last second is the measure.
-- The fleet pauses until ``Retry-After`` only when three in four of the sample were 429s
-  *and* the rate is ``far_over`` what is accepted (a spent window, or far over a bucket;
-  at twice a bucket's limit the cut is enough). A probe that crossed the limit, or an
+- The fleet pauses until ``Retry-After`` only when most of the sample were 429s *and*
+  the rate is ``far_over`` what is accepted. A probe that crossed the limit, or an
   isolated 429, pauses nobody: it only paces its own retry, and an isolated one cuts only
   if 429s are at least ``noise_share`` of the last second's answers.
 - **5xx with Retry-After** is a per-request signal: only that session waits. The fleet
@@ -64,7 +63,7 @@ class RateController:
     max_sample: int = 64  # and at most
     patience: float = 1.0  # the longest a sample waits for a missing answer
     noise_share: float = 0.02  # 429s below this share of the last second are noise
-    pause_share: float = 0.75  # a sample with more 429s than this ...
+    pause_share: float = 0.5  # a sample with more 429s than this ...
     far_over: float = 1.5  # ... and a rate this many times what is accepted: pause
     overload_share: float = 0.25  # 5xx with Retry-After above this share: overloaded
     hold: float = 1.5  # seconds the rate holds after a cut before probing
@@ -149,11 +148,11 @@ class RateController:
         return min(self.patience, 3.0 * self._recent.latency(0.9))
 
     def _sample_size(self) -> int:
-        """Grants measured after a 429: 32 before any limit is known (far above it, eight
-        429s in a row decide at once anyway); then a fifth of a second's worth of the limit
-        found, within 8 to 64, so that a cut is not thrown off by a small sample's noise."""
+        """Answers measured after a 429: 16 before any limit is known (far above it, react
+        fast); then a fifth of a second's worth of the limit found, within 8 to 64, so
+        that a probe's cut is not thrown off by the noise of a small sample."""
         if self.limit is None:
-            return 4 * self.min_sample
+            return 2 * self.min_sample
         return min(self.max_sample, max(self.min_sample, int(self.limit / 5)))
 
     def _decide(self, now: float, sample: Sample) -> Change | None:
@@ -171,7 +170,7 @@ class RateController:
     def _accepted_rate(self, sample: Sample) -> float:
         """What the server accepted while the sample was sent (a bucket was empty from the
         429 on). A server that counts whole windows (or a sliding log) accepts nothing more
-        once one is spent: when nothing after the 429 was accepted, what it accepted over
+        once one is spent: when the sample's later half was all 429s, what it accepted over
         the last second is the measure."""
         short = sample.accepted_rate()
         window = self._recent.counts[OK] / self._recent.span
