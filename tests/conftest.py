@@ -27,6 +27,8 @@ import structlog
 from hypothesis import settings as hypothesis_settings
 from inprocess import ServedSimulator, run_main
 
+from worker.fleet.server import stop_process
+
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "cog_test_token_5f3a9c1e"
 ORG = "org-test"
@@ -75,12 +77,7 @@ class Simulator:
             self.served.stop()
             self.log.extend(self.served.errors)
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+            stop_process(self.process)
             if self.process.stderr is not None:
                 self.process.stderr.close()
 
@@ -202,6 +199,24 @@ def run_cli_process(
         timeout=timeout,
         check=False,
     )
+
+
+def quick_settings(org_id: str, token: str, base_url: str, results: Path, **extra: object) -> Any:
+    """Settings of an in-process run against a simulator: no rate limit, no backoff, no
+    waiting out Retry-After, no confirmation; ``extra`` sets any other field."""
+    from worker.settings import load_settings
+
+    flags = {
+        "org_id": org_id,
+        "base_url": base_url,
+        "rate": 0,
+        "backoff_base": 0,
+        "retry_after_max": 0,
+        "results": str(results),
+        "yes": True,
+        **extra,
+    }
+    return load_settings(flags, environ={"DEVIN_API_KEY": token})
 
 
 def read_results(path: Path, *, strict: bool = True) -> list[dict[str, Any]]:

@@ -10,11 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import read_results
+from conftest import quick_settings, read_results
 
 from worker import cli
 from worker.run.job import run_job
-from worker.settings import load_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population, terminable_ids
 from worker.simulator.server import RunningSimulator, simulator_in_thread
@@ -36,17 +35,7 @@ def sim() -> Iterator[RunningSimulator]:
 
 
 def _settings(sim: RunningSimulator, results: Path, **extra: object) -> object:
-    flags = {
-        "org_id": CONFIG.org_id,
-        "base_url": sim.base_url,
-        "rate": 0,
-        "backoff_base": 0,
-        "retry_after_max": 0,
-        "results": str(results),
-        "yes": True,
-        **extra,
-    }
-    return load_settings(flags, environ={"DEVIN_API_KEY": CONFIG.token})
+    return quick_settings(CONFIG.org_id, CONFIG.token, sim.base_url, results, **extra)
 
 
 def test_a_backlog_of_three_limits_drains_in_three_runs(

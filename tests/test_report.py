@@ -14,12 +14,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import read_results
+from conftest import quick_settings, read_results
 
 from worker import cli
 from worker.output.report import summarize
 from worker.run.job import run_job
-from worker.settings import Settings, load_settings
+from worker.settings import Settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import make_population, terminable_ids
 from worker.simulator.server import RunningSimulator, simulator_in_thread
@@ -39,18 +39,9 @@ class Nights:
 
 
 def _settings(sim: RunningSimulator, results: Path, **extra: object) -> Settings:
-    flags = {
-        "org_id": CONFIG.org_id,
-        "base_url": sim.base_url,
-        "rate": 0,
-        "backoff_base": 0,
-        "retry_after_max": 0,
-        "results": str(results),
-        "yes": True,
-        "max_attempts": 2,
-        **extra,
-    }
-    return load_settings(flags, environ={"DEVIN_API_KEY": CONFIG.token})
+    extra = {"max_attempts": 2, **extra}
+    settings: Settings = quick_settings(CONFIG.org_id, CONFIG.token, sim.base_url, results, **extra)
+    return settings
 
 
 @pytest.fixture(scope="module")
