@@ -24,6 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from worker.fleet.server import stop_process
+
 TOKEN = "cog_bench_token"
 ORG_ID = "org-bench"
 # A simulator population is about 75% terminable (the rest already exited or errored).
@@ -240,12 +242,7 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process(self._proc, grace=10.0)
             if self._proc.stderr is not None:
                 self._proc.stderr.close()
 

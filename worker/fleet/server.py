@@ -89,15 +89,9 @@ class LocalRedis:
             self.process = None
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
 
     def _ready(self) -> bool:
         try:
@@ -106,3 +100,13 @@ class LocalRedis:
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds; reaped."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace)
