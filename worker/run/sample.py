@@ -28,7 +28,17 @@ REORDER = 0.005  # seconds within which requests sent together may arrive in any
 class Sample:
     """The answers to the ``size`` grants that followed the request granted at ``since``."""
 
-    __slots__ = ("answers", "end", "grants", "last", "seen", "since", "size", "throttled")
+    __slots__ = (
+        "answers",
+        "end",
+        "grants",
+        "last",
+        "late_at",
+        "seen",
+        "since",
+        "size",
+        "throttled",
+    )
 
     def __init__(self, since: float, size: int, granted_since: Iterable[float]) -> None:
         self.since = since
@@ -39,6 +49,7 @@ class Sample:
         self.answers = 0
         self.throttled = 0
         self.seen: list[tuple[float, bool]] = []  # (grant time, a 429?) of each answer
+        self.late_at = math.inf  # when a missing answer is a straggler, once asked
         for at in granted_since:  # granted while that 429 was on its way back
             self.granted(at)
 
@@ -73,7 +84,11 @@ class Sample:
             return False
         if self.answers >= self.grants:
             return True
-        return 2 * self.answers >= self.grants and now - self.end >= late()
+        if 2 * self.answers < self.grants:
+            return False
+        if self.late_at == math.inf:  # asked once: late() sorts the last second's answers
+            self.late_at = self.end + late()
+        return now >= self.late_at
 
     @property
     def whole(self) -> bool:
