@@ -14,8 +14,10 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from worker.run.gate import RateGate
+from worker.run.slots import Slots
 from worker.simulator.ratelimit import LIMITERS as SIMULATOR_LIMITERS
 from worker.simulator.ratelimit import Limiter, TokenBucket
 
@@ -100,6 +102,7 @@ class Run:
 
     rates: list[tuple[float, float]] = field(default_factory=list)
     finished: float = 0.0
+    slots: Slots | None = None
 
     def min_rate_after(self, t: float) -> float:
         return min(rate for at, rate in self.rates if at >= t)
@@ -113,7 +116,7 @@ async def drive(
     server: ModelServer,
     *,
     sessions: int,
-    concurrency: int = 32,
+    concurrency: int | Literal["auto"] = 32,
     latency: float = 0.005,
     jitter: float = 0.0,
     hang_share: float = 0.0,
@@ -125,7 +128,8 @@ async def drive(
     rng = random.Random(server.seed)
     server.start()
 
-    slots = asyncio.Semaphore(concurrency)
+    slots = Slots.auto(lambda: gate.rate) if concurrency == "auto" else Slots(concurrency)
+    run.slots = slots
 
     def answer_time() -> float:
         return _answer_time(rng, latency, jitter, hang_share, hang)
@@ -138,6 +142,7 @@ async def drive(
                 await asyncio.sleep(rng.uniform(0.0, reorder))
             status, retry_after = server.answer()
             await asyncio.sleep(answer_time())
+            slots.answered(now() - sent)
             _report(gate, status, retry_after, sent)
             slots.release()
             if status == 200:

@@ -77,3 +77,24 @@ def test_plain_http_only_to_loopback(url: str, ok: bool) -> None:
 def test_org_id_must_look_like_one() -> None:
     with pytest.raises(ConfigError, match="org_id"):
         load_settings({"org_id": "acme"}, environ={})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("auto", "auto"), (" Auto ", "auto"), ("16", 16), (1, 1), (1024, 1024), ("1024", 1024)],
+)
+def test_concurrency_is_a_count_or_auto(value: object, expected: object) -> None:
+    settings = load_settings({"concurrency": value}, environ={})
+    assert settings.concurrency == expected
+    assert settings.public()["concurrency"] == expected
+    assert settings.in_flight_max == (256 if expected == "auto" else expected)
+
+
+@pytest.mark.parametrize("value", ["0", 0, 1025, "many", "8.5", 8.5, True, "auto\n8", ""])
+def test_concurrency_out_of_bounds_says_what_it_takes(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"from 1 to 1024, or auto, not"):
+        load_settings({"concurrency": value}, environ={})
+
+
+def test_concurrency_is_auto_by_default() -> None:
+    assert load_settings({}, environ={}).concurrency == "auto"

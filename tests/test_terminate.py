@@ -31,6 +31,7 @@ from worker.run.backoff import RetryBudget
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy
+from worker.run.slots import Slots
 from worker.run.terminate import Terminator
 
 SID = "devin-target"
@@ -443,7 +444,7 @@ async def test_settled_sessions_give_back_to_the_retry_budget(
 
 async def test_a_session_waiting_to_retry_hands_its_concurrency_slot_on() -> None:
     server = Hostile({"DELETE": [problem(503, **{"Retry-After": "1"}), ok(SID)]})
-    slots = asyncio.Semaphore(1)
+    slots = Slots(1)
     waiting, resume = asyncio.Event(), asyncio.Event()
 
     async def sleep(seconds: float) -> None:

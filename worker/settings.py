@@ -35,6 +35,8 @@ __all__ = [
 
 _MIN_RATE = 0.01  # one request every 100 s: anything slower is a typo
 _MAX_RATE = 100_000.0
+_MAX_CONCURRENCY = 1024
+AUTO_CONCURRENCY_MAX = 256  # connections one worker opens at most with --concurrency auto
 
 
 class Settings(BaseModel):
@@ -49,7 +51,8 @@ class Settings(BaseModel):
     token_file: Path | None = default("token_file")
     ca_bundle: Path | None = default("ca_bundle")
     archive: bool = default("archive")
-    concurrency: int = Field(default("concurrency"), ge=1, le=1024)
+    # "auto": sized from the rate and the answer times seen (worker/run/slots.py)
+    concurrency: int | Literal["auto"] = default("concurrency")
     rate: float = Field(default("rate"), ge=0, le=_MAX_RATE)
     burst: int | None = Field(default("burst"), ge=1)
     adaptive: bool = default("adaptive")
@@ -92,12 +95,31 @@ class Settings(BaseModel):
             )
         return rate
 
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value: Any) -> Any:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text == "auto":
+            return "auto"
+        if isinstance(text, str) and text.isdecimal():
+            text = int(text)
+        if type(text) is int and 1 <= text <= _MAX_CONCURRENCY:
+            return text
+        raise ValueError(
+            f"must be a number of requests from 1 to {_MAX_CONCURRENCY}, or auto, not {value!r}"
+        )
+
     @field_validator("outcome", mode="before")
     @classmethod
     def _split_outcomes(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @property
+    def in_flight_max(self) -> int:
+        """The most requests in flight ever: ``--concurrency``, or auto's ceiling."""
+        return AUTO_CONCURRENCY_MAX if self.concurrency == "auto" else self.concurrency
 
     def public(self) -> dict[str, Any]:
         """The settings as written to ``run.started``: JSON-ready, no secret."""

@@ -53,7 +53,7 @@ class ClientOptions:
             org_id=settings.org_id or "",
             token=token,
             timeout=settings.timeout,
-            concurrency=settings.concurrency,
+            concurrency=settings.in_flight_max,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
         )
 

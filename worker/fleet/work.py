@@ -96,7 +96,7 @@ async def _work(
     read = ReadOptions(
         group=options.group,
         consumer=options.consumer,
-        batch=max(32, settings.concurrency * 4),
+        batch=64 if settings.concurrency == "auto" else max(32, settings.concurrency * 4),
         claim_idle_ms=round(options.claim_idle * 1000),
         until_empty=options.until_empty,
     )

@@ -4,7 +4,6 @@ each answer tells the run (`Exchange.heard`)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from worker.outcomes import Tally
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
+from worker.run.slots import Slots
 
 Heard = Callable[[Answer], None]
 
@@ -26,7 +26,7 @@ class Exchange:
     halt: Halt
     tally: Tally
     # the run's requests in flight (--concurrency); None: the caller does not bound them
-    slots: asyncio.Semaphore | None = None
+    slots: Slots | None = None
     # when the gate let this session's latest attempt go: its answer is reported with it
     sent: float = 0.0
 
@@ -101,6 +101,8 @@ class Exchange:
             tries.attempts += 1
             self.tally.requests += 1
             answer = await send()
+            if self.slots is not None:
+                self.slots.answered(self.gate.now() - self.sent)
             heard(answer)
             if settled(answer):
                 return answer, None

@@ -27,6 +27,7 @@ from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy
 from worker.run.shutdown import Shutdown
+from worker.run.slots import Slots
 from worker.run.terminate import Terminator
 from worker.settings import Settings
 
@@ -60,8 +61,6 @@ class Pipeline:
         self._sent = sent
         self._before_send = before_send
         self._log_error: str | None = None  # the result log failed: stop, exit 3
-        self._gate = gate  # None: the run's own local gate (the fleet passes a shared one)
-        self._slots = asyncio.Semaphore(settings.concurrency)
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
         self._log = log.bind()
@@ -71,19 +70,23 @@ class Pipeline:
         self._breaker_tripped = False
         self._intake_task: asyncio.Task[None] | None = None
         self._rates = RateNotes(settings.rate)
+        # the run's own local gate, unless the caller passes one (the fleet: a shared one)
+        self._gate = gate or RateGate(
+            settings.rate or None,
+            burst=settings.burst,
+            adaptive=settings.adaptive,
+            max_pause=settings.retry_after_max,
+            on_change=self._rate_changed,
+        )
+        fixed = settings.concurrency
+        self._slots = Slots.auto(lambda: self._gate.rate) if fixed == "auto" else Slots(fixed)
 
     async def run(
         self, items: AsyncIterator[InputItem], *, first: ClientCheck | None = None
     ) -> RunReport:
         """Run every item; ``first`` is awaited with the run's client before any session."""
         started = time.monotonic()
-        gate = self._gate or RateGate(
-            self.settings.rate or None,
-            burst=self.settings.burst,
-            adaptive=self.settings.adaptive,
-            max_pause=self.settings.retry_after_max,
-            on_change=self._rate_changed,
-        )
+        gate = self._gate
         self.tally.rate_limit = gate.rate
         self._shutdown.install()
         try:

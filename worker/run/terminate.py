@@ -13,7 +13,6 @@ With ``archive``, a session left unarchived is archived by ``POST .../archive``,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,6 +29,7 @@ from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
+from worker.run.slots import Slots
 
 __all__ = ["Terminator"]
 log = structlog.get_logger("worker.run.terminate")
@@ -46,7 +46,7 @@ class Terminator:
     halt: Halt = field(default_factory=Halt)
     tally: Tally = field(default_factory=Tally)
     before_send: Callable[[str], None] | None = None  # before a session's first DELETE
-    slots: asyncio.Semaphore | None = None  # handed on while a session waits to retry
+    slots: Slots | None = None  # handed on while a session waits to retry
 
     async def terminate(
         self, session_id: str, source: str | None = None, *, sent_before: bool = False

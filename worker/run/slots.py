@@ -1,0 +1,117 @@
+"""Requests in flight at most (``--concurrency``): a fixed number, or ``auto``.
+
+The rate gate sets how many requests go out a second; the slots only have to be enough that
+the gate, not the round trip, is what holds a run back. A worker sustains about ``slots ÷
+answer time`` requests a second (Little's law), so a fixed 8 slots caps a run at 160/s when
+answers take 50 ms, whatever ``--rate`` says. ``auto`` therefore keeps
+
+    2 × rate × mean answer time  +  the gate's burst (a twentieth of a second's worth)
+
+slots, between 8 and 256: twice what the rate needs at the answer times seen, so a spell of
+slow answers or of requests hanging until ``--timeout`` does not starve the gate. The mean is
+a moving one (each answer weighs 1/32), and before the first answer a quarter of a second is
+assumed. With no rate ceiling (``--rate 0``) nothing bounds the load but the slots: ``auto`` is
+then 8.
+
+A session waiting out a backoff or a ``Retry-After`` hands its slot on (``release``, then
+``acquire`` before its retry). Slots are granted in the order they were asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Callable
+
+from worker.settings import AUTO_CONCURRENCY_MAX
+
+FLOOR = 8  # auto never keeps fewer (and is this without a rate ceiling)
+CEILING = AUTO_CONCURRENCY_MAX  # nor more: the connections one worker opens at most
+FIRST_GUESS_S = 0.25  # the answer time assumed before the first answer
+WEIGHT = 1 / 32  # of each answer in the moving mean
+HEADROOM = 2.0  # slots kept per slot the rate needs at the mean answer time
+BURST_S = 0.05  # the gate's burst: this long's worth of grants at once (worker/run/gate.py)
+
+RateNow = Callable[[], float | None]
+
+
+def needed(rate: float | None, answer_s: float) -> int:
+    """The slots ``auto`` keeps for ``rate`` requests/s answered in ``answer_s`` on average."""
+    if not rate:
+        return FLOOR
+    want = math.ceil(HEADROOM * rate * answer_s + max(1.0, rate * BURST_S))
+    return max(FLOOR, min(CEILING, want))
+
+
+class Slots:
+    """A semaphore whose size can change: fixed (``Slots(n)``), or ``Slots.auto(rate)``
+    which resizes itself on each answer (``answered``) from the gate's rate now."""
+
+    def __init__(self, limit: int, *, rate: RateNow | None = None) -> None:
+        self._limit = limit
+        self._held = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._rate = rate  # None: fixed
+        self._mean = FIRST_GUESS_S
+
+    @classmethod
+    def auto(cls, rate: RateNow) -> Slots:
+        return cls(needed(rate(), FIRST_GUESS_S), rate=rate)
+
+    @property
+    def limit(self) -> int:
+        """The slots there are now."""
+        return self._limit
+
+    @property
+    def answer_time(self) -> float:
+        """The moving mean of the answer times seen (auto), in seconds."""
+        return self._mean
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    @property
+    def maximum(self) -> int:
+        """The most there can ever be: the size of the connection pool."""
+        return self._limit if self._rate is None else CEILING
+
+    def locked(self) -> bool:
+        """True when ``acquire`` would wait."""
+        return self._held >= self._limit or bool(self._waiters)
+
+    async def acquire(self) -> None:
+        if not self.locked():
+            self._held += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted, but its taker is gone: hand it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self._held -= 1
+        self._wake()
+
+    def answered(self, seconds: float) -> None:
+        """A request was answered (or failed) ``seconds`` after it was sent."""
+        if self._rate is None:
+            return
+        self._mean += WEIGHT * (max(0.0, seconds) - self._mean)
+        self._limit = needed(self._rate(), self._mean)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._held < self._limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._held += 1
+                waiter.set_result(None)
