@@ -171,7 +171,7 @@ def worker_run_argv(
     base_url: str,
     results: Path,
     rate: float,
-    concurrency: int,
+    concurrency: int | str,
     extra: Sequence[str] = (),
 ) -> list[str]:
     return [

@@ -96,7 +96,7 @@ def run_once(
     *,
     count: int,
     rate: float,
-    concurrency: int,
+    concurrency: int | str,
     simulator: list[str],
     worker: tuple[str, ...] = (),
 ) -> Outcome:

@@ -122,6 +122,7 @@ async def drive(
     hang_share: float = 0.0,
     hang: float = 1.0,
     reorder: float = 0.0,
+    throttled_latency: float | None = None,
 ) -> Run:
     """Run ``sessions`` sessions through ``gate`` against ``server``; returns the record."""
     run = Run()
@@ -141,7 +142,8 @@ async def drive(
             if reorder:  # on its way: requests sent together reach the server in any order
                 await asyncio.sleep(rng.uniform(0.0, reorder))
             status, retry_after = server.answer()
-            await asyncio.sleep(answer_time())
+            fast = status == 429 and throttled_latency is not None
+            await asyncio.sleep(throttled_latency if fast else answer_time())  # type: ignore[arg-type]
             slots.answered(now() - sent)
             _report(gate, status, retry_after, sent)
             slots.release()

@@ -286,21 +286,24 @@ def test_an_overload_cut_starts_from_what_was_sent_not_the_granted_rate() -> Non
     assert control.pause_until == pytest.approx(clock.now + 1.0)
 
 
-def test_overload_needs_four_answers_and_waits_two_seconds_after_a_cut() -> None:
+def test_overload_needs_eight_of_thirty_two_answers_and_waits_two_seconds_after_a_cut() -> None:
+    """At the start of a run a few answers are no share: 4 of 12 happen at 5% faults."""
     control, clock = _controller(400.0)
-    assert _answers(control, clock, "OOO", 400.0) == []  # three are not yet a share
+    assert _answers(control, clock, "O" * 7 + "." * 25, 400.0) == []  # 7 of 32: too few
+    control, clock = _controller(400.0)
+    assert _answers(control, clock, "." * 20 + "O" * 11, 400.0) == []  # 31 answers in all
     assert _answers(control, clock, "O", 400.0) == ["overloaded"]
     cut = control.rate
     clock.now = control.pause_until
     assert _answers(control, clock, "O" * 50, 100.0) == []  # within 2 s of the cut
     clock.now += 1.0
-    assert _answers(control, clock, "O" * 20, 100.0) == ["overloaded"]
+    assert _answers(control, clock, "O" * 40, 100.0) == ["overloaded"]
     assert control.rate < cut
 
 
 def test_an_overload_pause_lasts_its_retry_after() -> None:
     control, clock = _controller(400.0)
-    for _ in range(4):
+    for _ in range(32):  # a share: 8 of 32 answers at least
         clock.now += 0.01
         control.granted(clock.now)
         change = control.on_overloaded(2.5, clock.now)
@@ -325,7 +328,8 @@ def test_a_late_answer_is_judged_by_the_last_second_s_answer_times() -> None:
         recent.add(1.0 + i / 100, OK, 1.0 + i / 100 - (0.01 if i < 9 else 0.5))
     assert recent.latency(0.9) == pytest.approx(0.5)  # the tenth of ten
     assert recent.latency(0.5) == pytest.approx(0.01)
-    assert Recent(1.0).latency(0.9) == 0.0
+    assert Recent(1.0).latency(0.9) is None
+    assert recent.latency(0.9, THROTTLED) is None  # none of that kind
     assert recent.latency(1.0) == pytest.approx(0.5)  # the slowest
     recent.add(2.5, THROTTLED, 2.45)  # the rest are over a second old now
     assert recent.counts == [0, 1, 0] and recent.share(THROTTLED) == 1.0
@@ -375,29 +379,57 @@ def test_a_sample_completes_when_all_answer_or_half_after_a_while() -> None:
     assert not _sample(10).complete(99.0, never)  # grants still to come
 
 
-def test_eight_429s_of_nine_from_half_the_grants_decide_at_once() -> None:
+def test_eight_429s_in_nine_answers_overwhelm_and_close_the_sample() -> None:
     sample = _sample(14)
     never = lambda: 99.0  # noqa: E731
     for i in range(1, 8):
         sample.answered(10.0 + i * 0.002, True)
-    assert not sample.complete(10.1, never)  # seven 429s are not yet enough
+    assert not sample.overwhelmed()  # seven 429s are not yet enough
     sample.answered(10.016, False)
-    sample.answered(10.018, True)  # eight 429s of nine answers, from 14 grants
-    assert sample.complete(10.1, never)
-    one_more = _sample(20, size=24)
-    for i in range(1, 10):
-        one_more.answered(10.0 + i * 0.002, True)  # nine of 20 grants: not half yet
-    assert not one_more.complete(10.1, never)
-    one_more.answered(10.02, True)
-    assert one_more.complete(10.1, never)
+    sample.answered(10.018, True)  # eight 429s of nine answers
+    assert sample.overwhelmed()
+    sample.close()  # no more grants: the 14 made so far are the sample
+    sample.granted(10.03)
+    assert sample.grants == 14 and sample.end == 10.028 and sample.whole
+    assert not sample.complete(10.1, never)  # 9 of 14 answered
+    for i in range(10, 15):
+        sample.answered(10.0 + i * 0.002, False)
+    assert sample.complete(10.1, never)  # all 14
     mixed = _sample(14)
     for i in range(1, 11):
         mixed.answered(10.0 + i * 0.002, i not in (1, 2))  # 8 of 10: under seven in eight
-    assert not mixed.complete(10.1, never)
+    assert not mixed.overwhelmed()
     even = _sample(32, size=40)
     for i in range(1, 17):
         even.answered(10.0 + i * 0.002, i not in (1, 2))  # 14 of 16: seven in eight exactly
-    assert even.complete(10.1, never)
+    assert even.overwhelmed()
+
+
+def test_a_gateway_s_quick_429s_hold_the_gate_until_the_slow_answers_are_in() -> None:
+    """At twice the limit a gateway answers the 429s at once and the accepted requests
+    50 ms later: the first answers back are all 429s. The gate holds (no grants) until the
+    sample's answers are in, then cuts to what was accepted, half, and releases at once."""
+    control, clock = _controller(600.0)
+    sent = []
+    for i in range(40):  # the first 429 came for the grant at 0; then half are accepted
+        clock.now = (i + 1) / 600
+        control.granted(clock.now)
+        sent.append(clock.now)
+    clock.now = 0.0
+    control.on_throttled(1.0, 0.0)  # the sample: the grants after 0
+    throttled = [at for n, at in enumerate(sent) if n % 2 == 0]
+    accepted = [at for n, at in enumerate(sent) if n % 2 == 1]
+    for at in throttled[:8]:
+        clock.now = at + 0.001
+        control.on_throttled(1.0, at)
+    assert control.holding and control.pause_until == pytest.approx(clock.now + 1.0)
+    changes = [control.on_throttled(1.0, at) for at in throttled[8:]]
+    assert control.holding and changes == [None] * len(changes)
+    clock.now = sent[-1] + 0.05
+    changes = [control.on_accepted(at) for at in accepted]
+    assert [c.reason for c in changes if c is not None] == ["throttled"]
+    assert not control.holding and control.pause_until < clock.now  # nobody else waits
+    assert control.rate == pytest.approx(0.97 * 300.0, rel=0.1)
 
 
 def test_the_accepted_rate_is_the_granted_rate_times_the_share_accepted() -> None:

@@ -1,30 +1,21 @@
 """Adaptive control of the granted rate: what each kind of answer means for the whole run.
 
 Pure logic on an injected clock; the gate (``worker.run.gate``) feeds it every grant and
-every answer (with its request's grant time), and obeys ``rate`` and ``pause_until``.
+every answer (with its request's grant time), and obeys ``rate``, ``pause_until`` and
+``room`` (the slow start's window, ``worker.run.slowstart``). README "Rate limiting"
+tells the whole story; in short:
 
-- **429** is the rate-limit signal. The first 429 after a clean stretch arms a ``Sample``
-  (``worker.run.sample``): the grants after that request's (16 while no limit is known,
-  then a fifth of a second's worth of the limit found, 8 to 64), once all are answered,
-  say what the server accepted per second, and the rate is cut once to ``margin`` x that,
-  never below ``min_cut`` of itself in the first cut, nor below half of itself later.
-  A server that counts fixed windows or a sliding log accepts nothing after its window
-  is spent: then what it accepted over the last second is the measure.
-- The fleet pauses until ``Retry-After`` only when most of the sample were 429s *and*
-  the rate is ``far_over`` what is accepted. A probe that crossed the limit, or an
-  isolated 429, pauses nobody: it only paces its own retry, and an isolated one cuts only
-  if 429s are at least ``noise_share`` of the last second's answers.
-- **5xx with Retry-After** is a per-request signal: only that session waits. The fleet
-  pauses and the rate is cut only when such answers are over ``overload_share`` of the
-  last second's: the service as a whole is overloaded. Such a cut takes away that share
-  (half the rate at most), and the next waits two seconds, so a server that fails a fixed
-  share whatever the rate does not drive it down.
-- An answer to a request granted before the last cut is not measured (it was sent at
-  the old rate): one wave of 429s yields one cut, and the rate cannot cascade to the floor.
-- Recovery: the rate holds just under the accepted rate found for ``hold`` seconds, then
-  probes beyond it, ``probe_step`` of it in the first second and doubling every second
-  (never while a 429 is being measured), so that a limit that rose again is found within
-  seconds, while a probe that crossed the limit costs a handful of 429s and a small cut.
+- **429** is the rate-limit signal. It arms a ``Sample`` (``worker.run.sample``) of the
+  grants after that request's; once they are answered, the rate is cut once to ``margin``
+  x what the server accepted (at most to ``min_cut`` of itself the first time, half
+  later). Eight 429s in a row first *hold* all grants until the sample is in.
+- The fleet pauses until ``Retry-After`` only when most of the sample were 429s and the
+  rate is ``far_over`` what is accepted; a probe's or an isolated 429 pauses nobody.
+- **5xx with Retry-After**: only that session waits, unless such answers are over
+  ``overload_share`` of the last second's (8 of 32 at least): then pause and cut.
+- An answer to a request granted before the last cut is not measured: no cascade.
+- Recovery: hold under the found limit for ``hold`` seconds, then probe beyond it,
+  ``probe_step`` in the first second and doubling every second.
 """
 
 from __future__ import annotations
@@ -35,7 +26,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.run.sample import OK, OVERLOADED, THROTTLED, Recent, Sample
+from worker.run.sample import (
+    OK,
+    OVERLOADED,
+    THROTTLED,
+    Recent,
+    Sample,
+    accepted_rate,
+    straggling,
+)
+from worker.run.slowstart import SlowStart
 
 Clock = Callable[[], float]
 
@@ -69,6 +69,7 @@ class RateController:
     hold: float = 1.5  # seconds the rate holds after a cut before probing
     probe_step: float = 0.1  # the first second's step up, doubling every second
     # the state the gate obeys
+    start: SlowStart | None = field(default_factory=SlowStart)  # None once over
     rate: float = 0.0
     pause_until: float = -math.inf
     limit: float | None = None  # the accepted rate found at the last cut
@@ -78,6 +79,7 @@ class RateController:
     _retry_after: float | None = None  # of the latest 429
     _recent: Recent = field(default_factory=lambda: Recent(1.0))
     _grants: deque[float] = field(default_factory=deque)
+    _held_from: float | None = None  # pause_until before a hold (see _hold)
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.ceiling
@@ -90,6 +92,8 @@ class RateController:
         """A request was let through at ``now`` (the gate calls this once per grant, with
         the time it hands that request: the ``sent`` its answer is reported with)."""
         self._grants.append(now)
+        if self.start is not None:
+            self.start.granted(now)
         while self._grants[0] < now - 1.0:
             self._grants.popleft()
         if self._sample is not None:
@@ -114,8 +118,8 @@ class RateController:
         now = self.clock()
         self._answer(now, sent, OVERLOADED)
         recent = self._recent
-        if sent <= self._cut_at or recent.counts[OVERLOADED] < 4:
-            return None  # sent before the last cut, or too few yet
+        if sent <= self._cut_at or recent.counts[OVERLOADED] < 8 or len(recent) < 32:
+            return None  # sent before the last cut, or too few yet to be a share
         if now - self._cut_at < 2 * recent.span:
             return None  # the last cut has not been measured for long
         share = recent.share(OVERLOADED)
@@ -127,14 +131,30 @@ class RateController:
 
     # -- measurement -------------------------------------------------------------------
 
+    def room(self, now: float) -> bool:
+        """Whether one more request may go now (the slow start's window; see
+        ``worker.run.slowstart``)."""
+        return self.start is None or self.start.room(now)
+
     def _answer(self, now: float, sent: float, kind: int) -> Change | None:
         self._recent.add(now, kind, sent)
+        start = self.start
+        if start is not None and start.answered(sent, kind == OK, grow=self._sample is None):
+            latency = self._recent.latency(0.9, OK)
+            if latency is not None and not start.binds(self.rate, latency):
+                self.start = None  # the window holds back nothing any more
         if sent <= self._cut_at:
             return None  # sent at the old rate, before the last cut: says nothing of the new
         sample = self._sample
         if sample is not None:
             sample.answered(sent, kind == THROTTLED)
-            return self._decide(now, sample) if sample.complete(now, self._late) else None
+            if self._held_from is None and sample.overwhelmed():
+                self._hold(now, sample)
+            return (
+                self._decide(now, sample)
+                if sample.complete(now, lambda: straggling(self._recent, self.patience))
+                else None
+            )
         if kind == THROTTLED:
             since = (at for at in self._grants if at > sent)
             self._sample = sample = Sample(sent, self._sample_size(), since)
@@ -142,10 +162,20 @@ class RateController:
                 sample.answered(early, what == THROTTLED)
         return None
 
-    def _late(self) -> float:
-        """When an answer still missing from a sample is a straggler: thrice the time that
-        nine in ten answers of the last second took, at most ``patience``."""
-        return min(self.patience, 3.0 * self._recent.latency(0.9))
+    def _hold(self, now: float, sample: Sample) -> None:
+        """Far over the limit: nothing more is granted until the sample is decided (at
+        most ``patience``). A gateway answers 429s at once while accepted requests take
+        their time, so the first answers back are 429s whatever the share: deciding on
+        them would cut far too deep, and sending on meanwhile only draws more 429s."""
+        sample.close()
+        self._held_from = self.pause_until
+        self.pause_until = max(self.pause_until, now + self.patience)
+
+    @property
+    def holding(self) -> bool:
+        """Whether grants wait for a sample's answers (see ``_hold``): a short pause that
+        ends as soon as the sample is decided."""
+        return self._held_from is not None
 
     def _sample_size(self) -> int:
         """Answers measured after a 429: 16 before any limit is known (far above it, react
@@ -158,27 +188,18 @@ class RateController:
     def _decide(self, now: float, sample: Sample) -> Change | None:
         """The grants after a 429 have been answered: cut, pause, or not."""
         self._sample = None
+        if self._held_from is not None:  # the hold ends: only a real pause remains
+            self.pause_until, self._held_from = self._held_from, None
+        quick = self._recent.latency(0.9, THROTTLED)
+        sample.settle(now, None if quick is None else 2.0 * quick)
         if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
             return None  # one isolated 429: its own retry is paced, nothing else
-        accepted = self._accepted_rate(sample)
+        accepted = accepted_rate(sample, self._recent, self.limit, self.rate)
         if accepted >= self.rate:
             return None  # a window spent at the rate it accepts: the next one opens soon
         if sample.share > self.pause_share and self.rate > self.far_over * accepted:
             self._pause(now, self._retry_after)  # far over the limit: every worker waits
         return self._cut(now, accepted, "throttled")
-
-    def _accepted_rate(self, sample: Sample) -> float:
-        """What the server accepted while the sample was sent (a bucket was empty from the
-        429 on). A server that counts whole windows (or a sliding log) accepts nothing more
-        once one is spent: when the sample's later half was all 429s, what it accepted over
-        the last second is the measure."""
-        short = sample.accepted_rate()
-        window = self._recent.counts[OK] / self._recent.span
-        if self.limit is not None:  # a bucket's burst can swell the last second: trust it
-            window = min(window, max(1.05 * self.limit, 0.9 * self.rate))  # up to a rise
-        if not sample.whole or self.limit is not None:
-            return max(short, window)  # early (a few 429s say "over", not how far), or later
-        return short or window
 
     def _sending_rate(self, now: float) -> float:
         """Grants per second over the last second of sending (since the run's first grant
@@ -207,10 +228,13 @@ class RateController:
         # small sample is noisy, one sent while sessions sat out a Retry-After measures
         # little demand, and a limit that really fell further is followed by the next cut
         step = self.min_cut if self.limit is None else 0.5
-        self.limit = found
         self.rate = max(self.floor, step * old, self.margin * found)
+        # what probing starts from: no lower than the rate kept (a cut that would have gone
+        # deeper than ``step`` allows was not trusted that far)
+        self.limit = max(found, self.rate / self.margin)
         self._cut_at = now
         self._sample = None
+        self.start = None  # the rate is measured: no window needed
         return Change(old, self.rate, reason) if self.rate != old else None
 
     def _probe(self, now: float) -> Change | None:

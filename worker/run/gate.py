@@ -34,6 +34,7 @@ from worker.run.control import Change, Clock, RateController
 RateListener = Callable[[float, float, str], None]
 Sleep = Callable[[float], Awaitable[None]]
 _BATCH_S = 0.002  # grants due within this much of each other are granted in one wake-up
+_HOLD_POLL_S = 0.002  # how often a hold (worker.run.control) is looked at again
 _EPSILON = 1e-6  # below a microsecond, a wait is float rounding (a quantised clock never moves)
 
 
@@ -65,6 +66,8 @@ class RateGate:
             else None
         )
         self._adaptive = adaptive
+        if self._control is not None and not adaptive:
+            self._control.start = None  # a fixed rate is the caller's to choose
         self._burst = burst
         self._on_change = on_change
         self._waiters: deque[asyncio.Future[float]] = deque()
@@ -144,10 +147,16 @@ class RateGate:
                 await self._arrived.wait()
             now = self._clock()
             if (wait := control.pause_until - now) > _EPSILON:
-                await self._sleep(wait)
+                # a hold ends as soon as its sample is decided: look again every few ms
+                await self._sleep(min(wait, _HOLD_POLL_S) if control.holding else wait)
+                continue
+            if not control.room(now):  # the slow start's window is full: an answer frees it
+                await self._sleep(_HOLD_POLL_S)
                 continue
             interval = 1.0 / control.rate
             tolerance = self._tolerance(control.rate)
+            if self._due == -math.inf:  # the first grant: paced from the start, no burst
+                self._due = now + (tolerance - 1) * interval
             if (early := self._due - (tolerance - 1) * interval - now) > _EPSILON:
                 batch = min(len(self._waiters), tolerance, max(1, int(_BATCH_S / interval)))
                 await self._sleep(early + (batch - 1) * interval)

@@ -16,13 +16,14 @@ that latency and jitter smear.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
 MIN_SPAN = 0.02  # seconds of grants a sample spans at least
 OVERWHELMED = 8  # 429s (seven answers in eight) that decide a sample at once
 REORDER = 0.005  # seconds within which requests sent together may arrive in any order
+RECOVERED = 0.25  # a later half with this much fewer 429s than the first: not steady
 
 
 class Sample:
@@ -35,15 +36,19 @@ class Sample:
         "last",
         "late_at",
         "seen",
+        "silent",
         "since",
         "size",
         "throttled",
+        "times",
     )
 
     def __init__(self, since: float, size: int, granted_since: Iterable[float]) -> None:
         self.since = since
         self.size = size
         self.grants = 0
+        self.times: list[float] = []  # of the grants counted
+        self.silent: list[float] = []  # grant times of those unanswered when decided
         self.last = since  # the latest grant counted
         self.end = math.inf  # the grant time of the last request in the sample, once granted
         self.answers = 0
@@ -59,6 +64,7 @@ class Sample:
         reach the server in any order, so a span of a few of them says little)."""
         if at > self.since and self.end == math.inf:
             self.grants += 1
+            self.times.append(at)
             self.last = at
             if self.grants >= self.size and at - self.since >= MIN_SPAN:
                 self.end = at
@@ -72,14 +78,20 @@ class Sample:
         self.seen.append((sent, throttled))
         return True
 
+    def overwhelmed(self) -> bool:
+        """``OVERWHELMED`` 429s, seven answers in eight: far over the limit, so no more
+        should be sent until the sample is decided (``close``)."""
+        return self.throttled >= OVERWHELMED and 8 * self.throttled >= 7 * self.answers
+
+    def close(self) -> None:
+        """Take no more grants: the sample is the grants made so far."""
+        if self.end == math.inf:
+            self.end = self.last
+
     def complete(self, now: float, late: Callable[[], float]) -> bool:
         """Every grant of the sample answered; or, once ``late()`` seconds have passed since
         the last one was sent, at least half of them (a request that hangs, or a reset one
-        that never reports, must not hold the decision while the run goes on too fast); or
-        ``OVERWHELMED`` 429s, seven answers in eight, from half the grants so far: far over
-        the limit, no time to lose."""
-        if self.throttled >= OVERWHELMED and 8 * self.throttled >= 7 * self.answers:
-            return 2 * self.answers >= self.grants  # and not only the fast answers yet
+        that never reports, must not hold the decision while the run goes on too fast)."""
         if self.end == math.inf:
             return False
         if self.answers >= self.grants:
@@ -95,15 +107,48 @@ class Sample:
         """Whether all the sample's grants were made (else it was decided early)."""
         return self.end != math.inf
 
+    def settle(self, now: float, quick: float | None) -> None:
+        """Decided at ``now``: a grant still unanswered more than ``quick`` seconds after
+        it was made (twice the time 429s take to come back; None: unknown) is not a 429.
+
+        A gateway often answers a 429 at once while real work takes its time, so the first
+        answers back are not a fair half of a sample: the grants that stay silent past the
+        time a 429 would have come back count as accepted."""
+        if quick is None:
+            return
+        missing = Counter(self.times)
+        missing.subtract(sent for sent, _ in self.seen)
+        self.silent = [at for at, n in missing.items() for _ in range(n) if now - at > quick]
+
     @property
     def share(self) -> float:
-        """The share of 429s among the answers to grants made ``REORDER`` seconds or more
-        after the 429's own: those sent with it reach the server in any order, and it may
-        have taken some of them first (a spent window looks open at its edge)."""
-        later = [throttled for sent, throttled in self.seen if sent >= self.since + REORDER]
+        """The share of 429s among the answers (and the silent grants, see ``settle``) to
+        grants made ``REORDER`` seconds or more after the 429's own: those sent with it
+        reach the server in any order, and it may have taken some of them first (a spent
+        window looks open at its edge)."""
+        cut = self.since + REORDER
+        later = [throttled for sent, throttled in self.seen if sent >= cut]
         if len(later) < OVERWHELMED:
-            return self.throttled / max(1, self.answers)
-        return sum(later) / len(later)
+            return self.throttled / max(1, self.answers + len(self.silent))
+        return sum(later) / (len(later) + sum(1 for at in self.silent if at >= cut))
+
+    def steady(self) -> bool:
+        """Whether the server turned away about as many of the sample's later half as of
+        its first, and a real share of it but not nearly all: a bucket that stays empty,
+        whose short measure is what it accepts from now on. A sample whose 429s stop
+        part-way saw a window open again (or a burst), one of nearly all 429s a window
+        spent, and a few 429s say little: then what the last second accepted says more."""
+        cut = self.since + REORDER
+        marks = sorted(
+            [(sent, throttled) for sent, throttled in self.seen if sent >= cut]
+            + [(at, False) for at in self.silent if at >= cut]
+        )
+        if len(marks) < OVERWHELMED:
+            return False
+        half = len(marks) // 2
+        first = sum(t for _, t in marks[:half]) / half
+        later = sum(t for _, t in marks[half:]) / (len(marks) - half)
+        return RECOVERED <= later <= 1.0 - RECOVERED and later >= first - RECOVERED
 
     def accepted_rate(self) -> float:
         """Requests per second the server accepted while the sample was sent: the granted
@@ -129,15 +174,44 @@ class Recent:
         while entries[0][0] < horizon:
             self.counts[entries.popleft()[1]] -= 1
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def share(self, kind: int) -> float:
         return self.counts[kind] / max(1, len(self._entries))
 
-    def latency(self, share: float) -> float:
-        """The answer time (answered minus granted) that ``share`` of the answers of the
-        last ``span`` seconds came within; 0 without answers."""
-        waits = sorted(now - sent for now, _, sent in self._entries)
-        return waits[min(len(waits) - 1, int(share * len(waits)))] if waits else 0.0
+    def latency(self, share: float, kind: int | None = None) -> float | None:
+        """The answer time (answered minus granted) that ``share`` of the answers (of
+        ``kind``, or all) of the last ``span`` seconds came within; None without any."""
+        waits = sorted(now - sent for now, k, sent in self._entries if kind in (None, k))
+        return waits[min(len(waits) - 1, int(share * len(waits)))] if waits else None
 
     def sent_after(self, since: float) -> list[tuple[float, int]]:
         """(grant time, kind) of the answers to requests granted after ``since``."""
         return [(sent, kind) for _, kind, sent in self._entries if sent > since]
+
+
+def straggling(recent: Recent, patience: float) -> float:
+    """When an answer still missing from a sample is a straggler: thrice the time that
+    nine in ten accepted answers of the last second took, at most ``patience`` (and that
+    before any came back). 429s are left out: they often come back at once."""
+    latency = recent.latency(0.9, OK)
+    return patience if latency is None else min(patience, 3.0 * latency)
+
+
+def accepted_rate(sample: Sample, recent: Recent, limit: float | None, rate: float) -> float:
+    """What the server accepted while ``sample`` was sent (a bucket was empty from the 429
+    on): when it kept turning away the same share to the end, that is the measure. A
+    server that counts whole windows (or a sliding log) accepts nothing more once one is
+    spent, and then all at once: when the sample's 429s stopped part-way or never let up,
+    what it accepted over the last second is the measure (``limit``: the one found so far,
+    ``rate``: the granted rate)."""
+    short = sample.accepted_rate()
+    if sample.whole and short > 0 and sample.steady():
+        return short  # the bucket's burst long spent: the last second would overstate
+    window = recent.counts[OK] / recent.span
+    if limit is not None:  # a bucket's burst can swell the last second: trust it
+        window = min(window, max(1.05 * limit, 0.9 * rate))  # up to a rise
+    if not sample.whole or limit is not None:
+        return max(short, window)  # early (a few 429s say "over", not how far), or later
+    return short or window
