@@ -562,3 +562,19 @@ async def test_refuses_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="loopback"):
         async with running_simulator(SimulatorConfig(), host="0.0.0.0"):
             pass
+
+
+@pytest.mark.parametrize("slow_429s", [False, True])
+async def test_429s_are_answered_at_once_unless_slow_429s(
+    monkeypatch: pytest.MonkeyPatch, slow_429s: bool
+) -> None:
+    """A gateway answers its 429s before any work; ``--slow-429s`` plays a server whose
+    429s take as long as the rest."""
+    sleeps = _RecordedSleeps()
+    monkeypatch.setattr(simulator_app, "asyncio", sleeps)
+    config = {"rate_limit": 0.5, "rate_burst": 1, "latency_ms": 20.0, "slow_429s": slow_429s}
+    async with open_sim(**config) as sim:
+        first, second = sim.live_ids()[:2]
+        assert (await sim.delete(first))[0] == 200
+        assert (await sim.delete(second))[0] == 429
+    assert sleeps.delays == ([0.02, 0.02] if slow_429s else [0.02])

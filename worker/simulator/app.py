@@ -1,7 +1,7 @@
 """The simulated Devin API v3: routes, and the gauntlet every API request runs.
 
-Order per request: bearer token (401) → the token's rate limit (429) → latency →
-injected fault → the operation. Anything outside the spec's operations answers 404 and
+Order per request: bearer token (401) → the token's rate limit (429, answered at once
+unless ``slow_429s``) → latency → injected fault → the operation. Anything outside the spec's operations answers 404 and
 is listed in the stats as unexpected; ``/_simulator/*`` is the simulator's own surface
 and is neither authenticated nor counted.
 """
@@ -81,6 +81,8 @@ class Simulator:
         if self._bucket is not None:
             wait = self._bucket.take()
             if wait:
+                if self.config.slow_429s:
+                    await self._delay()
                 headers = self._retry_after.header(wait)
                 detail = "Rate limit exceeded — wait and retry"
                 return self.problems.problem(429, detail, request.path, headers=headers)

@@ -103,6 +103,11 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
     )
     for flag in ("--latency-ms", "--latency-jitter-ms"):
         _field(group, flag, float)
+    group.add_argument(
+        "--slow-429s",
+        action="store_true",
+        help="429s take the latency too (default: answered at once, as a gateway does)",
+    )
 
 
 def _add_fault_flags(parser: argparse.ArgumentParser) -> None:

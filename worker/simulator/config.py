@@ -58,6 +58,7 @@ class SimulatorConfig:
     retry_after: str = "seconds"
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
+    slow_429s: bool = False  # 429s take the latency too (else they are answered at once)
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = RANDOM_FAULT_KINDS
     faults_by_id: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
