@@ -1,9 +1,10 @@
 """The simulated Devin API v3: routes, and the gauntlet every API request runs.
 
 Order per request: bearer token (401) → the token's rate limit (429, answered at once
-unless ``slow_429s``) → latency → injected fault → the operation. Anything outside the spec's operations answers 404 and
-is listed in the stats as unexpected; ``/_simulator/*`` is the simulator's own surface
-and is neither authenticated nor counted.
+unless ``slow_429s``) → latency → injected fault → the operation. Anything outside the
+spec's operations answers 404 and is listed in the stats as unexpected;
+``/_simulator/*`` is the simulator's own surface and is neither authenticated nor
+counted.
 """
 
 from __future__ import annotations
