@@ -11,7 +11,7 @@ from bench.signals import REPS, add_common, add_runs, run_once
 
 LIMIT = 200.0
 RATE = 2 * LIMIT
-CONCURRENCY = 64
+CONCURRENCY = "auto"  # the default
 MIX = {
     "500": 0.03,
     "502": 0.02,

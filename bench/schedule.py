@@ -11,7 +11,7 @@ from bench.harness import Scenario
 from bench.signals import REPS, add_common, add_runs, run_once
 
 LIMIT = 300.0
-CONCURRENCY = 32
+CONCURRENCY = "auto"  # the default
 SCHEDULE = f"0:{LIMIT:g},10:{LIMIT / 2:g},20:{LIMIT:g}"
 
 
