@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
@@ -515,3 +516,17 @@ def test_at_the_start_of_a_run_the_sending_rate_counts_from_the_first_grant() ->
     _answers(control, clock, "." * 30, 200.0)  # the run's first 0.15 s
     assert _answers(control, clock, ".OO" * 7, 200.0) == ["overloaded"]  # 14 of 51
     assert 130.0 < control.rate < 160.0  # about 0.97 x 200/s x 0.75, not a 1 s average
+
+
+def test_a_sample_granted_in_a_burst_is_measured_at_the_gate_s_rate_at_most() -> None:
+    """The gate grants a few at once: 25 grants within half a millisecond, closed by a
+    hold, are not 50,000/s; at 3000/s granted (and its bursts: 1.5x) and 76% throttled,
+    1080/s were accepted at most."""
+    grants = [10.0 + i / 50_000 for i in range(1, 26)]
+    for rate, accepted in ((3000.0, 4500 * 6 / 25), (math.inf, 50_000 * 6 / 25)):
+        sample = Sample(10.0, 16, grants, rate)
+        sample.close()
+        for i in range(1, 26):
+            sample.answered(10.0 + i / 50_000, i % 4 != 0)  # 19 of 25 throttled
+        assert sample.accepted_rate() == pytest.approx(accepted, rel=0.01)
+    assert Sample(10.0, 16, [10.0, 10.0], 3000.0).accepted_rate() == 0.0  # none after 10.0

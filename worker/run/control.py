@@ -157,7 +157,7 @@ class RateController:
             )
         if kind == THROTTLED:
             since = (at for at in self._grants if at > sent)
-            self._sample = sample = Sample(sent, self._sample_size(), since)
+            self._sample = sample = Sample(sent, self._sample_size(), since, self.rate)
             for early, what in self._recent.sent_after(sent):  # answered before this 429
                 sample.answered(early, what == THROTTLED)
         return None

@@ -148,10 +148,14 @@ class RateGate:
             now = self._clock()
             if (wait := control.pause_until - now) > _EPSILON:
                 # a hold ends as soon as its sample is decided: look again every few ms
-                await self._sleep(min(wait, _HOLD_POLL_S) if control.holding else wait)
+                holding = control.holding
+                await self._sleep(min(wait, _HOLD_POLL_S) if holding else wait)
+                if holding:  # a hold is no quiet spell: no burst after it
+                    self._due = max(self._due, self._clock())
                 continue
             if not control.room(now):  # the slow start's window is full: an answer frees it
                 await self._sleep(_HOLD_POLL_S)
+                self._due = max(self._due, self._clock())  # nor is a full window
                 continue
             interval = 1.0 / control.rate
             tolerance = self._tolerance(control.rate)

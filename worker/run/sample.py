@@ -23,6 +23,7 @@ OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
 MIN_SPAN = 0.02  # seconds of grants a sample spans at least
 OVERWHELMED = 8  # 429s (seven answers in eight) that decide a sample at once
 REORDER = 0.005  # seconds within which requests sent together may arrive in any order
+BURSTY = 1.5  # a sample's granted rate is at most this times the gate's (its bursts)
 RECOVERED = 0.25  # a later half with this much fewer 429s than the first: not steady
 
 
@@ -35,6 +36,7 @@ class Sample:
         "grants",
         "last",
         "late_at",
+        "rate",
         "seen",
         "silent",
         "since",
@@ -43,9 +45,12 @@ class Sample:
         "times",
     )
 
-    def __init__(self, since: float, size: int, granted_since: Iterable[float]) -> None:
+    def __init__(
+        self, since: float, size: int, granted_since: Iterable[float], rate: float = math.inf
+    ) -> None:
         self.since = since
         self.size = size
+        self.rate = rate  # the gate's rate as the sample began: what it granted at most
         self.grants = 0
         self.times: list[float] = []  # of the grants counted
         self.silent: list[float] = []  # grant times of those unanswered when decided
@@ -152,9 +157,17 @@ class Sample:
 
     def accepted_rate(self) -> float:
         """Requests per second the server accepted while the sample was sent: the granted
-        rate times the share not throttled (0 before any grant: nothing to measure)."""
+        rate times the share not throttled (0 before any grant: nothing to measure).
+
+        The granted rate is taken at most ``BURSTY`` x ``rate`` (the gate's when the sample
+        began): the gate grants a few at once, so a sample closed after a few milliseconds
+        (``close``) may span next to nothing, and 25 grants in half a millisecond are not
+        50,000/s."""
+        if not self.grants:
+            return 0.0
         span = self.last - self.since
-        return self.grants / span * (1.0 - self.share) if self.grants else 0.0
+        granted = self.grants / span if span > 0 else math.inf
+        return min(granted, BURSTY * self.rate) * (1.0 - self.share)
 
 
 class Recent:
