@@ -97,3 +97,25 @@ async def test_ten_times_a_bucket_with_slow_answers_draws_few_429s(fast_429s: bo
     assert server.throttled[0] <= (20 if fast_429s else 80)
     assert server.share_429 <= 0.03
     assert server.accepted_rate(3, int(run.finished) - 1) >= 0.9 * 300
+
+
+@virtual
+async def test_a_full_window_is_no_quiet_spell_no_burst_follows_it() -> None:
+    """Waiting for answers is not idleness: when room comes, grants go at the rate (in the
+    gate's 2 ms batches), not as a burst of rate/20 (50 here) at once."""
+    gate = RateGate(1000.0)
+    granted: list[float] = []
+
+    async def take() -> None:
+        granted.append(await gate.acquire())
+
+    tasks = [asyncio.create_task(take()) for _ in range(80)]
+    await asyncio.sleep(0.5)
+    assert len(granted) == INITIAL
+    for sent in list(granted):
+        gate.accepted(sent)
+    await asyncio.gather(*tasks)
+    later = granted[INITIAL:]
+    assert max(later.count(at) for at in later) <= 2  # two a batch, no 50 at once
+    assert later[-1] - later[0] >= 0.9 * (len(later) - 2) / 1000
+    await gate.aclose()

@@ -151,22 +151,28 @@ class RateGate:
                 holding = control.holding
                 await self._sleep(min(wait, _HOLD_POLL_S) if holding else wait)
                 if holding:  # a hold is no quiet spell: no burst after it
-                    self._due = max(self._due, self._clock())
+                    self._no_burst(control.rate)
                 continue
             if not control.room(now):  # the slow start's window is full: an answer frees it
                 await self._sleep(_HOLD_POLL_S)
-                self._due = max(self._due, self._clock())  # nor is a full window
+                self._no_burst(control.rate)  # nor is a full window
                 continue
+            if self._due == -math.inf:  # the first grant: paced from the start, no burst
+                self._no_burst(control.rate)
             interval = 1.0 / control.rate
             tolerance = self._tolerance(control.rate)
-            if self._due == -math.inf:  # the first grant: paced from the start, no burst
-                self._due = now + (tolerance - 1) * interval
             if (early := self._due - (tolerance - 1) * interval - now) > _EPSILON:
                 batch = min(len(self._waiters), tolerance, max(1, int(_BATCH_S / interval)))
                 await self._sleep(early + (batch - 1) * interval)
                 continue
             self._due = max(self._due, now) + interval
             self._grant_one()
+
+    def _no_burst(self, rate: float) -> None:
+        """No credit for the time that just passed: the next grants go one interval apart
+        (GCRA grants ``tolerance`` at once to a schedule that has fallen behind)."""
+        now, interval = self._clock(), 1.0 / rate
+        self._due = max(self._due, now + (self._tolerance(rate) - 1) * interval)
 
     def _grant_one(self) -> None:
         while self._waiters:
