@@ -411,13 +411,14 @@ def test_a_gateway_s_quick_429s_hold_the_gate_until_the_slow_answers_are_in() ->
     50 ms later: the first answers back are all 429s. The gate holds (no grants) until the
     sample's answers are in, then cuts to what was accepted, half, and releases at once."""
     control, clock = _controller(600.0)
-    sent = []
-    for i in range(40):  # the first 429 came for the grant at 0; then half are accepted
-        clock.now = (i + 1) / 600
-        control.granted(clock.now)
-        sent.append(clock.now)
-    clock.now = 0.0
-    control.on_throttled(1.0, 0.0)  # the sample: the grants after 0
+    sent = [(i + 1) / 600 for i in range(40)]
+    for at in sent[:12]:  # the first 429 came for the grant at 0; then half are accepted
+        control.granted(at)
+    clock.now = sent[11]
+    control.on_throttled(1.0, 0.0)  # the sample: the grants after 0 (12 so far)
+    assert not control.holding  # too few sent since to stop on one 429
+    for at in sent[12:]:
+        control.granted(at)
     throttled = [at for n, at in enumerate(sent) if n % 2 == 0]
     accepted = [at for n, at in enumerate(sent) if n % 2 == 1]
     for at in throttled[:8]:
@@ -431,6 +432,25 @@ def test_a_gateway_s_quick_429s_hold_the_gate_until_the_slow_answers_are_in() ->
     assert [c.reason for c in changes if c is not None] == ["throttled"]
     assert not control.holding and control.pause_until < clock.now  # nobody else waits
     assert control.rate == pytest.approx(0.97 * 300.0, rel=0.1)
+
+
+def test_the_run_s_first_429_holds_at_once_when_many_were_sent_since() -> None:
+    """No limit known yet, and 16 or more granted after the 429's own request: the gate
+    stops at once, while those answers come in (a client loaded at 3000/s reads its answers
+    late, and every grant meanwhile is one more 429)."""
+    control, clock = _controller(3000.0)
+    for i in range(20):
+        control.granted((i + 1) / 3000)
+    clock.now = 0.01
+    control.on_throttled(1.0, 1 / 3000)  # 19 granted since
+    assert control.holding and control.pause_until == pytest.approx(1.01)
+    later, clock2 = _controller(3000.0, limit=300.0)  # a limit found: maybe a probe's 429
+    for i in range(20):
+        later.granted((i + 1) / 3000)
+    clock2.now = 0.01
+    later.on_throttled(1.0, 1 / 3000)
+    assert later._sample is not None and later._sample.grants == 19  # measured, not held
+    assert not later.holding
 
 
 def test_the_accepted_rate_is_the_granted_rate_times_the_share_accepted() -> None:

@@ -160,6 +160,8 @@ class RateController:
             self._sample = sample = Sample(sent, self._sample_size(), since, self.rate)
             for early, what in self._recent.sent_after(sent):  # answered before this 429
                 sample.answered(early, what == THROTTLED)
+            if self.limit is None and sample.grants >= 2 * self.min_sample:
+                self._hold(now, sample)  # the first limit met, many sent since: stop, measure
         return None
 
     def _hold(self, now: float, sample: Sample) -> None:
