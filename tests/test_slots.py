@@ -22,6 +22,7 @@ from worker.run.slots import CEILING, FIRST_GUESS_S, FLOOR, Slots, needed
         (20.0, 0.1, FLOOR),  # 2 x 20 x 0.1 + 1 = 5: never under the floor
         (400.0, 0.03, 44),  # 2 x 400 x 0.03 + 400/20 = 24 + 20
         (400.0, 0.0, 20),  # answered at once: the gate's burst is still covered
+        (20.0, 0.5, 21),  # 20 + a burst of one at least
         (100.0, 0.2525, 56),  # 50.5 + 5 rounded up, not down
         (3000.0, 0.1, CEILING),
     ],
@@ -64,7 +65,8 @@ async def test_a_cancelled_waiter_takes_no_slot_and_a_granted_one_hands_it_on() 
     late = asyncio.create_task(slots.acquire())
     await asyncio.sleep(0)
     gone.cancel()  # cancelled while waiting: leaves the queue
-    await asyncio.gather(gone, return_exceptions=True)
+    (outcome,) = await asyncio.gather(gone, return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
     slots.release()  # the slot goes to `late`, not to the cancelled one
     await asyncio.wait_for(late, 1)
     assert slots.held == 1

@@ -20,7 +20,7 @@ def test_the_window_grows_by_one_per_accepted_answer_unless_told_not_to() -> Non
         assert start.room(0.0)
         start.granted(n / 1000)
     assert not start.room(0.016)  # INITIAL unanswered: full
-    start.answered(0.0, accepted=False, grow=True)  # a 429 frees a place, grows nothing
+    assert not start.answered(0.0, accepted=False, grow=True)  # frees a place, grows nothing
     assert start.window == INITIAL and start.room(0.016)
     start.granted(0.016)
     start.answered(0.001, accepted=True, grow=True)
@@ -36,6 +36,7 @@ def test_a_grant_unanswered_for_a_second_no_longer_holds_the_window() -> None:
     start.granted(0.0)
     start.granted(0.5)
     assert not start.room(0.9)
+    assert not start.room(EXPIRE_S)  # a second old: still out
     assert start.room(EXPIRE_S + 0.01)  # the first has expired (a hang, a lost report)
 
 
@@ -45,6 +46,7 @@ def test_every_sixteenth_accepted_answer_asks_whether_the_window_still_binds() -
     assert [n for n, ask in enumerate(asks, 1) if ask] == [16, 32]
     assert start.binds(400.0, 0.1)  # 48 < 2 x 400 x 0.1
     assert not start.binds(400.0, 0.05)  # 48 >= 40
+    assert not start.binds(384.0, 0.0625)  # 48 = 2 x 384 x 0.0625: room for twice as many
 
 
 def test_the_controller_drops_the_window_once_it_binds_no_more_or_after_a_cut() -> None:

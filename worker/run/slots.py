@@ -80,7 +80,7 @@ class Slots:
 
     def locked(self) -> bool:
         """True when ``acquire`` would wait."""
-        return self._held >= self._limit or bool(self._waiters)
+        return self._held >= self._limit  # free slots never leave anyone waiting (_wake)
 
     async def acquire(self) -> None:
         if not self.locked():
