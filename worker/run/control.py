@@ -139,10 +139,8 @@ class RateController:
     def _answer(self, now: float, sent: float, kind: int) -> Change | None:
         self._recent.add(now, kind, sent)
         start = self.start
-        if start is not None and start.answered(sent, kind == OK, grow=self._sample is None):
-            latency = self._recent.latency(0.9, OK)
-            if latency is not None and not start.binds(self.rate, latency):
-                self.start = None  # the window holds back nothing any more
+        if start is not None:
+            start.answered(sent, kind == OK, grow=self._sample is None)
         if sent <= self._cut_at:
             return None  # sent at the old rate, before the last cut: says nothing of the new
         sample = self._sample

@@ -1,12 +1,15 @@
-"""The start of a run, while nothing is known of the server: requests unanswered at most.
+"""The start of a run, until a limit is found: requests unanswered at most (a window).
 
 Before the first answers come back, a gate at ``--rate`` sends rate × answer time requests
 blind: at ten times a server's limit and 50 ms answers, 150 requests, 120 of them 429s,
-before the first 429 can say anything. So a run starts as TCP does: at most ``INITIAL``
-requests unanswered at once, one more for each accepted answer (twice as many each round
-trip), until the window no longer binds (it holds twice what the rate needs at the answer
-times seen) or a 429 has been measured and the rate cut to what the server accepts. While
-a 429 is being measured the window does not grow.
+before the first 429 can say anything. And a client at thousands of requests a second
+reads its own answers late (its loop is busy sending): against a fixed window spent at
+once, 170 429s went out before the first was read. So a run starts as TCP does: at most
+``INITIAL`` requests unanswered at once, and each accepted answer that came back while the
+window was full widens it by one (twice as many each round trip while it holds the rate
+back). A window that is not full does not grow, so when answers stop coming (a window
+spent, a stalled loop) no more than it are out. While a 429 is being measured it does not
+grow; once the rate has been cut to what the server accepts, the window is dropped.
 
 Only grants count that were made in the last ``EXPIRE_S`` seconds: a request that hangs,
 or one whose answer is never reported, does not hold the window shut.
@@ -19,34 +22,29 @@ from collections import deque
 
 INITIAL = 16  # requests unanswered at most before any answer
 EXPIRE_S = 1.0  # a grant unanswered for this long no longer counts
-GROWTH = 1.0  # added to the window per accepted answer: twice as many each round trip
-CHECK_EVERY = 16  # accepted answers between two looks at whether the window still binds
+GROWTH = 1.0  # added per accepted answer to a full window: twice as many each round trip
 
 
 class SlowStart:
     """The window: ``room(now)`` before a grant, ``granted`` and ``answered`` after."""
 
-    __slots__ = ("_oks", "_out", "window")
+    __slots__ = ("_out", "window")
 
     def __init__(self, window: float = INITIAL) -> None:
         self.window = float(window)
         self._out: deque[float] = deque()  # grant times not answered yet, in order
-        self._oks = 0
 
     def granted(self, at: float) -> None:
         self._out.append(at)
 
-    def answered(self, sent: float, accepted: bool, *, grow: bool) -> bool:
-        """An answer to the grant made at ``sent``; ``grow``: an accepted one widens the
-        window. True every ``CHECK_EVERY`` accepted answers: time to ask ``binds``."""
+    def answered(self, sent: float, accepted: bool, *, grow: bool) -> None:
+        """An answer to the grant made at ``sent``; an accepted one widens a full window
+        (unless not ``grow``: a 429 is being measured)."""
+        full = len(self._out) >= self.window
         with contextlib.suppress(ValueError):  # expired, or granted before the window was
             self._out.remove(sent)
-        if not accepted:
-            return False
-        if grow:
+        if accepted and grow and full:
             self.window += GROWTH
-        self._oks += 1
-        return self._oks % CHECK_EVERY == 0
 
     def room(self, now: float) -> bool:
         """Whether one more request may go now."""
@@ -54,8 +52,3 @@ class SlowStart:
         while out and out[0] < now - EXPIRE_S:
             out.popleft()
         return len(out) < self.window
-
-    def binds(self, rate: float, answer_s: float) -> bool:
-        """Whether the window still holds back ``rate`` requests/s answered in ``answer_s``
-        (with room for twice as many)."""
-        return self.window < 2.0 * rate * answer_s
