@@ -302,6 +302,19 @@ def test_overload_needs_eight_of_thirty_two_answers_and_waits_two_seconds_after_
     assert control.rate < cut
 
 
+def test_late_overload_answers_to_requests_sent_before_a_cut_are_not_counted() -> None:
+    """Requests that hung through a cut and answer 503 + Retry-After seconds later were
+    sent at the old rate: they say nothing of the new one, however many they are."""
+    control, clock = _controller(400.0)
+    assert _answers(control, clock, "." * 20 + "O" * 12, 400.0) == ["overloaded"]
+    cut, before = control.rate, clock.now - 0.01
+    clock.now += 3.0
+    for _ in range(40):
+        clock.now += 0.001
+        assert control.on_overloaded(1.0, before) is None
+    assert control.rate == cut
+
+
 def test_an_overload_pause_lasts_its_retry_after() -> None:
     control, clock = _controller(400.0)
     for _ in range(32):  # a share: 8 of 32 answers at least
