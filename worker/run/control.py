@@ -12,7 +12,7 @@ tells the whole story; in short:
 - The fleet pauses until ``Retry-After`` only when most of the sample were 429s and the
   rate is ``far_over`` what is accepted; a probe's or an isolated 429 pauses nobody.
 - **5xx with Retry-After**: only that session waits, unless such answers are over
-  ``overload_share`` of the last second's (8 of 32 at least): then pause and cut.
+  ``overload_share`` of the last second's, 32 answers at least: then pause and cut.
 - An answer to a request granted before the last cut is not measured: no cascade.
 - Recovery: hold under the found limit for ``hold`` seconds, then probe beyond it,
   ``probe_step`` in the first second and doubling every second.
