@@ -165,8 +165,7 @@ class Sample:
         50,000/s."""
         if not self.grants:
             return 0.0
-        span = self.last - self.since
-        granted = self.grants / span if span > 0 else math.inf
+        granted = self.grants / (self.last - self.since)  # a grant counts only after since
         return min(granted, BURSTY * self.rate) * (1.0 - self.share)
 
 
@@ -220,7 +219,7 @@ def accepted_rate(sample: Sample, recent: Recent, limit: float | None, rate: flo
     what it accepted over the last second is the measure (``limit``: the one found so far,
     ``rate``: the granted rate)."""
     short = sample.accepted_rate()
-    if sample.whole and short > 0 and sample.steady():
+    if sample.whole and sample.steady():  # (steady: some accepted, so short > 0)
         return short  # the bucket's burst long spent: the last second would overstate
     window = recent.counts[OK] / recent.span
     if limit is not None:  # a bucket's burst can swell the last second: trust it
