@@ -563,3 +563,20 @@ def test_a_sample_granted_in_a_burst_is_measured_at_the_gate_s_rate_at_most() ->
             sample.answered(10.0 + i / 50_000, i % 4 != 0)  # 19 of 25 throttled
         assert sample.accepted_rate() == pytest.approx(accepted, rel=0.01)
     assert Sample(10.0, 16, [10.0, 10.0], 3000.0).accepted_rate() == 0.0  # none after 10.0
+
+
+def test_an_overload_cut_during_a_hold_ends_the_hold() -> None:
+    """A hold waits for its sample; an overload cut drops that sample, so the hold must
+    end with it, or the gate would poll every pause from then on and never hold again."""
+    control, clock = _controller(3000.0)
+    _answers(control, clock, "." * 40, 3000.0)  # enough answers for a share of 5xx
+    for i in range(20):
+        control.granted(clock.now + (i + 1) / 3000)
+    clock.now += 0.01
+    control.on_throttled(1.0, clock.now - 0.01 + 1 / 3000)  # the run's first 429: a hold
+    assert control.holding
+    clock.now += 2.5  # past the 2 s after any cut; now the service fails everything
+    changes = [control.on_overloaded(1.0, clock.now) for _ in range(40)]
+    assert any(c is not None and c.reason == "overloaded" for c in changes)
+    assert not control.holding
+    assert control.pause_until == pytest.approx(clock.now + 1.0)

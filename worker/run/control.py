@@ -118,15 +118,15 @@ class RateController:
         now = self.clock()
         self._answer(now, sent, OVERLOADED)
         recent = self._recent
-        if sent <= self._cut_at or len(recent) < 32:
-            return None  # sent before the last cut, or too few yet to be a share (over a
-            # quarter of 32 answers or more is 9 at least: at 5% faults, 4 of 12 happen)
+        if sent <= self._cut_at or len(recent) < 32:  # (at 5% faults, 4 of 12 happen)
+            return None  # sent before the last cut, or too few yet to be a share
         if now - self._cut_at < 2 * recent.span:
             return None  # the last cut has not been measured for long
         share = recent.share(OVERLOADED)
         if share <= self.overload_share:
             return None
         sending = self._sending_rate(now)  # before the pause, which it would count from
+        self._end_hold()  # the cut below ends the sample a hold waited for
         self._pause(now, retry_after)
         return self._cut(now, sending * max(0.5, 1.0 - share), "overloaded")
 
@@ -172,6 +172,10 @@ class RateController:
         self._held_from = self.pause_until
         self.pause_until = max(self.pause_until, now + self.patience)
 
+    def _end_hold(self) -> None:  # the sample it waited for is decided: a real pause stays
+        if self._held_from is not None:
+            self.pause_until, self._held_from = self._held_from, None
+
     @property
     def holding(self) -> bool:
         """Whether grants wait for a sample's answers (see ``_hold``): a short pause that
@@ -189,8 +193,7 @@ class RateController:
     def _decide(self, now: float, sample: Sample) -> Change | None:
         """The grants after a 429 have been answered: cut, pause, or not."""
         self._sample = None
-        if self._held_from is not None:  # the hold ends: only a real pause remains
-            self.pause_until, self._held_from = self._held_from, None
+        self._end_hold()
         quick = self._recent.latency(0.9, THROTTLED)
         sample.settle(now, None if quick is None else 2.0 * quick)
         if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
@@ -245,10 +248,10 @@ class RateController:
         if self._sample is not None:
             return None  # a 429 is being measured: no higher until it is decided
         self._updated_at = now
-        start = max(self._cut_at, self.pause_until) + self.hold
-        if now < start:
+        begin = max(self._cut_at, self.pause_until) + self.hold
+        if now < begin:
             return None
-        growth = self.probe_step * (2.0 ** min(now - start, 30.0) - 1.0)
+        growth = self.probe_step * (2.0 ** min(now - begin, 30.0) - 1.0)
         new = min(self.ceiling, self.margin * self.limit * (1.0 + growth))
         if new < self.ceiling and new < self.rate * 1.01:
             return None  # changes under 1% are not worth a log line

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
 MIN_SPAN = 0.02  # seconds of grants a sample spans at least
-OVERWHELMED = 8  # 429s (seven answers in eight) that decide a sample at once
+OVERWHELMED = 8  # 429s (seven answers in eight) that hold the gate for a sample's answers
 REORDER = 0.005  # seconds within which requests sent together may arrive in any order
 BURSTY = 1.5  # a sample's granted rate is at most this times the gate's (its bursts)
 RECOVERED = 0.25  # a later half with this much fewer 429s than the first: not steady
