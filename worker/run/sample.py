@@ -33,7 +33,6 @@ class Sample:
     __slots__ = (
         "answers",
         "end",
-        "grants",
         "last",
         "late_at",
         "rate",
@@ -51,7 +50,6 @@ class Sample:
         self.since = since
         self.size = size
         self.rate = rate  # the gate's rate as the sample began: what it granted at most
-        self.grants = 0
         self.times: list[float] = []  # of the grants counted
         self.silent: list[float] = []  # grant times of those unanswered when decided
         self.last = since  # the latest grant counted
@@ -68,11 +66,15 @@ class Sample:
         over ``MIN_SPAN`` at least (requests sent within a few milliseconds of each other
         reach the server in any order, so a span of a few of them says little)."""
         if at > self.since and self.end == math.inf:
-            self.grants += 1
             self.times.append(at)
             self.last = at
             if self.grants >= self.size and at - self.since >= MIN_SPAN:
                 self.end = at
+
+    @property
+    def grants(self) -> int:
+        """How many grants the sample counts."""
+        return len(self.times)
 
     def answered(self, sent: float, throttled: bool) -> bool:
         """An answer to a request granted at ``sent``; True when it belongs to the sample."""
