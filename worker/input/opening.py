@@ -13,6 +13,7 @@ shut down, whatever that thread is waiting for, and ``sys.stdin`` is never touch
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import sys
@@ -21,12 +22,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from worker.errors import InputError
 from worker.input.lines import read_block
 
-__all__ = ["Source", "open_sources", "rewind"]
+__all__ = ["Source", "open_sources", "reread", "rewind"]
 
 _SPOOL_BLOCK = 1 << 16
 
@@ -45,6 +46,60 @@ class Source:
 def rewind(source: Source) -> None:
     """Put a rereadable source back where it started, after counting."""
     source.stream.seek(source.start)
+
+
+@contextmanager
+def reread(sources: Sequence[Source]) -> Iterator[list[Source] | None]:
+    """Second readers of rereadable sources, for reading them again at the same time as
+    the first (the count of a run's ids, while the run reads them): each on a descriptor
+    of its own, read with ``pread`` from ``start``, so the first reader's place never
+    moves. None when one of the sources cannot be read twice or has no descriptor."""
+    with ExitStack() as stack:
+        yield _second_readers(sources, stack)
+
+
+def _second_readers(sources: Sequence[Source], stack: ExitStack) -> list[Source] | None:
+    readers = []
+    for source in sources:
+        if not source.rereadable:
+            return None
+        try:
+            fd = os.dup(source.stream.fileno())
+        except (OSError, ValueError):  # no descriptor: an in-memory stream
+            return None
+        stack.callback(os.close, fd)
+        stream = cast(BinaryIO, _Pread(fd, source.start))  # read, seek and tell: all a Source needs
+        readers.append(Source(source.name, stream, True, source.start))
+    return readers
+
+
+class _Pread(io.RawIOBase):
+    """Reads a descriptor with ``pread`` at a place of its own; the descriptor is not
+    closed here (`reread` closes it)."""
+
+    def __init__(self, fd: int, start: int) -> None:
+        self._fd, self._place = fd, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = os.pread(self._fd, len(buffer), self._place)
+        buffer[: len(data)] = data
+        self._place += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET:
+            raise io.UnsupportedOperation("only an absolute place")
+        self._place = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._place
 
 
 @contextmanager

@@ -18,6 +18,7 @@ Duplicates are left to the pipeline, which counts them.
 from __future__ import annotations
 
 import itertools
+import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
@@ -102,19 +103,26 @@ def count_distinct_ids(inputs: Sequence[str], *, column: str | None = None) -> t
 
 
 def count_sources(
-    sources: Sequence[Source], *, column: str | None = None, outcomes: Iterable[str] | None = None
+    sources: Sequence[Source],
+    *,
+    column: str | None = None,
+    outcomes: Iterable[str] | None = None,
+    pause: tuple[int, float] | None = None,
 ) -> tuple[int, int]:
     """Return (distinct valid ids, invalid records) of rereadable sources, and rewind them.
 
     Ids are held as 64-bit hashes in packed arrays, about 8 bytes a distinct id instead
     of a string in a set; the chance of two distinct ids colliding among a million is
-    about 3e-8. A source that cannot be read twice raises `ValueError`.
+    about 3e-8. A source that cannot be read twice raises `ValueError`. ``pause`` = (n, s):
+    sleep ``s`` seconds after every ``n`` records, to leave the GIL to other threads.
     """
     if not all(source.rereadable for source in sources):
         raise ValueError("count_sources needs inputs that can be read twice (spool them)")
     buckets = [_HashBucket() for _ in range(256)]
     invalid = 0
-    for item in read_sources(sources, column=column, outcomes=outcomes):
+    for seen, item in enumerate(read_sources(sources, column=column, outcomes=outcomes), 1):
+        if pause is not None and seen % pause[0] == 0:
+            time.sleep(pause[1])
         if item.session_id is None:
             invalid += 1
         else:

@@ -1,8 +1,8 @@
 """One ``run`` from files or stdin, start to finish: results path check, credentials,
-inputs opened and counted (--max-sessions, confirmation), then the run itself
-(`worker.run.recorded`: lock, resume scan, identity check, pipeline, the result log's first
-and last records). The CLI calls ``run_job`` and maps its report (or a ``WorkerError``) to
-an exit code."""
+inputs opened (and counted first for --max-sessions or a confirmation, else while the run
+goes), then the run itself (`worker.run.recorded`: lock, resume scan, identity check,
+pipeline, the result log's first and last records). The CLI calls ``run_job`` and maps its
+report (or a ``WorkerError``) to an exit code."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from typing import BinaryIO
 
 from worker.errors import InputError
@@ -20,7 +21,13 @@ from worker.input.opening import Source, open_sources
 from worker.input.sources import read_sources
 from worker.outcomes import RunReport, Tally
 from worker.output.results import check_results_path
-from worker.run.preflight import Confirm, preflight, require_credentials, spool_dir
+from worker.run.preflight import (
+    Confirm,
+    count_meanwhile,
+    preflight,
+    require_credentials,
+    spool_dir,
+)
 from worker.run.recorded import RecordedRun
 from worker.settings import Settings
 
@@ -64,12 +71,14 @@ def run_job(
             open_sources(inputs, stdin=stdin, spool_dir=spool_dir(settings))
         )
         tally.expected = preflight(settings, sources, confirm)
+        counted = tally.expected is not None  # else counted while the first requests go
         run = RecordedRun(
             settings,
             inputs=list(inputs) or ["-"],
             tally=tally,
             handle_signals=True,
             keep_run_id=True,
+            on_started=None if counted else partial(count_meanwhile, settings, sources, tally),
         )
         stack.enter_context(run)
         return asyncio.run(_run(run, sources))

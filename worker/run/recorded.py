@@ -42,7 +42,8 @@ class RecordedRun:
     of that); leaving closes the log and drops the lock. ``inputs`` name where the ids come
     from, for ``run.started``; ``on_result`` hears every result after it was written;
     ``handle_signals``: SIGINT/SIGTERM drain the run (the CLI); ``keep_run_id``: the run id
-    stays bound to the log lines after the run (the CLI), else only during it."""
+    stays bound to the log lines after the run (the CLI), else only during it;
+    ``on_started`` is called once ``run.started`` is out, before the first DELETE."""
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class RecordedRun:
         on_result: OnResult | None = None,
         handle_signals: bool = False,
         keep_run_id: bool = False,
+        on_started: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.tally = tally or Tally()
@@ -65,6 +67,7 @@ class RecordedRun:
         self._on_result = on_result
         self._handle_signals = handle_signals
         self._keep_run_id = keep_run_id
+        self.on_started = on_started
         self._stack = ExitStack()
 
     def __enter__(self) -> RecordedRun:
@@ -167,6 +170,8 @@ class _Start:
             dry_run=s.dry_run,
             resumed_settled=self._resumed,
         )
+        if self._run.on_started is not None:
+            self._run.on_started()
 
 
 def _resume_state(settings: Settings) -> PriorRuns:
