@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,11 @@ import pytest
 
 import worker.input.sources
 import worker.run.preflight
-from worker.errors import InputError
+from worker.errors import ConfigError, InputError
 from worker.input.opening import open_sources, reread
 from worker.input.sources import count_sources, read_sources
 from worker.outcomes import Tally
-from worker.run.preflight import count_meanwhile, preflight
+from worker.run.preflight import count_meanwhile, preflight, require_credentials, spool_dir
 from worker.settings import Settings, load_settings
 
 _IDS = [f"devin-{n:032x}" for n in range(5)]
@@ -90,7 +91,7 @@ def test_a_second_reader_seeks_only_to_a_place(tmp_path: Path) -> None:
         stream = readers[0].stream
         assert stream.seek(len("session_id\n")) == stream.tell() == len("session_id\n")
         assert stream.read(len(_IDS[0])) == _IDS[0].encode()
-        with pytest.raises(io.UnsupportedOperation):
+        with pytest.raises(io.UnsupportedOperation, match="absolute"):
             stream.seek(0, os.SEEK_END)
 
 
@@ -148,8 +149,29 @@ def test_max_sessions_counts_first_and_refuses_above_it(
 
 
 def test_a_refusal_sends_nothing(tmp_path: Path) -> None:
-    with open_sources([_file(tmp_path)]) as sources, pytest.raises(InputError, match="confirmed"):
+    refused = pytest.raises(InputError, match=r"^not confirmed; nothing was sent$")
+    with open_sources([_file(tmp_path)]) as sources, refused:
         preflight(_settings(), sources, lambda total, settings: False)
+
+
+def test_an_unknown_column_is_refused_before_anything_else(tmp_path: Path) -> None:
+    with open_sources([_file(tmp_path)]) as sources, pytest.raises(InputError, match="nope"):
+        preflight(_settings(column="nope"), sources, None)
+
+
+def test_credentials_and_org_are_asked_for_by_name() -> None:
+    assert require_credentials(_settings()) == "t"
+    no_org = load_settings({}, environ={"DEVIN_API_KEY": "t"})
+    with pytest.raises(ConfigError, match=r"--org-id org-\.\.\. or set DEVIN_ORG_ID$"):
+        require_credentials(no_org)
+    with pytest.raises(ConfigError, match="set DEVIN_API_KEY"):
+        require_credentials(load_settings({"org_id": "org-x"}, environ={}))
+
+
+def test_inputs_are_spooled_only_to_be_counted_for_max_sessions(tmp_path: Path) -> None:
+    results = tmp_path / "logs" / "r.jsonl"
+    assert spool_dir(_settings(results=str(results))) is None
+    assert spool_dir(_settings(results=str(results), max_sessions=3)) == results.parent
 
 
 def test_the_count_made_meanwhile_lands_in_the_tally(tmp_path: Path) -> None:
@@ -157,7 +179,7 @@ def test_the_count_made_meanwhile_lands_in_the_tally(tmp_path: Path) -> None:
     with open_sources([_file(tmp_path)]) as sources:
         place = sources[0].stream.tell()
         thread = count_meanwhile(_settings(), sources, tally)
-        assert thread is not None
+        assert thread is not None and thread.daemon and thread.name == "devin-terminate-count"
         thread.join(10)
         assert sources[0].stream.tell() == place
     assert tally.expected == len(_IDS)
@@ -188,3 +210,75 @@ def test_the_count_pauses_to_leave_the_interpreter_to_the_run(
         slept.clear()
         assert count_sources(sources) == (len(_IDS), 0)
     assert slept == []
+
+
+def _two_columns(tmp_path: Path) -> str:
+    """Ids in two columns: five distinct in the first, two in ``other``."""
+    path = tmp_path / "two.csv"
+    rows = [f"{i},{_IDS[n % 2]}\n" for n, i in enumerate(_IDS)]
+    path.write_text("session_id,other\n" + "".join(rows))
+    return str(path)
+
+
+def _result_log(tmp_path: Path) -> str:
+    """A result log as input: three sessions failed, two terminated."""
+    outcomes = ["failed"] * 3 + ["terminated"] * 2
+    path = tmp_path / "results.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"event": "session.result", "session_id": "{i}", "outcome": "{o}"}}\n'
+            for i, o in zip(_IDS, outcomes, strict=True)
+        )
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "flags", "expected"),
+    [
+        (_two_columns, {}, 5),
+        (_two_columns, {"column": "other"}, 2),
+        (_result_log, {}, 3),
+        (_result_log, {"outcome": ["terminated"]}, 2),
+    ],
+)
+def test_both_counts_read_the_column_and_outcomes_chosen(
+    tmp_path: Path, make: Callable[[Path], str], flags: dict[str, Any], expected: int
+) -> None:
+    settings, tally = _settings(**flags), Tally()
+    with open_sources([make(tmp_path)]) as sources:
+        assert preflight(settings, sources, lambda total, s: total() == expected) == expected
+        thread = count_meanwhile(settings, sources, tally)
+        assert thread is not None
+        thread.join(10)
+    assert tally.expected == expected
+
+
+def test_the_count_made_meanwhile_pauses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(worker.input.sources.time, "sleep", slept.append)
+    monkeypatch.setattr(worker.run.preflight, "_PAUSE", (2, 0.25))
+    tally = Tally()
+    with open_sources([_file(tmp_path)]) as sources:
+        thread = count_meanwhile(_settings(), sources, tally)
+        assert thread is not None
+        thread.join(10)
+    assert slept == [0.25] * 3 and tally.expected == len(_IDS)
+
+
+def test_a_count_that_fails_meanwhile_is_left_to_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uncaught: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", uncaught.append)
+
+    def broken(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        raise InputError("cannot read input: gone")
+
+    monkeypatch.setattr(worker.run.preflight, "count_sources", broken)
+    tally = Tally()
+    with open_sources([_file(tmp_path)]) as sources:
+        thread = count_meanwhile(_settings(), sources, tally)
+        assert thread is not None
+        thread.join(10)
+    assert uncaught == [] and tally.expected is None

@@ -80,12 +80,6 @@ class _Pread(io.RawIOBase):
     def __init__(self, fd: int, start: int) -> None:
         self._fd, self._place = fd, start
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def readinto(self, buffer: Any) -> int:
         data = os.pread(self._fd, len(buffer), self._place)
         buffer[: len(data)] = data
