@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
 
+import pytest
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
 from worker.fleet.connect import Lifeline, limiter_key, open_redis
@@ -13,9 +15,23 @@ from worker.fleet.limiter import SharedLimiter
 RATE, BURST = 60.0, 3
 
 
-def _limiter(server: RedisServer, key: str) -> SharedLimiter:
-    redis = open_redis(server.url)
-    return SharedLimiter(redis, Lifeline(server.url, 5), key, RATE, burst=BURST)
+Make = Callable[[str], SharedLimiter]
+
+
+@pytest.fixture
+async def limiters(redis_server: RedisServer) -> AsyncIterator[Make]:  # noqa: F811
+    """Limiters on the test's Redis, each on a client of its own, closed whatever the test
+    did (a client left open is collected in a later test, on a closed loop)."""
+    made: list[SharedLimiter] = []
+
+    def make(key: str) -> SharedLimiter:
+        redis = open_redis(redis_server.url)
+        made.append(SharedLimiter(redis, Lifeline(redis_server.url, 5), key, RATE, burst=BURST))
+        return made[-1]
+
+    yield make
+    for limiter in made:
+        await limiter._script.registered_client.aclose()
 
 
 async def _hammer(limiter: SharedLimiter, until: float, grants: list[float]) -> None:
@@ -34,9 +50,9 @@ def _peak(grants: list[float]) -> int:
     return peak
 
 
-async def test_workers_share_one_limit(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_workers_share_one_limit(limiters: Make) -> None:
     key = limiter_key("org-test", "http://127.0.0.1:1")
-    workers = [_limiter(redis_server, key) for _ in range(3)]
+    workers = [limiters(key) for _ in range(3)]
     grants: list[float] = []
     until = time.monotonic() + 1.5
     # three workers, each with four tasks asking at once: the org still gets RATE + BURST
@@ -48,28 +64,22 @@ async def test_workers_share_one_limit(redis_server: RedisServer) -> None:  # no
     assert all(w.grants > 0.15 * len(grants) for w in workers)  # every worker gets its share
     trips = sum(w.round_trips for w in workers) / len(grants)
     assert trips < 1.5  # a reserved slot needs no second ask
-    for w in workers:
-        await w._script.registered_client.aclose()
 
 
-async def test_a_throttle_pauses_and_slows_every_worker(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_a_throttle_pauses_and_slows_every_worker(limiters: Make) -> None:
     key = limiter_key("org-test", "http://127.0.0.1:2")
-    one, other = _limiter(redis_server, key), _limiter(redis_server, key)
+    one, other = limiters(key), limiters(key)
     await one.acquire()
+    started = time.monotonic()  # before the report: the pause runs on Redis's clock from it
     await one.throttled(0.3)  # a 429 seen by one worker, Retry-After 0.3 s
-    started = time.monotonic()
     await other.acquire()
-    assert time.monotonic() - started >= 0.25  # the other worker waited out the pause
+    assert time.monotonic() - started >= 0.28  # the other worker waited out the pause
     assert other.rate < RATE  # and sees the lowered shared rate
-    for w in (one, other):
-        await w._script.registered_client.aclose()
 
 
-async def test_a_flushed_script_cache_is_reloaded(redis_server: RedisServer) -> None:  # noqa: F811
-    limiter = _limiter(redis_server, limiter_key("org-test", "http://127.0.0.1:3"))
+async def test_a_flushed_script_cache_is_reloaded(limiters: Make) -> None:
+    limiter = limiters(limiter_key("org-test", "http://127.0.0.1:3"))
     await limiter.acquire()
-    redis = limiter._script.registered_client
-    await redis.script_flush()
+    await limiter._script.registered_client.script_flush()
     await limiter.acquire()  # NOSCRIPT: redis-py loads it again
     assert limiter.grants == 2
-    await redis.aclose()
