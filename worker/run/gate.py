@@ -34,6 +34,7 @@ from worker.run.control import Change, Clock, RateController
 
 RateListener = Callable[[float, float, str], None]
 Sleep = Callable[[float], Awaitable[None]]
+BURST_S = 0.05  # after a quiet spell, this long's worth of grants may go at once
 _BATCH_S = 0.002  # grants due within this much of each other are granted in one wake-up
 _HOLD_POLL_S = 0.002  # how often a hold (worker.run.control) is looked at again
 _EPSILON = 1e-6  # below a microsecond, a wait is float rounding (a quantised clock never moves)
@@ -135,7 +136,7 @@ class RateGate:
 
     def _tolerance(self, rate: float) -> int:
         """How many grants may go at once after a quiet spell."""
-        window = max(1, round(rate * 0.05))
+        window = max(1, round(rate * BURST_S))
         return min(window, self._burst) if self._burst else window
 
     async def _pump(self) -> None:

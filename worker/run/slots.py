@@ -24,6 +24,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 
+from worker.run.gate import BURST_S
 from worker.settings import AUTO_CONCURRENCY_MAX
 
 FLOOR = 8  # auto never keeps fewer (and is this without a rate ceiling)
@@ -31,7 +32,6 @@ CEILING = AUTO_CONCURRENCY_MAX  # nor more: the connections one worker opens at 
 FIRST_GUESS_S = 0.25  # the answer time assumed before the first answer
 WEIGHT = 1 / 32  # of each answer in the moving mean
 HEADROOM = 2.0  # slots kept per slot the rate needs at the mean answer time
-BURST_S = 0.05  # the gate's burst: this long's worth of grants at once (worker/run/gate.py)
 
 RateNow = Callable[[], float | None]
 
