@@ -112,7 +112,7 @@ def open_redis(url: str, *, password: str | None = None, socket_timeout: float =
     try:
         from redis.asyncio import Redis
         from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
+        from redis.asyncio.retry import Retry
     except ImportError:
         raise ConfigError(
             "--redis needs the redis extra: pip install 'devin-terminate[redis]'"
