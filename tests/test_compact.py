@@ -130,8 +130,56 @@ def test_compact_command_takes_the_run_lock(
 
     path = tmp_path / "r.jsonl"
     path.write_text("")
-    with RunLock(Path(f"{path}.lock")):
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(path)
+    with RunLock(path):  # the run's lock, named by the log: held through any name of it
         assert cli.main(["compact", str(path)]) == 4
+        assert cli.main(["compact", str(link)]) == 4
+    with RunLock(path, tmp_path / "custom.lock"):  # a run with its own --lock: the log's inode
+        assert cli.main(["compact", str(link)]) == 4
+    assert cli.main(["compact", "-q", str(link)]) == 0
+    assert link.is_symlink() and link.resolve() == path.resolve()
+    assert not list(tmp_path.glob("*.lock.lock"))
     assert cli.main(["compact", "-q", str(path), "--keep", "30d"]) == 0
     assert cli.main(["compact", "-q", str(tmp_path / "none.jsonl")]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_compact_keeps_the_intents_no_final_result_followed(tmp_path: Path) -> None:
+    """An interrupted run leaves intents without answers: resume needs them after compact."""
+    path = tmp_path / "r.jsonl"
+    ts = _iso(START)
+
+    def sending(sid: str) -> dict[str, object]:
+        return {"event": "session.sending", "run_id": "a", "ts": ts, "session_id": sid}
+
+    def result(sid: str, outcome: str, status: int | None) -> dict[str, object]:
+        return {
+            "event": "session.result",
+            "run_id": "a",
+            "ts": ts,
+            "session_id": sid,
+            "outcome": outcome,
+            "http_status": status,
+        }
+
+    lines = [
+        sending("devin-lost"),  # killed before the answer came
+        sending("devin-done"),
+        result("devin-done", "terminated", 200),
+        sending("devin-5xx"),
+        result("devin-5xx", "failed", 503),  # the DELETE may have worked unseen
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
+    before = scan_results(path)
+    compact(path, DAY, now=START + 60)
+    kept = [(r["event"], r["session_id"]) for r in map(orjson.loads, path.read_bytes().splitlines())]
+    assert kept == [
+        ("session.sending", "devin-lost"),
+        ("session.result", "devin-done"),
+        ("session.sending", "devin-5xx"),
+        ("session.result", "devin-5xx"),
+    ]
+    after = scan_results(path)
+    assert after.sent == before.sent == {"devin-lost", "devin-5xx"}
+    assert len(after.settled) == 1 and "devin-done" in after.settled

@@ -108,3 +108,22 @@ def test_second_run_through_a_symlink_exits_4_and_sends_nothing_twice(
     assert sim.stats()["sessions_with_multiple_deletes"] == 0
     finals = Counter(r["session_id"] for r in session_results(out) if r["outcome"] != "cancelled")
     assert finals and max(finals.values()) == 1
+
+
+def test_work_takes_the_lock_of_its_result_log(tmp_path: Path) -> None:
+    """``work`` locks its real log (named through a symlink too), never a ``.lock.lock``."""
+    from worker.fleet.options import FleetOptions
+    from worker.fleet.work import run_worker
+    from worker.settings import load_settings
+
+    log = _log(tmp_path)
+    (tmp_path / "sym.jsonl").symlink_to(log)
+    env = {"DEVIN_API_KEY": "apk_user_x", "DEVIN_ORG_ID": "org-x"}
+    options = FleetOptions("redis://127.0.0.1:1", None, "ids", consumer="w1")
+    for lock in (None, tmp_path / "custom.lock"):
+        settings = load_settings({"results": str(tmp_path / "sym.jsonl"), "lock": lock}, environ=env)
+        with RunLock(log), pytest.raises(LockError) as caught:  # a run, or another worker
+            run_worker(settings, options)
+        assert caught.value.exit_code == 4
+    assert not list(tmp_path.glob("*.lock.lock"))
+    assert log.read_text() == '{"event":"run.started"}\n'

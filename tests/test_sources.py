@@ -201,9 +201,40 @@ def test_dry_run_result_log_feeds_back(tmp_path: Path) -> None:
     path = _write(tmp_path, "results.jsonl", b"\n".join(orjson.dumps(r) for r in records))
     items = _items(path)
     assert [(item.session_id, _lines([item])[0]) for item in items] == [
-        ("devin-a", 2),
-        ("devin-d", 6),
+        ("devin-d", 6),  # not a record of the log: an id as any other
+        ("devin-a", 2),  # the log's, once its history is known
     ]
+
+
+def _log_items(tmp_path: Path, records: list[dict[str, object]], *outcomes: str) -> list[object]:
+    path = _write(tmp_path, "r.jsonl", b"\n".join(orjson.dumps(r) for r in records))
+    chosen = list(read_inputs([path], outcomes=outcomes or None))
+    return [(item.session_id, _lines([item])[0], item.uncertain) for item in chosen]
+
+
+def test_a_result_log_as_input_takes_each_ids_latest_result(tmp_path: Path) -> None:
+    def sending(sid: str) -> dict[str, object]:
+        return {"event": "session.sending", "session_id": sid}
+
+    def result(sid: str, outcome: str, status: int | None = None) -> dict[str, object]:
+        return {"event": "session.result", "session_id": sid, "outcome": outcome,
+                "http_status": status}  # fmt: skip
+
+    clean = [sending("devin-a"), result("devin-a", "terminated"), sending("devin-b"),
+             result("devin-b", "archived")]  # fmt: skip
+    assert _log_items(tmp_path, clean) == []  # intents are no results
+    assert _log_items(tmp_path, clean, "failed") == []
+    assert _log_items(tmp_path, clean, "archived") == [("devin-b", 4, False)]
+    retried = [
+        result("devin-a", "failed", 500),
+        result("devin-a", "terminated", 200),  # failed, then settled by a rerun
+        result("devin-b", "failed", 503),
+        sending("devin-b"),  # sent again, killed before the answer
+        sending("devin-c"),  # sent, never answered: no result selects it
+        result("devin-d", "failed", 403),
+    ]
+    assert _log_items(tmp_path, retried, "terminated") == [("devin-a", 2, False)]
+    assert _log_items(tmp_path, retried) == [("devin-b", 3, True), ("devin-d", 6, False)]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
 """``devin-terminate compact RESULTS [--keep 90d]``: keep a result log bounded.
 
-Keeps the run records and the latest record of each session written in the last ``--keep``
-(default 90 days), drops the rest; takes the log's lock (the one ``run`` takes), so it never
-rewrites a log that a run is appending to (exit 4 then, nothing changed). Run it after each
+Keeps the run records, the latest result of each session and the intents no final result
+followed, written in the last ``--keep`` (default 90 days), drops the rest; takes the
+log's locks (those ``run`` takes: the log's own inode, whatever name or symlink reaches it,
+and the lock file), so it never rewrites a log that a run is appending to (exit 4 then,
+nothing changed). A symlink to the log stays a symlink: the file it names is rewritten. Run it after each
 nightly run: the log, and the resume scan at the start of every run, stay the size of the
 window however many nights go by.
 """
@@ -46,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
         if not args.quiet:
             log.info("results.absent", results=str(results))
         return 0
-    with RunLock(Path(args.lock) if args.lock else Path(f"{results}.lock")):
+    with RunLock(results, args.lock):
         done = compact(results, args.keep)
     if not args.quiet:
         log.info(

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import uuid
 from contextlib import ExitStack
-from pathlib import Path
 
 import structlog
 
@@ -61,7 +60,7 @@ def run_worker(settings: Settings, options: FleetOptions, tally: Tally | None = 
         )
     tally = tally or Tally()
     with ExitStack() as stack:
-        stack.enter_context(RunLock(settings.lock or Path(f"{settings.results}.lock")))
+        stack.enter_context(RunLock(settings.results, settings.lock))
         run_id = uuid.uuid4().hex[:12]
         sink_log = ResultLog(settings.results, run_id)
         stack.callback(sink_log.close)

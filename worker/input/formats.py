@@ -15,7 +15,7 @@ text.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import orjson
@@ -23,6 +23,8 @@ import orjson
 from worker.input.csvfile import ID_HEADERS, CsvReader, header_key
 from worker.input.csvrecords import DELIMITERS
 from worker.input.ids import InvalidId, is_session_id, parse_session_id
+from worker.outcomes import FINAL_OUTCOMES
+from worker.output.history import definitely_not_done
 
 __all__ = [
     "DEFAULT_LOG_OUTCOMES",
@@ -36,7 +38,7 @@ __all__ = [
 
 _ID_COLUMNS = ("session_id", "devin_id", "id")
 # Records of our own result log: fed back as input, they name the sessions to do again.
-_LOG_EVENTS = frozenset({"run.started", "session.result", "run.finished"})
+_LOG_EVENTS = frozenset({"run.started", "session.sending", "session.result", "run.finished"})
 # The outcomes of a result log taken as input when ``--outcome`` is not given: those that
 # want another run (failed, cancelled) and the dry run's would_terminate.
 DEFAULT_LOG_OUTCOMES = frozenset({"failed", "cancelled", "would_terminate"})
@@ -76,15 +78,21 @@ def _any_valid(values: list[str]) -> bool:
 class JsonlFormat:
     """One JSON object a line, the id under ``session_id``, ``devin_id`` or ``id``.
 
-    Records of this tool's own result log are recognised by their ``event``: a
-    ``session.result`` whose outcome is one of ``outcomes`` (default
-    `DEFAULT_LOG_OUTCOMES`) yields its id, so a log can be fed back as input; every other
-    record of the log is skipped silently.
+    Records of this tool's own result log are recognised by their ``event`` and read as a
+    history, not line by line: each id's latest ``session.result`` decides, and the ids
+    whose latest outcome is one of ``outcomes`` (default `DEFAULT_LOG_OUTCOMES`) come out
+    once the stream ends (`log_items`), each from the line of that result. An intent
+    (``session.sending``) selects nothing; it marks its id uncertain until a result that
+    settles it follows (a DELETE may have gone out unanswered). Every other record of the
+    log is skipped silently.
     """
 
     def __init__(self, column: str | None, outcomes: Iterable[str] | None = None) -> None:
         self._keys = (column,) if column is not None else _ID_COLUMNS
         self._outcomes = DEFAULT_LOG_OUTCOMES if outcomes is None else frozenset(outcomes)
+        self.line = 0  # the physical line being parsed: set by the reader
+        self._latest: dict[str, tuple[int, bool]] = {}  # id: (line of its result, selected)
+        self._uncertain: set[str] = set()
 
     def parse(self, text: str) -> str | None:
         try:
@@ -94,18 +102,34 @@ class JsonlFormat:
         if not isinstance(record, dict):
             raise InvalidId(f"not a JSON object (got {type(record).__name__})")
         if record.get("event") in _LOG_EVENTS:
-            return self._from_log_record(record)
+            self._from_log_record(record)
+            return None
         for key in self._keys:
             if key in record:
                 return _id_value(key, record[key])
         raise InvalidId(f"no {' or '.join(map(repr, self._keys))} key in the object")
 
-    def _from_log_record(self, record: dict[str, object]) -> str | None:
-        if record.get("event") != "session.result" or record.get("outcome") not in self._outcomes:
-            return None
-        if record.get("session_id") is None:  # an invalid line of an earlier run
-            return None
-        return _id_value("session_id", record.get("session_id"))
+    def _from_log_record(self, record: dict[str, object]) -> None:
+        event, raw = record.get("event"), record.get("session_id")
+        if raw is None or event not in ("session.sending", "session.result"):
+            return  # a run record, or the result of an invalid line of an earlier run
+        session_id = _id_value("session_id", raw)
+        if event == "session.sending":
+            self._uncertain.add(session_id)
+            return
+        outcome = record.get("outcome")
+        self._latest[session_id] = (self.line, outcome in self._outcomes)
+        if outcome in FINAL_OUTCOMES or definitely_not_done(record):
+            self._uncertain.discard(session_id)
+
+    def log_items(self, name: str) -> Iterator[tuple[str, str, bool]]:
+        """(source, id, uncertain) of each selected id of the result log read, in order of
+        its latest result; the history is then forgotten."""
+        chosen = sorted((line, sid) for sid, (line, take) in self._latest.items() if take)
+        uncertain = self._uncertain
+        self._latest, self._uncertain = {}, set()
+        for line, session_id in chosen:
+            yield f"{name}:{line}", session_id, session_id in uncertain
 
 
 def _id_value(key: str, value: object) -> str:

@@ -30,6 +30,8 @@ class InputItem:
     session_id: str | None  # the clean id; None when the line is invalid
     error: str | None = None  # the reason when invalid
     raw: str | None = None  # invalid lines: the text, printable, at most 200 characters
+    # a result log given as input holds an intent no result settled: a DELETE may have gone
+    uncertain: bool = False
 
 
 def csv_items(name: str, rows: Iterator[Parsed]) -> Iterator[InputItem]:

@@ -1,13 +1,15 @@
 """Input sources: files, stdin and pipes, streamed into `InputItem` values.
 
-Every record is accounted for. A blank line or a ``#`` comment yields nothing; a CSV
-header row and the result-log records of outcomes not selected (see
-`worker.input.formats.JsonlFormat`) yield nothing; every other record yields one item, valid
-or invalid, with its ``file:line`` (the physical line where the record starts). A text
+Every record is accounted for. A blank line, a ``#`` comment or a CSV header row yields
+nothing; the records of a result log yield, once the log has been read to its end, the
+ids whose latest result has an outcome selected (see `worker.input.formats.JsonlFormat`);
+every other record yields one item, valid or invalid, with its ``file:line`` (the
+physical line where the record starts). A text
 or JSONL record is one physical line; a CSV record goes on over the lines of a quoted
 field (`worker.input.csvrecords`). Lines end in LF, CRLF or a lone CR. A leading
 byte-order mark is dropped on any line (files joined with ``cat`` carry one mid-file).
-Reading is in bounded blocks, so memory stays flat however long the input is; a line
+Reading is in bounded blocks, so memory stays flat however long the input is (a result
+log holds an entry per session id while it is read); a line
 longer than `MAX_LINE_BYTES` (text, JSONL) or a record longer than `MAX_RECORD_BYTES`
 (CSV) is reported without being kept.
 
@@ -25,7 +27,7 @@ from typing import BinaryIO
 
 from worker.input.csvfile import CsvReader
 from worker.input.csvrecords import clean_start
-from worker.input.formats import Format, TextFormat, for_path, sniff
+from worker.input.formats import Format, JsonlFormat, TextFormat, for_path, sniff
 from worker.input.items import MAX_LINE_BYTES, UNREADABLE, InputItem, csv_items, line_item
 from worker.input.lines import MAX_RECORD_BYTES, Line, physical_lines
 from worker.input.opening import Source, open_sources, rewind
@@ -168,9 +170,14 @@ def _read_stream(
         if isinstance(fmt, CsvReader):
             yield from csv_items(name, fmt.rows(itertools.chain([line], lines)))
             return
+        if isinstance(fmt, JsonlFormat):
+            fmt.line = line[0]
         item = line_item(name, line, fmt or UNREADABLE)
         if item is not None:
             yield item
+    if isinstance(fmt, JsonlFormat):  # a result log's ids, once its history is known
+        for source, session_id, uncertain in fmt.log_items(name):
+            yield InputItem(source, session_id, uncertain=uncertain)
 
 
 def _sniffable(line: Line) -> str | None:

@@ -1,10 +1,12 @@
 """Bounded result logs: ``compact`` rewrites a log keeping, for the last ``keep`` seconds,
-the run records and the latest record of each session, and nothing older.
+the run records, the latest result of each session and every intent (``session.sending``)
+that no final result followed, and nothing older.
 
 A nightly job appends a few thousand records a night; without this the log, and the
 resume scan that reads it whole before every run, grow by that much every night. Compacted
 every night, both stay the size of the retention window. What resume needs survives: a
-session's latest record decides whether it is skipped, and anything older than the window
+session's latest result decides whether it is skipped, an intent without a final answer
+makes a 409 on the rerun this tool's termination, and anything older than the window
 is either settled long ago (the API no longer lists it as running) or is tried again,
 which is safe. The rewrite goes to a temporary file beside the log (mode 0600, fsynced)
 that replaces it atomically, so a crash leaves the old log or the new one, never half.
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+from worker.outcomes import FINAL_OUTCOMES
 
 _RUN_EVENTS = frozenset({"run.started", "run.finished"})
 
@@ -38,8 +42,9 @@ def iso_cutoff(keep_s: float, now: float | None = None) -> str:
 
 
 def compact(path: str | os.PathLike[str], keep_s: float, *, now: float | None = None) -> Compacted:
-    """Rewrite ``path`` in place; the caller holds the result log's lock."""
-    path = Path(path)
+    """Rewrite ``path`` in place; the caller holds the result log's lock. A symlink is
+    followed: the file it names is rewritten, and the link stays a link."""
+    path = Path(os.path.realpath(path))
     cutoff = iso_cutoff(keep_s, now)
     keep, records = _lines_to_keep(path, cutoff)
     before = path.stat().st_size
@@ -62,7 +67,8 @@ def compact(path: str | os.PathLike[str], keep_s: float, *, now: float | None = 
 def _lines_to_keep(path: Path, cutoff: str) -> tuple[set[int], int]:
     """Line numbers (0-based) to keep, and how many records the log held."""
     runs: set[int] = set()
-    latest: dict[str, tuple[str, int]] = {}
+    latest: dict[str, int] = {}  # the line of each session's latest result
+    pending: dict[str, list[int]] = {}  # intents that no final result followed yet
     records = 0
     with open(path, "rb") as fh:
         for number, line in enumerate(fh):
@@ -76,13 +82,18 @@ def _lines_to_keep(path: Path, cutoff: str) -> tuple[set[int], int]:
             ts = record.get("ts")
             if not isinstance(ts, str) or ts < cutoff:
                 continue
-            if record.get("event") in _RUN_EVENTS:
+            event = record.get("event")
+            if event in _RUN_EVENTS:
                 runs.add(number)
-            elif record.get("event") == "session.result":
+            elif event == "session.result":
                 key = _key(record)
-                if key not in latest or ts >= latest[key][0]:
-                    latest[key] = (ts, number)
-    return runs | {number for _, number in latest.values()}, records
+                latest[key] = number
+                if record.get("outcome") in FINAL_OUTCOMES:
+                    pending.pop(key, None)
+            elif event == "session.sending" and isinstance(record.get("session_id"), str):
+                pending.setdefault(_key(record), []).append(number)
+    intents = {number for numbers in pending.values() for number in numbers}
+    return runs | intents | set(latest.values()), records
 
 
 def _key(record: dict[str, object]) -> str:

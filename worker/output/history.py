@@ -68,7 +68,7 @@ def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
 
 def _unsettled(prior: PriorRuns, record: dict[str, Any], session_id: str) -> None:
     prior.settled.discard(session_id)
-    if _definitely_not_done(record):
+    if definitely_not_done(record):
         prior.sent.discard(session_id)
 
 
@@ -83,7 +83,7 @@ def _scan_other(prior: PriorRuns, record: dict[str, Any]) -> None:
         prior.owners.add((org if type(org) is str else None, url if type(url) is str else None))
 
 
-def _definitely_not_done(record: dict[str, Any]) -> bool:
+def definitely_not_done(record: dict[str, Any]) -> bool:
     """A non-final result that proves the DELETE did nothing: a plain 4xx refusal. A cancelled
     request, a timeout, a 5xx or a throttle may have hidden a DELETE that worked."""
     status = record.get("http_status")

@@ -151,7 +151,7 @@ class Pipeline:
             if self.settings.dry_run:
                 result = await term.preview(item.session_id, item.source)
             else:
-                sent = item.session_id in self._sent
+                sent = item.uncertain or item.session_id in self._sent
                 result = await term.terminate(item.session_id, item.source, sent_before=sent)
         except ResultLogError as exc:  # the intent could not be written: nothing was sent
             self._log_failed(exc)
