@@ -173,7 +173,9 @@ def test_compact_keeps_the_intents_no_final_result_followed(tmp_path: Path) -> N
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
     before = scan_results(path)
     compact(path, DAY, now=START + 60)
-    kept = [(r["event"], r["session_id"]) for r in map(orjson.loads, path.read_bytes().splitlines())]
+    kept = [
+        (r["event"], r["session_id"]) for r in map(orjson.loads, path.read_bytes().splitlines())
+    ]
     assert kept == [
         ("session.sending", "devin-lost"),
         ("session.result", "devin-done"),

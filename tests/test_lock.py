@@ -121,7 +121,9 @@ def test_work_takes_the_lock_of_its_result_log(tmp_path: Path) -> None:
     env = {"DEVIN_API_KEY": "apk_user_x", "DEVIN_ORG_ID": "org-x"}
     options = FleetOptions("redis://127.0.0.1:1", None, "ids", consumer="w1")
     for lock in (None, tmp_path / "custom.lock"):
-        settings = load_settings({"results": str(tmp_path / "sym.jsonl"), "lock": lock}, environ=env)
+        settings = load_settings(
+            {"results": str(tmp_path / "sym.jsonl"), "lock": lock}, environ=env
+        )
         with RunLock(log), pytest.raises(LockError) as caught:  # a run, or another worker
             run_worker(settings, options)
         assert caught.value.exit_code == 4

@@ -4,9 +4,9 @@ Keeps the run records, the latest result of each session and the intents no fina
 followed, written in the last ``--keep`` (default 90 days), drops the rest; takes the
 log's locks (those ``run`` takes: the log's own inode, whatever name or symlink reaches it,
 and the lock file), so it never rewrites a log that a run is appending to (exit 4 then,
-nothing changed). A symlink to the log stays a symlink: the file it names is rewritten. Run it after each
-nightly run: the log, and the resume scan at the start of every run, stay the size of the
-window however many nights go by.
+nothing changed). A symlink to the log stays a symlink: the file it names is rewritten.
+Run it after each nightly run: the log, and the resume scan at the start of every run,
+stay the size of the window however many nights go by.
 """
 
 from __future__ import annotations

@@ -111,8 +111,8 @@ def open_redis(url: str, *, password: str | None = None, socket_timeout: float =
     check_url(url)
     try:
         from redis.asyncio import Redis
-        from redis.backoff import ExponentialBackoff
         from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
     except ImportError:
         raise ConfigError(
             "--redis needs the redis extra: pip install 'devin-terminate[redis]'"
