@@ -27,6 +27,12 @@ FINAL_OUTCOMES: frozenset[str] = frozenset(
 )
 
 
+def refused_unsent(http_status: object) -> bool:
+    """A non-final result with this status proves its DELETE did nothing: a plain 4xx
+    refusal. A cancelled request, a timeout, a 5xx or a throttle may hide one that worked."""
+    return type(http_status) is int and 400 <= http_status < 500 and http_status not in (408, 429)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionResult:
     """The result of one session id (or of one invalid input line, ``session_id`` None)."""

@@ -23,8 +23,7 @@ import orjson
 from worker.input.csvfile import ID_HEADERS, CsvReader, header_key
 from worker.input.csvrecords import DELIMITERS
 from worker.input.ids import InvalidId, is_session_id, parse_session_id
-from worker.outcomes import FINAL_OUTCOMES
-from worker.output.history import definitely_not_done
+from worker.outcomes import FINAL_OUTCOMES, refused_unsent
 
 __all__ = [
     "DEFAULT_LOG_OUTCOMES",
@@ -119,7 +118,7 @@ class JsonlFormat:
             return
         outcome = record.get("outcome")
         self._latest[session_id] = (self.line, outcome in self._outcomes)
-        if outcome in FINAL_OUTCOMES or definitely_not_done(record):
+        if outcome in FINAL_OUTCOMES or refused_unsent(record.get("http_status")):
             self._uncertain.discard(session_id)
 
     def log_items(self, name: str) -> Iterator[tuple[str, str, bool]]:

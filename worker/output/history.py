@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from worker.input.idset import IdSet
-from worker.outcomes import FINAL_OUTCOMES
+from worker.outcomes import FINAL_OUTCOMES, refused_unsent
 
 
 @dataclass(slots=True)
@@ -68,7 +68,7 @@ def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
 
 def _unsettled(prior: PriorRuns, record: dict[str, Any], session_id: str) -> None:
     prior.settled.discard(session_id)
-    if definitely_not_done(record):
+    if refused_unsent(record.get("http_status")):
         prior.sent.discard(session_id)
 
 
@@ -81,13 +81,6 @@ def _scan_other(prior: PriorRuns, record: dict[str, Any]) -> None:
     elif event == "run.started":
         org, url = record.get("org_id"), record.get("base_url")
         prior.owners.add((org if type(org) is str else None, url if type(url) is str else None))
-
-
-def definitely_not_done(record: dict[str, Any]) -> bool:
-    """A non-final result that proves the DELETE did nothing: a plain 4xx refusal. A cancelled
-    request, a timeout, a 5xx or a throttle may have hidden a DELETE that worked."""
-    status = record.get("http_status")
-    return type(status) is int and 400 <= status < 500 and status not in (408, 429)
 
 
 def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
