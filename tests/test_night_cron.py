@@ -59,6 +59,11 @@ def _cron(home: Path) -> subprocess.CompletedProcess[str]:
     assert env["PATH"] == "/usr/bin:/bin" and env["SHELL"] == "/bin/sh" and "MAILTO" in env
     assert PLACEHOLDER in command
     command = command.replace(PLACEHOLDER, str(INSTALLED))  # the user's one edit
+    # the textfile collector's directory: the night's own here
+    metrics = home / "textfile_collector" / "devin_terminate.prom"
+    metrics.parent.mkdir(exist_ok=True)
+    assert env["DEVIN_TERMINATE_METRICS_FILE"].endswith("/textfile_collector/devin_terminate.prom")
+    env["DEVIN_TERMINATE_METRICS_FILE"] = str(metrics)
     cron_env = {**env, "HOME": str(home), "LOGNAME": "cron", "USER": "cron"}
     cron_env.pop("MAILTO")
     argv = ["env", "-i", *(f"{k}={v}" for k, v in cron_env.items()), "/bin/sh", "-c", command]
@@ -77,6 +82,9 @@ def test_the_shipped_line_terminates_the_stale_sessions_silently(
     results = [r for r in read_results(night / "results.jsonl") if r["event"] == "session.result"]
     assert {r["session_id"] for r in results} == {line.split(",")[0] for line in stale}
     assert {r["outcome"] for r in results} <= {"terminated", "archived"}
+    metrics = (tmp_path / "textfile_collector" / "devin_terminate.prom").read_text()
+    assert "devin_terminate_run_exit_code 0.0" in metrics
+    assert f'devin_terminate_run_sessions{{outcome="terminated"}} {len(results)}.0' in metrics
     again = _cron(tmp_path)  # the next night: nothing left idle and running
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
 

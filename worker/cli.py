@@ -36,7 +36,9 @@ _FLAGS: dict[str, Sequence[str] | None] = {
     "list": CONNECTION,
     "enqueue": ("column", "log_format", "log_level"),
     "work": tuple(
-        n for n in _table.BY_NAME if n not in ("resume", "max_sessions", "yes", "column", "dry_run")
+        n
+        for n in _table.BY_NAME
+        if n not in ("resume", "max_sessions", "yes", "column", "dry_run", "metrics_file")
     ),
 }
 

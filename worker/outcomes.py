@@ -58,6 +58,19 @@ class Tally:
     started: float = field(default_factory=time.monotonic)
     rate_limit: float | None = None  # the rate currently granted (adaptive control moves it)
     requests: int = 0  # every request sent, retries and checks included
+    # what came back, counted by the client for every request it sent (the identity check
+    # and list pages too): (method, status class "2xx" ... "5xx", or "none": no answer)
+    answers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    throttled: int = 0  # 429 answers
+    retries: int = 0  # retries scheduled (each waits its backoff or Retry-After)
+    in_flight: int = 0  # requests sent and not answered yet
+
+    def answered(self, method: str, status: int | None) -> None:
+        """One request ended: with an HTTP ``status``, or None (no answer: a transport
+        failure, a timeout, or cancelled at shutdown)."""
+        self.answers[method, "none" if status is None else f"{status // 100}xx"] += 1
+        if status == 429:
+            self.throttled += 1
 
 
 @dataclass(slots=True)

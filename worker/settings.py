@@ -77,6 +77,7 @@ class Settings(BaseModel):
     # outcomes of a result log given as input whose ids are taken (None: failed,
     # cancelled, would_terminate); a string is split on commas (env, TOML)
     outcome: tuple[Outcome, ...] | None = default("outcome")
+    metrics_file: Path | None = default("metrics_file")
     lock: Path | None = default("lock")
     log_format: Literal["auto", "console", "json"] = default("log_format")
     log_level: Literal["debug", "info", "warning", "error"] = default("log_level")

@@ -4,8 +4,15 @@ settings flags are added by cli from the table)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from worker.commands.options import EXIT_CODES
+
+if TYPE_CHECKING:
+    from worker.output.textfile import RunMetricsFile
+    from worker.settings import Settings
 
 HELP = "terminate the sessions listed in INPUT files ('-' or none: stdin)"
 
@@ -32,7 +39,24 @@ def main(args: argparse.Namespace) -> int:
     from worker.run.job import run_job
 
     settings = settings_from(args)
-    with progress_for(settings) as tally:
-        report = run_job(settings, args.inputs, confirm=confirm_on_terminal, tally=tally)
+    with _metrics_file(settings) as night, progress_for(settings) as tally:
+        exit_hook = None
+        if night is not None:
+            night.tally, exit_hook = tally, night.exit
+        report = run_job(
+            settings, args.inputs, confirm=confirm_on_terminal, tally=tally, on_exit=exit_hook
+        )
+        if night is not None:
+            night.report = report
     print_summary(report, settings)
     return report.exit_code
+
+
+def _metrics_file(settings: Settings) -> AbstractContextManager[RunMetricsFile | None]:
+    """The ``--metrics-file`` writer (written on every way out), or nothing."""
+    if settings.metrics_file is None:
+        return contextlib.nullcontext()
+    from worker.output.textfile import RunMetricsFile, check_metrics_path
+
+    check_metrics_path(settings.metrics_file)
+    return RunMetricsFile(settings.metrics_file)

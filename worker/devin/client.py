@@ -28,6 +28,7 @@ from worker.devin.models import ServiceUserSelf, SessionPage
 from worker.devin.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
+    from worker.outcomes import Tally
     from worker.settings import Settings
 
 QueryValue = str | int | bool | Sequence[str]
@@ -59,10 +60,12 @@ class ClientOptions:
 
 
 class DevinClient:
-    """One ``aiohttp.ClientSession`` per run, with the token in its default headers."""
+    """One ``aiohttp.ClientSession`` per run, with the token in its default headers.
+    ``tally``: every request is counted there, in flight and by what came back."""
 
-    def __init__(self, options: ClientOptions) -> None:
+    def __init__(self, options: ClientOptions, *, tally: Tally | None = None) -> None:
         self._options = options
+        self._tally = tally
         self._prefix = (
             f"{options.base_url.rstrip('/')}/v3/organizations/{quote(options.org_id, safe='')}"
         )
@@ -140,6 +143,27 @@ class DevinClient:
         return answer, _parsed(answer, ServiceUserSelf)
 
     async def _send(
+        self,
+        method: str,
+        url: str | URL,
+        params: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+        *,
+        mutating: bool,
+    ) -> Answer:
+        tally = self._tally
+        if tally is None:
+            return await self._request(method, url, params, mutating=mutating)
+        status: int | None = None
+        tally.in_flight += 1
+        try:
+            answer = await self._request(method, url, params, mutating=mutating)
+            status = answer.status
+            return answer
+        finally:  # cancelled at shutdown: counted as sent, with no answer
+            tally.in_flight -= 1
+            tally.answered(method, status)
+
+    async def _request(
         self,
         method: str,
         url: str | URL,

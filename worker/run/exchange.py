@@ -50,6 +50,7 @@ class Exchange:
         retry: a few slow retries do not starve the run. (Cancelled while taking it back,
         at shutdown, the session's own release leaves one slot too many: intake is over.)
         """
+        self.tally.retries += 1
         slots = self.slots if wait > 0 else None
         if slots is not None:
             slots.release()

@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import BinaryIO
@@ -33,7 +33,7 @@ from worker.settings import Settings
 
 
 @contextmanager
-def _exit_on_sigterm() -> Iterator[None]:
+def _exit_on_sigterm(on_exit: Callable[[int], None] | None) -> Iterator[None]:
     """Until the pipeline takes the signals over: SIGTERM exits 143, like SIGINT's 130,
     even while a FIFO is being opened or stdin spooled. Nothing was sent yet, the lock is
     a ``flock`` the kernel drops and a spool is an unlinked file, so the process leaves
@@ -44,6 +44,8 @@ def _exit_on_sigterm() -> Iterator[None]:
         return
 
     def terminate(signum: int, frame: object) -> None:
+        if on_exit is not None:
+            on_exit(143)
         os._exit(143)
 
     previous = signal.signal(signal.SIGTERM, terminate)
@@ -60,13 +62,16 @@ def run_job(
     stdin: BinaryIO | None = None,
     confirm: Confirm | None = None,
     tally: Tally | None = None,
+    on_exit: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """The whole ``run`` command. Raises WorkerError subclasses for fatal conditions."""
+    """The whole ``run`` command. Raises WorkerError subclasses for fatal conditions.
+    ``on_exit(code)`` is called when the process leaves without unwinding (an early
+    SIGTERM)."""
     tally = tally or Tally()
     check_results_path(settings.results)
     require_credentials(settings)  # before any input is opened (a FIFO would wait)
     with ExitStack() as stack:
-        stack.enter_context(_exit_on_sigterm())
+        stack.enter_context(_exit_on_sigterm(on_exit))
         sources = stack.enter_context(
             open_sources(inputs, stdin=stdin, spool_dir=spool_dir(settings))
         )

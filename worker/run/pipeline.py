@@ -92,7 +92,7 @@ class Pipeline:
         try:
             token = self.settings.token.get_secret_value() if self.settings.token else ""
             options = ClientOptions.from_settings(self.settings, token)
-            async with DevinClient(options) as client:
+            async with DevinClient(options, tally=self.tally) as client:
                 await self._run_all(items, self._terminator(client, gate), first)
         finally:
             self._shutdown.remove()
