@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging()  # plain lines on stderr until a command's settings say otherwise
     try:
-        return int(importlib.import_module(_COMMANDS[args.command][0]).main(args))
+        code = int(importlib.import_module(_COMMANDS[args.command][0]).main(args))
+        sys.stdout.flush()  # a full or closed stdout is the command's error, not teardown's
+        return code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
@@ -113,8 +115,12 @@ def entry() -> NoReturn:
     here. So the interpreter's teardown (finalizing some 500 modules: about 0.1 s, a tenth of
     a short cron run's whole time) is skipped with ``os._exit``. Should a flush fail (a
     closed pipe), Python's own exit reports it as usual. `main` itself returns normally, for
-    callers in the same process (tests, the library).
+    callers in the same process (tests, the library). A standard descriptor closed at
+    start (``>&-``) is put on ``/dev/null`` first (`worker.output.standard`).
     """
+    from worker.output.standard import reopen_closed
+
+    reopen_closed()
     _warm_up(sys.argv[1] if len(sys.argv) > 1 else None)
     code = main()
     try:
@@ -126,10 +132,12 @@ def entry() -> NoReturn:
 
 
 def _fatal(exc: Exception, command: str) -> int:
-    from worker.errors import WorkerError
+    from worker.errors import ReaderGone, WorkerError
 
     if not isinstance(exc, WorkerError):
         raise exc
+    if isinstance(exc, ReaderGone):
+        return exc.exit_code  # `| head -1` read what it wanted: nothing to say
     import structlog
 
     structlog.get_logger("worker.cli").error(

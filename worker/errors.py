@@ -10,6 +10,8 @@ WorkerError          base                                                       
 ├── PreflightError   GET /v3/self: unreachable API, wrong base URL, other org      exit 3
 ├── ResultLogError   the result log cannot be written (disk full, I/O error)        exit 3
 ├── LockError        another run holds the lock                                     exit 4
+├── OutputError      stdout cannot be written (closed, full): list, report, config  exit 1
+│   └── ReaderGone   stdout's reader went away (``| head``): a quiet stop            exit 0
 └── RedisUnavailable (worker/fleet/connect.py) Redis away past --redis-timeout      exit 3
 
 Once sessions are in flight, nothing is raised: a refused token (401/403), endless throttling,
@@ -53,3 +55,11 @@ class ResultLogError(WorkerError, exit_code=3):
 
 class LockError(WorkerError, exit_code=4):
     """Another run holds the lock on this result log."""
+
+
+class OutputError(WorkerError, exit_code=1):
+    """stdout cannot be written (closed, disk full): a command whose output is data stops."""
+
+
+class ReaderGone(OutputError, exit_code=0):
+    """stdout's reader went away (``| head -1``): the command stops quietly, as asked."""

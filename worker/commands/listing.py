@@ -11,7 +11,6 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -159,11 +158,8 @@ def list_command(args: argparse.Namespace, *, now: Callable[[], float] = time.ti
     from worker.output.rows import RowWriter
 
     writer = RowWriter(args.columns, getattr(args, "format", "csv"))
-    try:
-        return asyncio.run(_list(settings, query, statuses, args.limit, writer))
-    except BrokenPipeError:
-        _silence_stdout()  # the reader left (``| head``): not an error
-        return 0
+    # a reader that leaves (``| head``) ends it through ReaderGone (worker.output.standard)
+    return asyncio.run(_list(settings, query, statuses, args.limit, writer))
 
 
 async def _list(
@@ -220,10 +216,3 @@ def check_statuses(given: list[str] | None) -> frozenset[str]:
                 f"known: {', '.join(known)}"
             )
     return names
-
-
-def _silence_stdout() -> None:
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())

@@ -116,6 +116,11 @@ def guard(stream: TextIO) -> TextIO:
 
 
 def guard_standard_streams() -> None:
-    """Route ``sys.stdout`` and ``sys.stderr`` through the redaction (idempotent)."""
-    sys.stdout = guard(sys.stdout)
-    sys.stderr = guard(sys.stderr)
+    """Route ``sys.stdout`` and ``sys.stderr`` through the redaction (idempotent), each
+    behind its policy for a closed, full or reader-less stream (`worker.output.standard`)."""
+    from worker.output.standard import Stderr, Stdout
+
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = guard(Stdout(sys.stdout))  # type: ignore[arg-type]
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = guard(Stderr(sys.stderr))  # type: ignore[arg-type]
