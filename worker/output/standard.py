@@ -33,7 +33,7 @@ def reopen_closed() -> None:
         except OSError:
             _devnull_on(fd)
             if fd == 1:
-                sys.stdout = _Closed()  # type: ignore[assignment]
+                sys.stdout = _Closed()
             elif fd == 2:
                 sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
 
