@@ -36,20 +36,30 @@ def _log(tmp_path: Path, count: int) -> Path:
     return path
 
 
-def test_report_into_a_pipe_closed_early_is_quiet(tmp_path: Path) -> None:
-    log = _log(tmp_path, 20_000)  # more than a pipe holds
+def _close_after_first_line(argv: list[str], env: dict[str, str] | None = None) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", "report", str(log), "--format", "ids"],
+        [sys.executable, "-m", "worker", *argv],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline().startswith(b"devin-")
+    assert proc.stdout.readline()
     proc.stdout.close()  # like `| head -1`
     assert proc.wait(30) == 0
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+def test_report_into_a_pipe_closed_early_is_quiet(tmp_path: Path) -> None:
+    log = _log(tmp_path, 20_000)  # more than a pipe holds
+    _close_after_first_line(["report", str(log), "--format", "ids"])
+
+
+def test_list_into_a_pipe_closed_early_is_quiet(simulator: Any) -> None:
+    sim = simulator("--sessions", "700")
+    _close_after_first_line(["list"], cli_env(sim, DEVIN_TERMINATE_LOG_LEVEL="warning"))
 
 
 @pytest.mark.parametrize("redirect", [">&-", ">/dev/full"])

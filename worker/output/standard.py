@@ -52,9 +52,8 @@ class _Closed(io.TextIOBase):
         raise OSError(errno.EBADF, "stdout is closed")
 
 
-class Stdout:
-    """A wrapper of stdout: the first failed write or flush raises `ReaderGone` (a pipe
-    without reader) or `OutputError`; stdout is then ``/dev/null`` and later writes vanish."""
+class Stderr:
+    """A wrapper of stderr: once a write or flush fails, every later line is dropped."""
 
     def __init__(self, inner: TextIO) -> None:
         self.inner = inner
@@ -77,6 +76,17 @@ class Stdout:
 
     def _fail(self, exc: Exception) -> None:
         self.failed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Stdout(Stderr):
+    """A wrapper of stdout: the first failed write or flush raises `ReaderGone` (a pipe
+    without reader) or `OutputError`; stdout is then ``/dev/null`` and later writes vanish."""
+
+    def _fail(self, exc: Exception) -> None:
+        self.failed = True
         with contextlib.suppress(OSError, ValueError):
             if self.inner.fileno() == 1:
                 _devnull_on(1)  # so that the interpreter's own last flush cannot fail either
@@ -84,32 +94,3 @@ class Stdout:
             raise ReaderGone("stdout's reader went away") from None
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise OutputError(f"cannot write to stdout: {reason}") from None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-class Stderr:
-    """A wrapper of stderr: once a write or flush fails, every later line is dropped."""
-
-    def __init__(self, inner: TextIO) -> None:
-        self.inner = inner
-        self.failed = False
-
-    def write(self, text: str) -> int:
-        if not self.failed:
-            try:
-                self.inner.write(text)
-            except (OSError, ValueError):
-                self.failed = True
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.failed:
-            try:
-                self.inner.flush()
-            except (OSError, ValueError):
-                self.failed = True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
