@@ -36,6 +36,9 @@ SCENARIOS = (
     "mixed",
     "ceiling",
     "schedule",
+    "cpu",
+    "first_request",
+    "resume",
 )
 HERE = Path(__file__).resolve().parent
 

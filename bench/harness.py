@@ -262,6 +262,47 @@ class Simulator:
             pass
 
 
+class ReferenceServer:
+    """``python -m bench.reference`` (a plain server, not our simulator) for the ``with`` block."""
+
+    def __init__(self, work: Path) -> None:
+        self._argv = [
+            sys.executable, "-m", "bench.reference", "--port", "0", "--token", TOKEN,
+            "--org-id", ORG_ID,
+        ]  # fmt: skip
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> ReferenceServer:
+        self._proc = subprocess.Popen(
+            self._argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=worker_env()
+        )
+        assert self._proc.stderr is not None
+        line = self._proc.stderr.readline().decode()
+        match = re.search(r"reference server at (http://\S+)", line)
+        if match is None:
+            self._proc.kill()
+            raise RuntimeError(f"the reference server did not start: {line!r}")
+        self.base_url = match.group(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            stop_process(self._proc, grace=10.0)
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base_url}/_reference/stats", timeout=30) as resp:
+            data: dict[str, Any] = json.load(resp)
+        return data
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.base_url}/_reference/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+
+
 def sessions_for(terminable: int) -> int:
     """A population size that holds at least ``terminable`` terminable sessions."""
     return int(terminable / TERMINABLE_SHARE * 1.05) + 50

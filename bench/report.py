@@ -31,6 +31,11 @@ _RATIOS = (
     ("soak", "accepted_share_of_limit", "accepted ÷ limit, 20% faults, worker --rate 2R"),
     ("soak", "share_429", "429s ÷ requests, 20% faults, worker --rate 2R"),
     ("memory", "peak_rss_1000000_ids_skipped", "peak RSS (MiB), rerun of 1,000,000 settled ids"),
+    ("cpu", "cpu_ratio_worker_to_bare", "CPU per session ÷ bare aiohttp script, start-up off"),
+    ("first_request", "start_to_first_delete_ratio", "start to first DELETE ÷ bare script"),
+    ("resume", "rerun_ratio_worker_to_bare", "rerun of 1,000,000 settled ids ÷ bare script"),
+    ("resume", "rss_growth_bytes_per_id", "RSS growth per id, rerun 100,000 to 1,000,000 ids"),
+    ("resume", "peak_rss_1000000_mib", "peak RSS (MiB), rerun of 1,000,000 ids, reference server"),
 )
 _START, _END = "<!-- ratios:start -->", "<!-- ratios:end -->"
 
