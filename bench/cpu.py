@@ -20,7 +20,9 @@ from bench.harness import (
     Figure,
     ReferenceServer,
     Scenario,
+    add_paired_ratio,
     median,
+    paired_order,
     run_measured,
     worker_env,
     worker_run_argv,
@@ -35,10 +37,9 @@ GOAL = 1.3
 def run(sc: Scenario) -> None:
     large, pairs = (2_000, 1) if sc.quick else (10_000, 3)
     per_session: dict[str, list[float]] = {"worker": [], "bare": []}
-    with ReferenceServer(sc.work) as ref:
+    with ReferenceServer() as ref:
         for pair in range(pairs):
-            order = ("worker", "bare") if pair % 2 == 0 else ("bare", "worker")
-            for kind in order:
+            for kind in paired_order(pair):
                 cpu = {n: _one(sc, ref, kind, n, pair).cpu_s for n in (SMALL, large)}
                 per_session[kind].append((cpu[large] - cpu[SMALL]) / (large - SMALL))
                 print(
@@ -46,41 +47,21 @@ def run(sc: Scenario) -> None:
                     f"{cpu[large]:.2f} s for {large}",
                     flush=True,
                 )
-    ratios = [w / b for w, b in zip(per_session["worker"], per_session["bare"], strict=True)]
-    ratio = median(ratios)
     for kind, values in per_session.items():
         sc.add(
             f"{kind}_cpu_ms_per_session",
             Figure(round(median(values) * 1000, 4), "CPU ms", runs=[v * 1000 for v in values]),
         )
-    sc.add(
-        "cpu_ratio_worker_to_bare",
-        Figure(
-            round(ratio, 3),
-            "x",
-            f"<= {GOAL:g}",
-            ratio <= GOAL,
-            runs=[round(r, 3) for r in ratios],
-            note=f"median of {pairs} paired runs; start-up taken away (a run of {SMALL} ids)",
-        ),
-    )
+    worker, bare = per_session["worker"], per_session["bare"]
+    add_paired_ratio(sc, "cpu_ratio_worker_to_bare", worker, bare, GOAL)
+    sc.note(f"CPU per session: start-up taken away (a run of {SMALL} ids beside each)")
 
 
 def _one(sc: Scenario, ref: ReferenceServer, kind: str, count: int, pair: int) -> ChildUsage:
     ids = [f"devin-cpu{pair}{kind[0]}{count}x{i:08d}" for i in range(count)]
     path = write_ids(sc.work / f"ids-{kind}-{count}-{pair}.csv", ids)
-    if kind == "worker":
-        argv = worker_run_argv(
-            [path],
-            base_url=ref.base_url,
-            results=path.with_suffix(".results.jsonl"),
-            rate=0,
-            concurrency=CONCURRENCY,
-        )
-    else:
-        argv = bare_argv(path, ref.base_url)
     usage = run_measured(
-        argv,
+        client_argv(kind, path, ref.base_url, CONCURRENCY),
         env=worker_env(),
         stdout=path.with_suffix(".out"),
         stderr=path.with_suffix(".log"),
@@ -92,7 +73,13 @@ def _one(sc: Scenario, ref: ReferenceServer, kind: str, count: int, pair: int) -
     return usage
 
 
-def bare_argv(ids: Path, base_url: str) -> list[str]:
+def client_argv(kind: str, ids: Path, base_url: str, concurrency: int) -> list[str]:
+    """The worker's ``run`` (its result log beside ``ids``) or the bare script, on ``ids``."""
+    if kind == "worker":
+        results = ids.with_suffix(".results.jsonl")
+        return worker_run_argv(
+            [ids], base_url=base_url, results=results, rate=0, concurrency=concurrency
+        )
     return [
         sys.executable,
         "-m",
@@ -104,5 +91,5 @@ def bare_argv(ids: Path, base_url: str) -> list[str]:
         "--ids",
         str(ids),
         "--concurrency",
-        str(CONCURRENCY),
+        str(concurrency),
     ]

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from worker.fleet.server import stop_process
 
@@ -199,10 +199,54 @@ def worker_run_argv(
     ]
 
 
-class Simulator:
+class _Served:
+    """A server in its own process for the ``with`` block; its first stderr line says where."""
+
+    _argv: list[str]
+    _started = _URL_LINE
+    _name = "server"
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> Self:
+        self._proc = subprocess.Popen(
+            self._argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=worker_env()
+        )
+        assert self._proc.stderr is not None
+        line = self._proc.stderr.readline().decode()
+        match = self._started.search(line)
+        if match is None:
+            self._proc.kill()
+            raise RuntimeError(f"the {self._name} did not start: {line!r}")
+        self.base_url = match.group(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            stop_process(self._proc, grace=10.0)
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
+
+    def _get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base_url}{path}", timeout=30) as resp:
+            data: dict[str, Any] = json.load(resp)
+        return data
+
+    def _post(self, path: str) -> None:
+        request = urllib.request.Request(f"{self.base_url}{path}", method="POST")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+
+
+class Simulator(_Served):
     """``python -m worker simulate`` in its own process, for the ``with`` block."""
 
+    _name = "simulator"
+
     def __init__(self, work: Path, *, sessions: int, args: Sequence[str] = ()) -> None:
+        super().__init__()
         self.ids_path = work / "sim-ids.csv"
         self._argv = [
             sys.executable,
@@ -223,84 +267,38 @@ class Simulator:
             str(self.ids_path),
             *args,
         ]
-        self._log = work / "simulator.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> Simulator:
-        self._proc = subprocess.Popen(
-            self._argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=worker_env()
-        )
-        assert self._proc.stderr is not None
-        line = self._proc.stderr.readline().decode()
-        match = _URL_LINE.search(line)
-        if match is None:
-            self._proc.kill()
-            raise RuntimeError(f"the simulator did not start: {line!r}")
-        self.base_url = match.group(1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, grace=10.0)
-            if self._proc.stderr is not None:
-                self._proc.stderr.close()
 
     def ids(self) -> list[str]:
         lines = self.ids_path.read_text().split()
         return lines[1:]  # the header row
 
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base_url}/_simulator/stats", timeout=30) as resp:
-            data: dict[str, Any] = json.load(resp)
+        data = self._get("/_simulator/stats")
         data.pop("deletes_by_session", None)
         return data
 
     def reset_stats(self) -> None:
-        request = urllib.request.Request(f"{self.base_url}/_simulator/reset-stats", method="POST")
-        with urllib.request.urlopen(request, timeout=30):
-            pass
+        self._post("/_simulator/reset-stats")
 
 
-class ReferenceServer:
+class ReferenceServer(_Served):
     """``python -m bench.reference`` (a plain server, not our simulator) for the ``with`` block."""
 
-    def __init__(self, work: Path) -> None:
+    _started = re.compile(r"reference server at (http://\S+)")
+    _name = "reference server"
+
+    def __init__(self) -> None:
+        super().__init__()
         self._argv = [
             sys.executable, "-m", "bench.reference", "--port", "0", "--token", TOKEN,
             "--org-id", ORG_ID,
         ]  # fmt: skip
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> ReferenceServer:
-        self._proc = subprocess.Popen(
-            self._argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=worker_env()
-        )
-        assert self._proc.stderr is not None
-        line = self._proc.stderr.readline().decode()
-        match = re.search(r"reference server at (http://\S+)", line)
-        if match is None:
-            self._proc.kill()
-            raise RuntimeError(f"the reference server did not start: {line!r}")
-        self.base_url = match.group(1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, grace=10.0)
-            if self._proc.stderr is not None:
-                self._proc.stderr.close()
 
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base_url}/_reference/stats", timeout=30) as resp:
-            data: dict[str, Any] = json.load(resp)
-        return data
+        return self._get("/_reference/stats")
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.base_url}/_reference/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=30):
-            pass
+        self._post("/_reference/reset")
 
 
 def sessions_for(terminable: int) -> int:
@@ -367,3 +365,20 @@ def add_rate_figures(
     runs = [round(r, 1) for r in rates]
     sc.add("achieved_rate", Figure(round(achieved, 1), "req/s", goal, met, runs=runs))
     sc.add(share_name, Figure(round(achieved / bound, 4), "fraction", f">= {fraction:g}", met))
+
+
+def paired_order(pair: int) -> tuple[str, str]:
+    """Which client runs first in pair ``pair``: the worker, then the bare script, in turn."""
+    return ("worker", "bare") if pair % 2 == 0 else ("bare", "worker")
+
+
+def add_paired_ratio(
+    sc: Scenario, name: str, worker: Sequence[float], bare: Sequence[float], goal: float
+) -> None:
+    """The median of the pairs' ratios worker ÷ bare, goal at most ``goal``."""
+    ratios = [w / b for w, b in zip(worker, bare, strict=True)]
+    ratio = median(ratios)
+    figure = Figure(round(ratio, 3), "x", f"<= {goal:g}", ratio <= goal)
+    figure.runs = [round(r, 3) for r in ratios]
+    figure.note = f"median of {len(ratios)} paired runs (worker ÷ bare script)"
+    sc.add(name, figure)

@@ -38,7 +38,7 @@ _SCAN = (
     "t = time.perf_counter(); prior = scan_results(sys.argv[1])\n"
     "print(time.perf_counter() - t, prior.records, len(prior.settled))\n"
 )
-_RECORD = (
+RECORD = (
     '{{"event":"session.result","run_id":"bench0000000","ts":"2026-01-01T00:00:00.000Z",'
     '"session_id":"{sid}","outcome":"terminated","archived":false,"status":"exit",'
     '"http_status":200,"attempts":1,"elapsed_ms":12.3,"error":null,"source":"ids.csv:{n}"}}\n'
@@ -76,7 +76,7 @@ def _write_inputs(sc: Scenario, count: int, *, settled: bool) -> tuple[Path, Pat
     log = sc.work / f"log-{count}.jsonl"
     with open(log, "w") as fh:
         if settled:
-            fh.writelines(_RECORD.format(sid=sid, n=n) for n, sid in enumerate(ids, start=2))
+            fh.writelines(RECORD.format(sid=sid, n=n) for n, sid in enumerate(ids, start=2))
     return inputs, log
 
 

@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     with tempfile.TemporaryDirectory(prefix="devin-profile-") as scratch:
         work = Path(scratch)
-        with ReferenceServer(work) as ref:
+        with ReferenceServer() as ref:
             inputs, results, concurrency = _inputs(args.kind, work)
             run_argv = [
                 "run", str(inputs), "--org-id", "org-bench", "--base-url", ref.base_url,

@@ -19,20 +19,18 @@ from bench.harness import (
     Figure,
     ReferenceServer,
     Scenario,
+    add_paired_ratio,
     median,
+    paired_order,
     run_measured,
     worker_env,
     worker_run_argv,
 )
+from bench.memory import RECORD
 
 GOAL_RATIO = 2.0
 GOAL_BYTES_PER_ID = 16.0
 GOAL_MIB = 150.0
-_RECORD = (
-    '{{"event":"session.result","run_id":"bench0000000","ts":"2026-01-01T00:00:00.000Z",'
-    '"session_id":"{sid}","outcome":"terminated","archived":false,"status":"exit",'
-    '"http_status":200,"attempts":1,"elapsed_ms":12.3,"error":null,"source":"ids.csv:{n}"}}\n'
-)
 
 
 def run(sc: Scenario) -> None:
@@ -41,10 +39,9 @@ def run(sc: Scenario) -> None:
     files = {n: write_settled(sc.work, n) for n in (small, large)}
     worker: dict[int, list[ChildUsage]] = {small: [], large: []}
     bare: list[ChildUsage] = []
-    with ReferenceServer(sc.work) as ref:
+    with ReferenceServer() as ref:
         for pair in range(pairs):
-            order = ("worker", "bare") if pair % 2 == 0 else ("bare", "worker")
-            for kind in order:
+            for kind in paired_order(pair):
                 if kind == "worker":
                     worker[large].append(_worker(sc, ref, *files[large], pair))
                 else:
@@ -70,7 +67,7 @@ def write_settled(work: Path, count: int) -> tuple[Path, Path]:
         fh.writelines(f"{sid}\n" for sid in ids)
     log = work / f"settled-{count}.jsonl"
     with open(log, "w") as fh:
-        fh.writelines(_RECORD.format(sid=sid, n=n) for n, sid in enumerate(ids, start=2))
+        fh.writelines(RECORD.format(sid=sid, n=n) for n, sid in enumerate(ids, start=2))
     return inputs, log
 
 
@@ -106,23 +103,10 @@ def _figures(
     small: int,
     large: int,
 ) -> None:
-    ratios = [w.wall_s / b.wall_s for w, b in zip(worker[large], bare, strict=True)]
-    ratio = median(ratios)
-    sc.add(
-        f"worker_wall_{large}_s", Figure(round(median([u.wall_s for u in worker[large]]), 2), "s")
-    )
-    sc.add(f"bare_wall_{large}_s", Figure(round(median([u.wall_s for u in bare]), 2), "s"))
-    sc.add(
-        "rerun_ratio_worker_to_bare",
-        Figure(
-            round(ratio, 3),
-            "x",
-            f"<= {GOAL_RATIO:g}",
-            ratio <= GOAL_RATIO,
-            runs=[round(r, 3) for r in ratios],
-            note=f"wall time, median of {len(ratios)} paired runs",
-        ),
-    )
+    worker_s, bare_s = [u.wall_s for u in worker[large]], [u.wall_s for u in bare]
+    sc.add(f"worker_wall_{large}_s", Figure(round(median(worker_s), 2), "s"))
+    sc.add(f"bare_wall_{large}_s", Figure(round(median(bare_s), 2), "s"))
+    add_paired_ratio(sc, "rerun_ratio_worker_to_bare", worker_s, bare_s, GOAL_RATIO)
     peak = median([u.max_rss_mib for u in worker[large]])
     base = median([u.max_rss_mib for u in worker[small]])
     sc.add(
