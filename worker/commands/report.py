@@ -44,6 +44,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default="table",
         help="table (default), json, csv (session_id,outcome,time,run_id,reason) or ids",
     )
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write one self-contained page instead: counts, the listed sessions with their "
+        "reasons, a timeline of results per second",
+    )
     parser.epilog = "Retry what failed: report r.jsonl --outcome failed --format ids | run -"
 
 
@@ -55,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
     from worker.output.report import as_json, summarize, write_csv, write_ids
 
     outcomes = _outcomes(args.outcome, args.format)
+    if args.redis and args.html:
+        raise InputError("--html reads result logs, not --redis")
     if args.redis:
         from worker.fleet.report import report_command
 
@@ -62,10 +70,12 @@ def main(args: argparse.Namespace) -> int:
     if not args.results:
         raise InputError("report needs RESULTS (result logs) or --redis URL")
     try:
-        summary = summarize(args.results)
+        summary = summarize(args.results, timeline=bool(args.html))
     except OSError as exc:
         raise InputError(f"cannot read the result log {exc.filename}: {exc.strerror}") from None
     entries = summary.select(outcomes)
+    if args.html:
+        return _html(args.html, summary, entries)
     out = sys.stdout
     if args.format == "ids":
         write_ids(entries, out)
@@ -76,6 +86,20 @@ def main(args: argparse.Namespace) -> int:
     else:
         _table(summary, entries, out)
     out.flush()
+    return 0
+
+
+def _html(path: str, summary: Summary, entries: list[Entry]) -> int:
+    from pathlib import Path
+
+    from worker.errors import InputError
+    from worker.output.html import render_page
+
+    page = render_page(summary, entries, "devin-terminate report")
+    try:
+        Path(path).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the page {path}: {exc.strerror}") from None
     return 0
 
 

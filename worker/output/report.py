@@ -48,6 +48,8 @@ class Summary:
     counts: Counter[str] = field(default_factory=Counter)
     latest: dict[str, Entry] = field(default_factory=dict)
     unreadable_lines: int = 0
+    # results by (whole second of their time, outcome), when asked for (``report --html``)
+    timeline: Counter[tuple[str, str]] | None = None
 
     def latest_counts(self) -> Counter[str]:
         return Counter(entry.outcome for entry in self.latest.values())
@@ -60,9 +62,10 @@ class Summary:
         )
 
 
-def summarize(paths: Sequence[str | os.PathLike[str]]) -> Summary:
-    """Read every log in ``paths`` (streamed, line by line) into a `Summary`."""
-    summary = Summary(logs=[str(p) for p in paths])
+def summarize(paths: Sequence[str | os.PathLike[str]], *, timeline: bool = False) -> Summary:
+    """Read every log in ``paths`` (streamed, line by line) into a `Summary`; with
+    ``timeline``, count the results of each second too."""
+    summary = Summary(logs=[str(p) for p in paths], timeline=Counter() if timeline else None)
     for path in paths:
         with open(path, "rb") as fh:
             for line in fh:
@@ -105,6 +108,8 @@ def _take_result(summary: Summary, record: dict[str, Any]) -> None:
         input=_text(record.get("input")),
     )
     summary.counts[entry.outcome] += 1
+    if summary.timeline is not None:
+        summary.timeline[entry.time[:19], entry.outcome] += 1
     key = entry.session_id or f"\0{entry.source}\0{entry.input}"
     held = summary.latest.get(key)
     if held is None or entry.time >= held.time:
