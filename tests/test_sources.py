@@ -255,7 +255,7 @@ def test_stdin_is_sniffed(data: bytes, expected: list[str]) -> None:
 
 
 def test_stdin_sniffs_past_undecodable_lines() -> None:
-    items = _stdin(b'\xff\xfe\n{"id": "devin-a"}\n')
+    items = _stdin(b'\xff\xfd\n{"id": "devin-a"}\n')  # (FF FE would be UTF-16's BOM)
     assert [(item.session_id, item.source) for item in items] == [(None, "-:1"), ("devin-a", "-:2")]
 
 
@@ -313,7 +313,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_count_distinct_ids(tmp_path: Path) -> None:
     first = _write(tmp_path, "a.txt", b"devin-a\ndevin-b\ndevin-a\nbad\n")
-    second = _write(tmp_path, "b.csv", b"id\ndevin-b\ndevin-c\n,\n")
+    second = _write(tmp_path, "b.csv", b"id\ndevin-b\ndevin-c\n,\nx\n")  # "," holds nothing
     assert count_distinct_ids([first, second]) == (3, 2)
     with pytest.raises(ValueError, match="stdin"):
         count_distinct_ids([first, "-"])

@@ -38,7 +38,8 @@ _FLAGS: dict[str, Sequence[str] | None] = {
     "work": tuple(
         n
         for n in _table.BY_NAME
-        if n not in ("resume", "max_sessions", "yes", "column", "dry_run", "metrics_file")
+        if n
+        not in ("resume", "max_sessions", "yes", "column", "encoding", "dry_run", "metrics_file")
     ),
 }
 

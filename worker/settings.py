@@ -74,6 +74,7 @@ class Settings(BaseModel):
     limit: int | None = Field(default("limit"), ge=1)
     yes: bool = default("yes")
     column: str | None = default("column")
+    encoding: str | None = default("encoding")
     # outcomes of a result log given as input whose ids are taken (None: failed,
     # cancelled, would_terminate); a string is split on commas (env, TOML)
     outcome: tuple[Outcome, ...] | None = default("outcome")
@@ -109,6 +110,13 @@ class Settings(BaseModel):
         raise ValueError(
             f"must be a number of requests from 1 to {_MAX_CONCURRENCY}, or auto, not {value!r}"
         )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        from worker.input.decoding import check_encoding
+
+        return None if value is None else check_encoding(value)
 
     @field_validator("outcome", mode="before")
     @classmethod
@@ -201,8 +209,22 @@ def _read_token(token_file: Any, environ: Mapping[str, str]) -> str | None:
             structlog.get_logger("worker.settings").warning(
                 "token_file.readable_by_others", path=str(path), hint=f"chmod 600 {path}"
             )
-        return text or None
-    return environ.get(TOKEN_ENV) or None
+        return _clean_token(text, f"the token file {path}")
+    return _clean_token(environ.get(TOKEN_ENV, ""), TOKEN_ENV)
+
+
+def _clean_token(text: str, origin: str) -> str | None:
+    """The token without surrounding whitespace (a CRLF file, ``$(cat token.txt)``); one
+    holding any other control character or a space is a ConfigError naming ``origin``."""
+    token = text.strip().removeprefix("\ufeff")  # Notepad's BOM
+    bad = next((i for i, c in enumerate(token) if c <= " " or c >= "\x7f"), None)
+    if bad is not None:
+        raise ConfigError(
+            f"the API token from {origin} holds a control character, space or non-ASCII "
+            f"character at position "
+            f"{bad + 1}; a token is one word (cog_...): save it again as plain text"
+        )
+    return token or None
 
 
 def check_base_url(url: str) -> None:

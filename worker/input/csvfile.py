@@ -80,6 +80,8 @@ class CsvReader:
 
     def _parse(self, recs: Iterator[Record]) -> Iterator[Parsed]:
         for rec in recs:
+            if rec[1] is not None and not any(trim(cell) for cell in rec[1]):
+                continue  # a row of empty cells (``;;``, a spreadsheet's trailing rows)
             if self._index is not None:
                 if (parsed := self._row(rec)) is not None:
                     yield parsed

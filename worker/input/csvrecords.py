@@ -139,10 +139,10 @@ def _scan(line: bytes, delim: bytes, in_quote: bool) -> bool:
 
 def _cells(data: bytes, delimiter: str) -> tuple[list[str] | None, str | None]:
     """The cells of one whole record, or None and the reason it cannot be read."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"not valid UTF-8 (byte 0x{data[exc.start]:02X} at column {exc.start + 1})"
+    # Bytes that are not UTF-8 (a Windows-1252 export's "Müller") are kept as surrogates:
+    # the id column, ASCII, reads whatever the other columns hold; an id cell holding such
+    # a byte is invalid (ids are ASCII).
+    text = data.decode("utf-8", "surrogateescape")
     if '"' not in text:  # no quoting: the csv module would split the same way
         return text.split(delimiter), None
     try:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from worker.errors import InputError
+from worker.input.decoding import read_block, text_blocks
 
 __all__ = ["MAX_RECORD_BYTES", "Line", "physical_lines", "read_block"]
+
 
 # The longest line (and the longest CSV record) kept whole: 64 KiB.
 MAX_RECORD_BYTES = 64 * 1024
@@ -24,13 +25,16 @@ _HEAD = 201  # bytes kept of an overlong line: enough for the 200 printable char
 Line = tuple[int, bytes, bool, int]
 
 
-def physical_lines(stream: BinaryIO, name: str, limit: int = MAX_RECORD_BYTES) -> Iterator[Line]:
-    """Yield every physical line of ``stream``; an unfinished last line counts too."""
+def physical_lines(
+    stream: BinaryIO, name: str, limit: int = MAX_RECORD_BYTES, encoding: str | None = None
+) -> Iterator[Line]:
+    """Yield every physical line of ``stream`` (as UTF-8: `worker.input.decoding`); an
+    unfinished last line counts too."""
     number = 0
     carry = b""
     head: bytes | None = None  # the first bytes of the overlong line being skipped
     quotes = 0
-    while block := read_block(stream, name, _BLOCK):
+    for block in text_blocks(stream, name, _BLOCK, encoding):
         lines, carry = _split(carry + block)
         for line in lines:
             number += 1
@@ -64,13 +68,3 @@ def _split(data: bytes) -> tuple[list[bytes], bytes]:
         return lines, b""
     rest = lines.pop()
     return lines, rest + b"\r" if data.endswith(b"\r") else rest
-
-
-def read_block(stream: BinaryIO, name: str, size: int) -> bytes:
-    """Up to ``size`` bytes, as soon as some have arrived (a pipe is not waited on to fill)."""
-    read = getattr(stream, "read1", stream.read)
-    try:
-        block: bytes = read(size)
-    except OSError as exc:
-        raise InputError(f"cannot read input {name!r}: {exc.strerror or exc}") from exc
-    return block or b""

@@ -13,6 +13,7 @@ shut down, whatever that thread is waiting for, and ``sys.stdin`` is never touch
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import stat
@@ -41,6 +42,7 @@ class Source:
     stream: BinaryIO
     rereadable: bool
     start: int = 0
+    encoding: str | None = None  # --encoding: what the bytes are when no BOM says
 
 
 def rewind(source: Source) -> None:
@@ -69,7 +71,7 @@ def _second_readers(sources: Sequence[Source], stack: ExitStack) -> list[Source]
             return None
         stack.callback(os.close, fd)
         stream = cast(BinaryIO, _Pread(fd, source.start))  # read, seek and tell: all a Source needs
-        readers.append(Source(source.name, stream, True, source.start))
+        readers.append(Source(source.name, stream, True, source.start, source.encoding))
     return readers
 
 
@@ -98,17 +100,22 @@ class _Pread(io.RawIOBase):
 
 @contextmanager
 def open_sources(
-    inputs: Sequence[str], *, stdin: BinaryIO | None = None, spool_dir: Path | None = None
+    inputs: Sequence[str],
+    *,
+    stdin: BinaryIO | None = None,
+    spool_dir: Path | None = None,
+    encoding: str | None = None,
 ) -> Iterator[list[Source]]:
     """Open each input once (none, or ``-``: stdin); with ``spool_dir``, every input that
-    cannot be read twice is spooled there, so that all of them can be counted first."""
+    cannot be read twice is spooled there, so that all of them can be counted first.
+    ``encoding``: what the inputs are written in when no BOM says (default UTF-8)."""
     with ExitStack() as stack:
         sources = []
         for name in inputs or ["-"]:
             source = _open_one(name, stdin, stack)
             if spool_dir is not None and not source.rereadable:
                 source = _spool(source, spool_dir, stack)
-            sources.append(source)
+            sources.append(dataclasses.replace(source, encoding=encoding))
         yield sources
 
 

@@ -50,6 +50,7 @@ def read_inputs(
     column: str | None = None,
     stdin: BinaryIO | None = None,
     outcomes: Iterable[str] | None = None,
+    encoding: str | None = None,
 ) -> Iterator[InputItem]:
     """Yield one `InputItem` per record holding something, input after input, in order.
 
@@ -58,9 +59,9 @@ def read_inputs(
     extension (``.csv``/``.tsv``, ``.jsonl``/``.ndjson``, ``.txt``); stdin, pipes and
     other names are sniffed. Raises `InputError` when an input cannot be read, ``column``
     is not in a CSV header, or no CSV column holds ids. ``outcomes`` selects the records
-    of a result log given as input.
+    of a result log given as input; ``encoding`` what the inputs are written in.
     """
-    with open_sources(inputs, stdin=stdin) as sources:
+    with open_sources(inputs, stdin=stdin, encoding=encoding) as sources:
         yield from read_sources(sources, column=column, outcomes=outcomes)
 
 
@@ -70,16 +71,19 @@ def read_sources(
     """`read_inputs` over inputs already opened by `worker.input.opening.open_sources`."""
     for source in sources:
         fmt = None if source.name == "-" else for_path(source.name, column, outcomes)
-        yield from _read_stream(source.stream, source.name, fmt, column, outcomes)
+        lines = physical_lines(source.stream, source.name, encoding=source.encoding)
+        yield from _read_stream(lines, source.name, fmt, column, outcomes)
 
 
-def check_inputs(inputs: Sequence[str], *, column: str | None = None) -> None:
+def check_inputs(
+    inputs: Sequence[str], *, column: str | None = None, encoding: str | None = None
+) -> None:
     """Raise `InputError` unless every named input can be opened (and a CSV's column
     found); stdin is left alone."""
     names = [name for name in inputs if name != "-"]
     if not names:
         return
-    with open_sources(names) as sources:
+    with open_sources(names, encoding=encoding) as sources:
         check_sources([s for s in sources if s.rereadable], column=column)
 
 
@@ -153,13 +157,12 @@ class _HashBucket:
 
 
 def _read_stream(
-    stream: BinaryIO,
+    lines: Iterator[Line],
     name: str,
     fmt: Format | None,
     column: str | None,
     outcomes: Iterable[str] | None,
 ) -> Iterator[InputItem]:
-    lines = physical_lines(stream, name)
     sniffing = fmt is None or isinstance(fmt, TextFormat)
     for line in lines:
         if sniffing:  # decide on the first line holding something readable

@@ -73,7 +73,9 @@ def run_job(
     with ExitStack() as stack:
         stack.enter_context(_exit_on_sigterm(on_exit))
         sources = stack.enter_context(
-            open_sources(inputs, stdin=stdin, spool_dir=spool_dir(settings))
+            open_sources(
+                inputs, stdin=stdin, spool_dir=spool_dir(settings), encoding=settings.encoding
+            )
         )
         tally.expected = preflight(settings, sources, confirm)
         counted = tally.expected is not None  # else counted while the first requests go
