@@ -4,22 +4,68 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime-installed
+# The tested dependency set: every package, transitive ones and the build backend included,
+# at one version with its hashes. pyproject.toml keeps the ranges for people who install the
+# package; `make lock` writes these two files from those ranges (requirements/README.md).
+LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo demo-fleet test lint bench bench-fleet mutate clean venv
+.PHONY: demo demo-fleet test test-latest test-lowest lock lint bench bench-fleet mutate clean venv
 
 venv: $(STAMP)
 
-# (Re)create the virtualenv whenever pyproject.toml changes. The demo needs only the
-# runtime dependencies; tests and lint add their tools on top of the same venv.
-$(RUNTIME): pyproject.toml
+# (Re)create the virtualenv whenever pyproject.toml or a lock changes. The demo needs only
+# the runtime set; tests and lint add the rest of the dev set on top of the same venv. The
+# dependencies come from the lock alone (hash-checked); the package itself is installed
+# without resolving anything, then `pip check` proves the lock satisfies pyproject's ranges.
+$(RUNTIME): pyproject.toml $(RUNTIME_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install $(PIP_QUIET) --require-hashes -r $(RUNTIME_LOCK)
+	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(RUNTIME)
 
-$(STAMP): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+$(STAMP): $(RUNTIME) $(LOCK)
+	$(BIN)/python -m pip install $(PIP_QUIET) --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
+
+# Refresh the pins from pyproject.toml's ranges (newest releases that fit, Python 3.11).
+# The runtime lock is the dev lock's subset, so the demo runs exactly the tested versions.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes \
+	--no-header --annotation-style line
+lock: $(STAMP)
+	$(UV_COMPILE) --upgrade --all-extras pyproject.toml requirements/build.in -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(RUNTIME_LOCK)
+	@echo "pins refreshed: review 'git diff requirements/', then run make test"
+
+# The same suite against the newest release of every dependency that pyproject.toml allows,
+# in a virtualenv of its own, made anew each time: what the next `make lock` would break.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install $(PIP_QUIET) --upgrade pip setuptools wheel
+	.venv-latest/bin/python -m pip install $(PIP_QUIET) --upgrade --upgrade-strategy eager \
+		-e '.[test,lint,redis]'
+	.venv-latest/bin/python -m pip check
+	.venv-latest/bin/python -m pip list --format=freeze > .venv-latest/versions.txt
+	@grep -iE '^(aiohttp|yarl|pydantic|structlog|orjson|rich|redis|pytest)==' .venv-latest/versions.txt
+	PYTHONDONTWRITEBYTECODE= .venv-latest/bin/python -m pytest -p no:cacheprovider
+
+# The same suite against the lowest version of every direct dependency that pyproject.toml
+# allows (their own dependencies resolved to what those versions accept).
+test-lowest: $(STAMP)
+	rm -rf .venv-lowest
+	$(PYTHON) -m venv .venv-lowest
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --no-header --resolution lowest-direct \
+		--extra test --extra redis \
+		pyproject.toml requirements/build.in -o .venv-lowest/lowest.lock
+	.venv-lowest/bin/python -m pip install $(PIP_QUIET) -r .venv-lowest/lowest.lock
+	.venv-lowest/bin/python -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	.venv-lowest/bin/python -m pip check
+	@grep -iE '^(aiohttp|yarl|pydantic|structlog|orjson|rich|redis|pytest)==' .venv-lowest/lowest.lock
+	PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/python -m pytest -p no:cacheprovider
 
 demo: $(RUNTIME)
 	@$(BIN)/devin-terminate demo
@@ -41,25 +87,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check worker tests bench
 	$(BIN)/mypy worker
 
-$(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	@touch $@
-
-bench: $(VENV)/.bench-installed
+bench: $(STAMP)
 	$(BIN)/python -m bench
 
-bench-fleet: $(VENV)/.bench-installed
+bench-fleet: $(STAMP)
 	$(BIN)/python -m bench.fleet
-
-$(VENV)/.mutate-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[mutate]'
-	@touch $@
 
 # Mutation testing of the decision modules listed in pyproject.toml [tool.mutmut].
 # Narrow it with MUTANTS, e.g. `make mutate MUTANTS='worker.input.ids*'`; browse with `mutmut browse`.
-mutate: $(VENV)/.mutate-installed
+mutate: $(STAMP)
 	DEVIN_TERMINATE_PRISM_SERVERS='{"problem": "left out under mutmut"}' $(BIN)/mutmut run $(MUTANTS)
 	$(BIN)/mutmut results
 
 clean:
-	rm -rf mutants $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants $(VENV) .venv-latest .venv-lowest .pytest_cache .mypy_cache .ruff_cache build *.egg-info
