@@ -31,12 +31,15 @@ $(STAMP): $(RUNTIME) $(LOCK)
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
-# Refresh the pins from pyproject.toml's ranges (newest releases that fit, Python 3.11).
+# Refresh the pins from pyproject.toml's ranges (newest releases that fit, Python 3.11);
 # The runtime lock is the dev lock's subset, so the demo runs exactly the tested versions.
 UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes \
 	--no-header --annotation-style line
-lock: $(STAMP)
-	$(UV_COMPILE) --upgrade --all-extras pyproject.toml requirements/build.in -o $(LOCK)
+# `make lock UPGRADE=` keeps every existing pin and only adds or drops what the ranges changed.
+UPGRADE ?= --upgrade
+lock:
+	@test -x $(BIN)/uv || $(MAKE) venv
+	$(UV_COMPILE) $(UPGRADE) --all-extras pyproject.toml requirements/build.in -o $(LOCK)
 	$(UV_COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(RUNTIME_LOCK)
 	@echo "pins refreshed: review 'git diff requirements/', then run make test"
 
