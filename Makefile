@@ -31,7 +31,7 @@ $(STAMP): $(RUNTIME) $(LOCK)
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
-# Refresh the pins from pyproject.toml's ranges (newest releases that fit, Python 3.11);
+# Refresh the pins from pyproject.toml's ranges (newest releases that fit, Python 3.11).
 # The runtime lock is the dev lock's subset, so the demo runs exactly the tested versions.
 UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes \
 	--no-header --annotation-style line
