@@ -19,7 +19,7 @@ from worker.errors import ConfigError, InputError
 from worker.input.opening import open_sources, reread
 from worker.input.sources import count_sources, read_sources
 from worker.outcomes import Tally
-from worker.run.preflight import count_meanwhile, preflight, require_credentials, spool_dir
+from worker.run.preflight import count_meanwhile, preflight, require_credentials, spooling
 from worker.settings import Settings, load_settings
 
 _IDS = [f"devin-{n:032x}" for n in range(5)]
@@ -170,8 +170,10 @@ def test_credentials_and_org_are_asked_for_by_name() -> None:
 
 def test_inputs_are_spooled_only_to_be_counted_for_max_sessions(tmp_path: Path) -> None:
     results = tmp_path / "logs" / "r.jsonl"
-    assert spool_dir(_settings(results=str(results))) is None
-    assert spool_dir(_settings(results=str(results), max_sessions=3)) == results.parent
+    assert spooling(_settings(results=str(results))) is None
+    spool = spooling(_settings(results=str(results), max_sessions=3))
+    assert spool is not None and spool.directory == results.parent
+    assert spool.max_bytes == 1 << 20  # 4 records of 64 KiB are less than the floor
 
 
 def test_the_count_made_meanwhile_lands_in_the_tally(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ closed stdin, inputs that can be read only once (pipes, FIFOs), hostile titles t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -181,3 +182,36 @@ def test_sigterm_while_a_fifo_is_spooled_exits_143(tmp_path: Path) -> None:
     os.close(writer)
     assert proc.wait(30) == 143, err
     assert b"Traceback" not in err
+
+
+@pytest.mark.parametrize("distinct", [True, False], ids=["new-ids", "yes"])
+def test_max_sessions_on_an_endless_stream_refuses_at_once(
+    simulator: Any, tmp_path: Path, distinct: bool
+) -> None:
+    """The spool is counted as it is copied: it stops at the first id over the limit, or at
+    its byte bound when the ids repeat (``yes devin-x``); what was written is what was read."""
+    sim = simulator("--sessions", "3")
+    results = tmp_path / "r.jsonl"
+    proc = _popen(
+        ["run", "-", "--max-sessions", "10", "--results", str(results), "-y"],
+        cli_env(sim),
+        tmp_path,
+        stdin=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    written = 0
+    try:
+        for n in range(1 << 30):
+            line = f"devin-{n if distinct else 0:032x}\n".encode() * 64
+            proc.stdin.write(line)
+            written += len(line)
+    except BrokenPipeError:
+        pass
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+    assert proc.wait(10) == 2
+    said = proc.stderr.read()
+    proc.stderr.close()
+    assert (b"more distinct session ids than --max-sessions 10" if distinct else b"1 MiB") in said
+    assert written < (1 << 20) + (1 << 18)  # the bound, a block and the pipe's buffer
+    assert sim.stats()["deletes_total"] == 0 and not results.exists()

@@ -18,7 +18,7 @@ from worker.devin.models import SessionResponse
 from worker.errors import ConfigError, InputError
 from worker.input.csvrecords import records
 from worker.input.lines import physical_lines
-from worker.input.opening import open_sources
+from worker.input.opening import Spooling, open_sources
 from worker.input.sources import (
     MAX_RECORD_BYTES,
     InputItem,
@@ -248,13 +248,18 @@ def test_result_log_outcomes(tmp_path: Path) -> None:
     assert _ids(chosen) == ["devin-terminated", "devin-archived", "devin-invalid"]
 
 
+def _spooling(directory: Path) -> Spooling:
+    """A spool that reads nothing while it copies, bounded at 1 MiB."""
+    return Spooling(directory, 1 << 20, lambda source: None)
+
+
 def test_a_pipe_is_spooled_once_then_counted_and_read(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "wb") as pipe:
         pipe.write(b"session_id\ndevin-a\ndevin-b\ndevin-a\n")
     name = f"/dev/fd/{read_end}"
     try:
-        with open_sources([name], spool_dir=tmp_path) as sources:
+        with open_sources([name], spool=_spooling(tmp_path)) as sources:
             assert sources[0].rereadable
             assert count_sources(sources) == (2, 0)
             assert _ids(list(read_sources(sources))) == ["devin-a", "devin-b", "devin-a"]
@@ -317,5 +322,5 @@ def test_a_character_device_is_read_once(tmp_path: Path) -> None:
     with open_sources([os.devnull]) as sources:
         assert not sources[0].rereadable
         assert list(read_sources(sources)) == []
-    with open_sources([os.devnull], spool_dir=tmp_path) as sources:
+    with open_sources([os.devnull], spool=_spooling(tmp_path)) as sources:
         assert sources[0].rereadable and count_sources(sources) == (0, 0)

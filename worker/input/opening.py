@@ -4,7 +4,9 @@ A regular file (or stdin redirected from one) can be read twice: counted before 
 then read again from where it started. Anything else (a pipe, ``<(cmd)`` as
 ``/dev/fd/N``, a named FIFO, a character device) can be read only once, so it is opened
 once and either read by the run alone or, when the ids must be counted first, copied to
-an unlinked ``0600`` temporary file (a spool) and read from there, twice.
+an unlinked ``0600`` temporary file (a spool) and read from there, twice. The copy is
+counted as it is made and is bounded (`Spooling`): an endless stream stops at the first id
+over the limit, or at the byte bound, whichever comes first.
 
 Streams are unbuffered (``FileIO``) and stdin is a duplicate of its descriptor: the
 reading thread never holds the lock of a buffered object, so the interpreter can always
@@ -19,7 +21,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import Any, BinaryIO, cast
 from worker.errors import InputError
 from worker.input.lines import read_block
 
-__all__ = ["Source", "open_sources", "reread", "rewind"]
+__all__ = ["Source", "Spooling", "open_sources", "reread", "rewind"]
 
 _SPOOL_BLOCK = 1 << 16
 
@@ -43,6 +45,17 @@ class Source:
     rereadable: bool
     start: int = 0
     encoding: str | None = None  # --encoding: what the bytes are when no BOM says
+
+
+@dataclass(frozen=True, slots=True)
+class Spooling:
+    """Where inputs that can be read once are copied to be counted, and the bounds of the
+    copy: ``read`` reads a source being copied (it counts the ids, and raises `InputError`
+    at the first over the limit); more than ``max_bytes`` copied is an `InputError` too."""
+
+    directory: Path
+    max_bytes: int
+    read: Callable[[Source], None]
 
 
 def rewind(source: Source) -> None:
@@ -103,19 +116,19 @@ def open_sources(
     inputs: Sequence[str],
     *,
     stdin: BinaryIO | None = None,
-    spool_dir: Path | None = None,
+    spool: Spooling | None = None,
     encoding: str | None = None,
 ) -> Iterator[list[Source]]:
-    """Open each input once (none, or ``-``: stdin); with ``spool_dir``, every input that
-    cannot be read twice is spooled there, so that all of them can be counted first.
+    """Open each input once (none, or ``-``: stdin); with ``spool``, every input that
+    cannot be read twice is copied (`Spooling`), so that all of them can be counted first.
     ``encoding``: what the inputs are written in when no BOM says (default UTF-8)."""
     with ExitStack() as stack:
         sources = []
         for name in inputs or ["-"]:
-            source = _open_one(name, stdin, stack)
-            if spool_dir is not None and not source.rereadable:
-                source = _spool(source, spool_dir, stack)
-            sources.append(dataclasses.replace(source, encoding=encoding))
+            source = dataclasses.replace(_open_one(name, stdin, stack), encoding=encoding)
+            if spool is not None and not source.rereadable:
+                source = _spool(source, spool, stack)
+            sources.append(source)
         yield sources
 
 
@@ -166,22 +179,49 @@ def _described(name: str, stream: BinaryIO) -> Source:
     return Source(name, stream, False)
 
 
-def _spool(source: Source, directory: Path, stack: ExitStack) -> Source:
-    """Copy a read-once input to an unlinked 0600 file in ``directory``."""
+def _spool(source: Source, spool: Spooling, stack: ExitStack) -> Source:
+    """Copy a read-once input to an unlinked 0600 file in the spool's directory, counted
+    (``spool.read``) and bounded as it is copied."""
     try:
-        spool = stack.enter_context(tempfile.TemporaryFile(dir=directory, buffering=0))  # noqa: SIM115
+        copy = stack.enter_context(tempfile.TemporaryFile(dir=spool.directory, buffering=0))  # noqa: SIM115
     except OSError as exc:
-        raise InputError(
-            f"cannot spool input {source.name!r} to count it: {exc.strerror or exc} in {directory}"
-        ) from None
-    try:
-        while block := read_block(source.stream, source.name, _SPOOL_BLOCK):
-            view = memoryview(block)
+        raise _spool_error(source.name, exc, spool.directory) from None
+    tee = _Tee(source, copy, spool)
+    spool.read(dataclasses.replace(source, stream=cast(BinaryIO, tee)))
+    while tee.read1(_SPOOL_BLOCK):  # what the count left unread (a result log's last lines)
+        pass
+    copy.seek(0)
+    return Source(source.name, copy, True, encoding=source.encoding)
+
+
+class _Tee(io.RawIOBase):
+    """Reads a source and writes each block read to the spool, up to ``max_bytes``."""
+
+    def __init__(self, source: Source, copy: BinaryIO, spool: Spooling) -> None:
+        self._source, self._copy, self._spool = source, copy, spool
+        self._size = 0
+
+    def read1(self, size: int = -1) -> bytes:
+        block = read_block(self._source.stream, self._source.name, size)
+        self._size += len(block)
+        if self._size > self._spool.max_bytes:
+            raise InputError(
+                f"input {self._source.name!r} goes on past {self._spool.max_bytes >> 20} MiB "
+                "while it is counted for --max-sessions; nothing was sent. Give a file, or "
+                "cut the stream first (head -n)"
+            )
+        view = memoryview(block)
+        try:
             while view:  # an unbuffered write may take part of the block
-                view = view[spool.write(view) or 0 :]
-    except OSError as exc:
-        raise InputError(
-            f"cannot spool input {source.name!r} to count it: {exc.strerror or exc} in {directory}"
-        ) from None
-    spool.seek(0)
-    return Source(source.name, spool, True)
+                view = view[self._copy.write(view) or 0 :]
+        except OSError as exc:
+            raise _spool_error(self._source.name, exc, self._spool.directory) from None
+        return block
+
+    read = read1
+
+
+def _spool_error(name: str, exc: OSError, directory: Path) -> InputError:
+    return InputError(
+        f"cannot spool input {name!r} to count it: {exc.strerror or exc} in {directory}"
+    )

@@ -39,6 +39,7 @@ __all__ = [
     "check_inputs",
     "count_distinct_ids",
     "count_sources",
+    "count_up_to",
     "read_inputs",
     "read_sources",
 ]
@@ -106,6 +107,25 @@ def count_distinct_ids(inputs: Sequence[str], *, column: str | None = None) -> t
         raise ValueError("count_distinct_ids reads named files only; stdin can be read once")
     with open_sources(inputs) as sources:
         return count_sources(sources, column=column)
+
+
+def count_up_to(
+    source: Source,
+    limit: int,
+    *,
+    column: str | None = None,
+    outcomes: Iterable[str] | None = None,
+) -> int:
+    """Distinct valid ids of ``source``, read only until more than ``limit`` are seen
+    (``limit + 1`` is returned then): an endless stream is refused at once. Holds the ids
+    seen, so memory grows with ``limit``, not with the stream."""
+    seen: set[str] = set()
+    for item in read_sources([source], column=column, outcomes=outcomes):
+        if item.session_id is not None:
+            seen.add(item.session_id)
+            if len(seen) > limit:
+                break
+    return len(seen)
 
 
 def count_sources(

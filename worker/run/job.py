@@ -26,7 +26,7 @@ from worker.run.preflight import (
     count_meanwhile,
     preflight,
     require_credentials,
-    spool_dir,
+    spooling,
 )
 from worker.run.recorded import RecordedRun
 from worker.settings import Settings
@@ -73,9 +73,7 @@ def run_job(
     with ExitStack() as stack:
         stack.enter_context(_exit_on_sigterm(on_exit))
         sources = stack.enter_context(
-            open_sources(
-                inputs, stdin=stdin, spool_dir=spool_dir(settings), encoding=settings.encoding
-            )
+            open_sources(inputs, stdin=stdin, spool=spooling(settings), encoding=settings.encoding)
         )
         tally.expected = preflight(settings, sources, confirm)
         counted = tally.expected is not None  # else counted while the first requests go

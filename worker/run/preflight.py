@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from worker.errors import ConfigError, InputError
-from worker.input.opening import Source, reread
-from worker.input.sources import check_sources, count_sources
+from worker.input.opening import Source, Spooling, reread
+from worker.input.sources import check_sources, count_sources, count_up_to
 from worker.outcomes import Tally
 from worker.settings import TOKEN_ENV, Settings
 
@@ -59,10 +58,7 @@ def preflight(
 
     limit = settings.max_sessions
     if limit is not None and (found := total()) is not None and found > limit:
-        raise InputError(
-            f"the input holds {found} distinct session ids, more than --max-sessions "
-            f"{limit}; nothing was sent. Raise the limit or split the input."
-        )
+        raise _over_limit(found, limit)
     if confirm is not None and not confirm(total, settings):
         raise InputError("not confirmed; nothing was sent")
     return counted[0] if counted else None
@@ -101,8 +97,32 @@ def count_meanwhile(
     return thread
 
 
-def spool_dir(settings: Settings) -> Path | None:
-    """Where inputs that can be read once are copied when their ids must be counted."""
-    if settings.max_sessions is None:
+def _over_limit(found: int | None, limit: int) -> InputError:
+    """``found``: the count, or None when the reading stopped at the first id over."""
+    held = f"{found} distinct session ids, more than" if found else "more distinct session ids than"
+    return InputError(
+        f"the input holds {held} --max-sessions {limit}; nothing was sent. "
+        "Raise the limit or split the input."
+    )
+
+
+_SPOOL_MIN_BYTES = 1 << 20
+_SPOOL_RECORD_BYTES = 64 * 1024  # a CSV record's bound (worker.input.lines)
+
+
+def spooling(settings: Settings) -> Spooling | None:
+    """How inputs that can be read once are copied to be counted (only for
+    --max-sessions): beside the result log, counted as they are copied so that the copy
+    stops at the first id over the limit, and at most (limit + 1) records of the longest
+    kind (1 MiB at least)."""
+    limit = settings.max_sessions
+    if limit is None:
         return None
-    return settings.results.resolve().parent
+
+    def read(source: Source) -> None:
+        found = count_up_to(source, limit, column=settings.column, outcomes=settings.outcome)
+        if found > limit:
+            raise _over_limit(None, limit)
+
+    max_bytes = max(_SPOOL_MIN_BYTES, (limit + 1) * _SPOOL_RECORD_BYTES)
+    return Spooling(settings.results.resolve().parent, max_bytes, read)
