@@ -167,3 +167,17 @@ def test_parse_time_accepts_unix_seconds_and_iso_dates() -> None:
     assert parse_time("2024-05-01T14:00:00+02:00") == 1714564800
     with pytest.raises(argparse.ArgumentTypeError):
         parse_time("yesterday")
+
+
+@pytest.mark.parametrize("knob", ["--cycling-cursors", "--endless-empty-pages"])
+def test_list_pages_that_never_end_stop_with_exit_3(
+    simulator: Any, tmp_path: Path, knob: str
+) -> None:
+    sim = simulator("--sessions", "500", knob)
+    proc = run_cli(["list", "--format", "ids"], cli_env(sim), cwd=tmp_path)
+    assert proc.returncode == 3
+    assert len(proc.stderr.splitlines()) == 1 and "does not end" in proc.stderr
+    # the cycle shows only when its cursor comes back: one page may have been printed twice
+    ids = proc.stdout.split()
+    assert len(ids) >= 200 and len(ids) - len(set(ids)) <= 200
+    assert sim.stats()["requests_by_method"]["GET"] < 50

@@ -9,6 +9,7 @@ WorkerError          base                                                       
 ├── AuthError        401, or 403 for a token lacking a permission (list, preflight) exit 3
 ├── PreflightError   GET /v3/self: unreachable API, wrong base URL, other org      exit 3
 ├── ResultLogError   the result log cannot be written (disk full, I/O error)        exit 3
+├── PagingError      ``list``: the API's pages never end (a cursor repeats, ...)    exit 3
 ├── LockError        another run holds the lock                                     exit 4
 ├── OutputError      stdout cannot be written (closed, full): list, report, config  exit 1
 │   └── ReaderGone   stdout's reader went away (``| head``): a quiet stop            exit 0
@@ -51,6 +52,10 @@ class PreflightError(WorkerError, exit_code=3):
 
 class ResultLogError(WorkerError, exit_code=3):
     """A record could not be written: the run stops sending at once."""
+
+
+class PagingError(WorkerError, exit_code=3):
+    """``list`` stopped paging: a cursor came back, pages stayed empty, or too many pages."""
 
 
 class LockError(WorkerError, exit_code=4):

@@ -8,17 +8,21 @@ import structlog
 
 from worker.devin.client import DevinClient, QueryValue
 from worker.devin.models import SessionPage
-from worker.errors import AuthError, ConfigError
+from worker.errors import AuthError, ConfigError, PagingError
 from worker.run.gate import RateGate
 from worker.run.retry import RetryPolicy
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.commands.listing")
+MAX_PAGES = 50_000  # 10 million sessions at 200 a page: beyond, the pages do not end
+MAX_EMPTY_PAGES = 20  # empty pages in a row that still say there is a next one
 
 
 class Pager:
     """One page at a time, every attempt through the rate gate and the run's RetryPolicy
-    (attempts, deadline, backoff, Retry-After cap); stops on a stuck cursor."""
+    (attempts, deadline, backoff, Retry-After cap). Paging always ends: every cursor used
+    is remembered, and a cursor that comes back, `MAX_EMPTY_PAGES` empty pages in a row
+    that say there is more, or `MAX_PAGES` pages raise `PagingError` (exit 3)."""
 
     def __init__(self, settings: Settings) -> None:
         self._policy = RetryPolicy.from_settings(settings)
@@ -30,6 +34,8 @@ class Pager:
         )
         self.pages = 0
         self.complete = True
+        self._cursors: set[str] = set()
+        self._empty = 0  # empty pages in a row
 
     async def fetch(
         self, client: DevinClient, query: Mapping[str, QueryValue]
@@ -62,12 +68,25 @@ class Pager:
         """Point ``query`` at the next page; False when there is none (or it cannot move)."""
         if not page.has_next_page:
             return False
-        if not page.end_cursor or page.end_cursor == query.get("after"):
-            log.error("list.cursor_stuck", pages=self.pages, cursor=page.end_cursor)
-            self.complete = False
-            return False
-        query["after"] = page.end_cursor
+        cursor = page.end_cursor
+        self._empty = 0 if page.items else self._empty + 1
+        if not cursor or cursor in self._cursors or cursor == query.get("after"):
+            why = "no cursor" if not cursor else f"a cursor it gave before ({cursor[:60]!r})"
+            raise self._endless(f"page {self.pages} says there is a next page but gives {why}")
+        if self._empty >= MAX_EMPTY_PAGES:
+            raise self._endless(f"{self._empty} empty pages in a row still say there is a next")
+        if self.pages >= MAX_PAGES:
+            raise self._endless(f"more than {MAX_PAGES} pages")
+        self._cursors.add(cursor)
+        query["after"] = cursor
         return True
+
+    def _endless(self, what: str) -> PagingError:
+        self.complete = False
+        return PagingError(
+            f"the API's session list does not end: {what}; stopped after {self.pages} "
+            "pages, the CSV printed so far is partial"
+        )
 
 
 def _refuse(status: int | None, error: str) -> None:

@@ -155,6 +155,8 @@ _SWITCHES = {
     "cog_ strings",
     "--lacks-manage-permission": "DELETE and archive answer 403 (no ManageOrgSessions)",
     "--legacy-422": "422s use the older HTTPValidationError body",
+    "--cycling-cursors": "list pages whose cursors cycle (the third page is the first again)",
+    "--endless-empty-pages": "after the last list page, empty pages that say there is a next",
 }
 _MODES = {
     "--already-terminated": ALREADY_TERMINATED_MODES,

@@ -73,6 +73,10 @@ class SimulatorConfig:
     lacks_manage_permission: bool = False
     problem_content_type: str = "application/problem+json"
     legacy_422: bool = False
+    # list pages that never end: cursors that cycle A -> B -> A; or, after the last real
+    # page, empty pages that still say has_next_page with a fresh cursor each time
+    cycling_cursors: bool = False
+    endless_empty_pages: bool = False
     exit_ratio: float = 0.2
     error_ratio: float = 0.05
     archived_ratio: float = 0.1

@@ -87,9 +87,12 @@ class SessionHandlers:
         except QueryError as error:
             return self._invalid(error, request)
         end = offset + first
-        has_next = end < len(matching)
+        config = self._shared.config
+        has_next = end < len(matching) or config.endless_empty_pages or config.cycling_cursors
+        if config.cycling_cursors:
+            end %= 2 * first  # A -> B -> A: the page after the second points at the first
         page: dict[str, Any] = {
-            "items": matching[offset:end],
+            "items": matching[offset : offset + first],
             "end_cursor": encode_cursor(end) if has_next else None,
             "has_next_page": has_next,
             "total": len(matching),
