@@ -47,9 +47,19 @@ def test_visit_tells_new_settled_and_duplicate_apart() -> None:
 
 def test_churn_through_discard_neither_hangs_nor_grows() -> None:
     ids = IdSet()
+    slots = len(ids._slots)
     for n in range(20_000):  # each discard leaves a tombstone: ten times the table's slots
         assert ids.add(f"devin-{n}")
         ids.discard(f"devin-{n}")
     assert len(ids) == 0 and "devin-0" not in ids
-    assert len(ids._slots) == 2048  # rebuilt in place: tombstones are no reason to grow
+    assert len(ids._slots) == slots  # rebuilt in place: tombstones are no reason to grow
     assert ids.visit("devin-7") is Visit.NEW and ids.add("devin-8") and len(ids) == 2
+
+
+def test_made_for_a_log_it_holds_a_line_each_without_growing() -> None:
+    ids = IdSet.for_lines(10_000)
+    table = ids._slots
+    assert all(ids.add(f"devin-{n}") for n in range(10_000))
+    assert ids._slots is table and len(table) * 8 / len(ids) < 11.5  # bytes an id
+    assert ids.visit("devin-9999") is Visit.SETTLED and ids.visit("devin-x") is Visit.NEW
+    assert ids._slots is not table and "devin-0" in ids and len(ids) == 10_001  # grown

@@ -187,6 +187,23 @@ def test_the_count_made_meanwhile_lands_in_the_tally(tmp_path: Path) -> None:
     assert tally.expected == len(_IDS)
 
 
+def test_the_count_waits_for_the_first_request_and_not_past_the_run(tmp_path: Path) -> None:
+    tally, ended = Tally(requests=1), threading.Event()  # the identity check went out
+    with open_sources([_file(tmp_path)]) as sources:
+        thread = count_meanwhile(_settings(), sources, tally, ended)
+        assert thread is not None
+        thread.join(0.1)
+        assert thread.is_alive() and tally.expected is None  # nothing sent: no count
+        tally.requests += 1  # the first DELETE
+        thread.join(10)
+        assert tally.expected == len(_IDS)
+        unsent = count_meanwhile(_settings(), sources, Tally(), ended)
+        assert unsent is not None
+        ended.set()  # the run ended without sending: the count is never made
+        unsent.join(10)
+        assert not unsent.is_alive()
+
+
 def test_no_count_meanwhile_of_an_input_read_once(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     os.close(write_end)

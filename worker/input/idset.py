@@ -1,7 +1,10 @@
 """A compact set of session ids for runs of millions: 63-bit hashes in one flat array.
 
-A Python ``set`` of strings costs about 150 bytes an id, of ints about 90; this costs 16
-(8-byte slots, at most half full). One table serves a whole run: the resume scan fills it
+A Python ``set`` of strings costs about 150 bytes an id, of ints about 90; this costs at
+most 8 / 0.7 = 11.4 bytes (8-byte slots, at most 70% full before it grows) when it is made
+at the right size: the resume scan sizes it from the result log's line count
+(`IdSet.for_lines`), so a rerun of a million settled ids fills it without once growing
+(no second copy of the table). One table serves a whole run: the resume scan fills it
 with the ids earlier runs settled, and intake marks each id it meets (the 64th bit), so it
 tells a new id from a settled one and from a duplicate in one probe. Ids are reduced to
 Python's own string hash (SipHash, computed once and cached on the string; salted per
@@ -18,6 +21,8 @@ _EMPTY = 0
 _DELETED = (1 << 64) - 1
 _MARK = 1 << 63
 _KEY = _MARK - 1
+_FILL = 0.7  # the share of slots in use (ids and tombstones) past which the table grows
+_MIN_SLOTS = 1024
 
 
 class Visit(IntEnum):
@@ -26,99 +31,126 @@ class Visit(IntEnum):
     DUPLICATE = 2  # met before in this run
 
 
+_NEW, _SETTLED, _DUPLICATE = Visit.NEW, Visit.SETTLED, Visit.DUPLICATE  # plain globals: faster
+
+
 def id_key(session_id: str) -> int:
-    """The 63-bit key of an id; never 0 or all ones (they mark empty slots and the mark)."""
+    """The 63-bit key of an id; never 0 nor all ones (they mark empty slots and, with the
+    mark bit, tombstones)."""
     key = hash(session_id) & _KEY
     return key if _EMPTY < key < _KEY else 1
 
 
 class IdSet:
-    """Open addressing with linear probing over an ``array('Q')``; grows at half full.
+    """Open addressing with linear probing over an ``array('Q')`` of any size (the slot is
+    the key modulo the size); grows, to twice the size, past 70% full.
 
-    Removal leaves a tombstone, so lookups stay correct; an insert reuses the first tombstone
-    on its way, and tombstones count towards the fill that triggers a rebuild, which drops
-    them (so churn through `discard` cannot fill the table with tombstones).
+    Removal leaves a tombstone, so lookups stay correct; inserts go to the first empty slot
+    (removals are rare: a later record that unsettles an id), and tombstones count towards
+    the fill that triggers a rebuild, which drops them (so churn through `discard` cannot
+    fill the table with tombstones). The probes are written out in each method: they are
+    the resume scan's and the intake's inner loops, a million times each in a big rerun.
     """
 
-    __slots__ = ("_mask", "_size", "_slots", "_used")
+    __slots__ = ("_limit", "_size", "_slots", "_used")
 
-    def __init__(self, capacity: int = 1024) -> None:
-        size = 1 << max(10, (capacity * 2 - 1).bit_length())
-        self._slots = array("Q", bytes(8 * size))
-        self._mask = size - 1
+    def __init__(self, capacity: int = 716) -> None:
+        self._slots = _table(max(_MIN_SLOTS, int(capacity / _FILL) + 1))
+        self._limit = int(len(self._slots) * _FILL)  # slots in use past which it grows
         self._size = 0  # ids held
         self._used = 0  # slots not empty: ids and tombstones
+
+    @classmethod
+    def for_lines(cls, lines: int) -> IdSet:
+        """A set that holds an id for each of ``lines`` lines without growing."""
+        return cls(capacity=lines)
 
     def __len__(self) -> int:
         return self._size
 
     def __contains__(self, session_id: object) -> bool:
-        return isinstance(session_id, str) and self._probe(id_key(session_id)) >= 0
+        if not isinstance(session_id, str):
+            return False
+        key = id_key(session_id)
+        slots = self._slots
+        size = len(slots)
+        index = key % size
+        while found := slots[index]:
+            if found & _KEY == key and found != _DELETED:
+                return True
+            index = index + 1 if index + 1 < size else 0
+        return False
 
     def add(self, session_id: str) -> bool:
         """Add an id, unmarked; True when it was not there yet."""
-        key = id_key(session_id)
-        index = self._probe(key)
-        if index >= 0:
-            return False
-        self._put(~index, key)
+        key = hash(session_id) & _KEY
+        if not _EMPTY < key < _KEY:
+            key = 1
+        slots = self._slots
+        size = len(slots)
+        index = key % size
+        while found := slots[index]:
+            if found & _KEY == key and found != _DELETED:
+                return False
+            index = index + 1 if index + 1 < size else 0
+        slots[index] = key
+        self._size += 1
+        self._used += 1
+        if self._used > self._limit:
+            self._rebuild()
         return True
 
     def discard(self, session_id: str) -> None:
         """Remove an id (rare: a later record says it is not settled after all)."""
-        index = self._probe(id_key(session_id))
-        if index >= 0:
-            self._slots[index] = _DELETED
-            self._size -= 1
+        key = id_key(session_id)
+        slots = self._slots
+        size = len(slots)
+        index = key % size
+        while found := slots[index]:
+            if found & _KEY == key and found != _DELETED:
+                slots[index] = _DELETED
+                self._size -= 1
+                return
+            index = index + 1 if index + 1 < size else 0
 
     def visit(self, session_id: str) -> Visit:
         """Meet an id in this run's input: mark it, and say whether it is new."""
-        key = id_key(session_id)
-        index = self._probe(key)
-        if index < 0:
-            self._put(~index, key | _MARK)
-            return Visit.NEW
-        if self._slots[index] & _MARK:
-            return Visit.DUPLICATE
-        self._slots[index] |= _MARK
-        return Visit.SETTLED
-
-    def _probe(self, key: int) -> int:
-        """The slot holding ``key`` (marked or not); else ``~slot`` for where it would go:
-        the first tombstone met on the way, or the empty slot that ended the search."""
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        free = -1
-        while (found := slots[index]) != _EMPTY:
-            if found == _DELETED:
-                if free < 0:
-                    free = index
-            elif found & _KEY == key:
-                return index
-            index = (index + 1) & mask
-        return ~(index if free < 0 else free)
-
-    def _put(self, index: int, entry: int) -> None:
-        """Store ``entry`` in the free slot ``index`` (from `_probe`)."""
+        key = hash(session_id) & _KEY
+        if not _EMPTY < key < _KEY:
+            key = 1
         slots = self._slots
-        if slots[index] == _EMPTY:
-            self._used += 1
-        slots[index] = entry
+        size = len(slots)
+        index = key % size
+        while found := slots[index]:
+            if found & _KEY == key and found != _DELETED:
+                if found & _MARK:
+                    return _DUPLICATE
+                slots[index] = found | _MARK
+                return _SETTLED
+            index = index + 1 if index + 1 < size else 0
+        slots[index] = key | _MARK
         self._size += 1
-        if self._used * 2 > len(slots):
+        self._used += 1
+        if self._used > self._limit:
             self._rebuild()
+        return _NEW
 
     def _rebuild(self) -> None:
         """Re-insert the ids straight from the old table (no list in between), dropping the
         tombstones; the table doubles unless tombstones were most of the fill."""
         old = self._slots
-        size = len(old) * 2 if self._size * 4 > len(old) else len(old)
-        slots = self._slots = array("Q", bytes(8 * size))
-        mask = self._mask = size - 1
+        grow = self._size * 2 > self._limit
+        slots = self._slots = _table(len(old) * 2 if grow else len(old))
+        size = len(slots)
+        self._limit = int(size * _FILL)
         for entry in old:
             if entry != _EMPTY and entry != _DELETED:
-                index = entry & mask
-                while slots[index] != _EMPTY:
-                    index = (index + 1) & mask
+                index = (entry & _KEY) % size
+                while slots[index]:
+                    index = index + 1 if index + 1 < size else 0
                 slots[index] = entry
         self._used = self._size
+
+
+def _table(size: int) -> array[int]:
+    return array("Q", [0]) * size

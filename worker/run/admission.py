@@ -7,6 +7,8 @@ from __future__ import annotations
 from worker.input.idset import IdSet, Visit
 from worker.outcomes import Tally
 
+_NEW, _DUPLICATE = Visit.NEW, Visit.DUPLICATE  # module globals: read a million times
+
 
 class Admission:
     """``admit(session_id)``: True when the session must be sent; else counted in ``tally``."""
@@ -20,11 +22,11 @@ class Admission:
 
     def admit(self, session_id: str) -> bool:
         visit = self._ids.visit(session_id)
-        if visit is Visit.NEW:
+        if visit is _NEW:
             if self._limit is not None and self._admitted >= self._limit:
                 self._tally.counts["deferred"] += 1
                 return False
             self._admitted += 1
             return True
-        self._tally.counts["duplicate" if visit is Visit.DUPLICATE else "skipped"] += 1
+        self._tally.counts["duplicate" if visit is _DUPLICATE else "skipped"] += 1
         return False

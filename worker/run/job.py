@@ -77,13 +77,17 @@ def run_job(
         )
         tally.expected = preflight(settings, sources, confirm)
         counted = tally.expected is not None  # else counted while the first requests go
+        ended = threading.Event()
+        stack.callback(ended.set)
         run = RecordedRun(
             settings,
             inputs=list(inputs) or ["-"],
             tally=tally,
             handle_signals=True,
             keep_run_id=True,
-            on_started=None if counted else partial(count_meanwhile, settings, sources, tally),
+            on_started=None
+            if counted
+            else partial(count_meanwhile, settings, sources, tally, ended),
         )
         stack.enter_context(run)
         return asyncio.run(_run(run, sources))
