@@ -6,6 +6,7 @@ are counted and ignored. The kinds of record are described in ``worker.output.re
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -54,7 +55,7 @@ def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
     return prior
 
 
-def _count_lines(fh: BinaryIO) -> int:
+def _count_lines(fh: io.BufferedReader) -> int:
     """Lines in the rest of ``fh`` (a last one without its newline counted too)."""
     block = bytearray(_BLOCK)
     lines = 0
