@@ -70,6 +70,7 @@ def test_most_answers_429_pauses_every_worker_until_retry_after() -> None:
     assert reasons == ["throttled"]
     assert control.pause_until == pytest.approx(clock.now + 1.0)
     assert control.rate == 300.0  # at most a tenth of the rate in one cut
+    assert (control.pauses, control.holds) == (1, 1)  # eight in a row held first (metrics)
 
 
 def test_retry_after_over_the_cap_pauses_nobody() -> None:
@@ -78,7 +79,7 @@ def test_retry_after_over_the_cap_pauses_nobody() -> None:
         clock.now += 0.01
         control.granted(clock.now)
         control.on_throttled(3600.0, clock.now)
-    assert control.pause_until < clock.now
+    assert control.pause_until < clock.now and control.pauses == 0
     assert control.rate < 100.0  # the rate is still lowered
 
 
@@ -444,6 +445,7 @@ def test_a_gateway_s_quick_429s_hold_the_gate_until_the_slow_answers_are_in() ->
     changes = [control.on_accepted(at) for at in accepted]
     assert [c.reason for c in changes if c is not None] == ["throttled"]
     assert not control.holding and control.pause_until < clock.now  # nobody else waits
+    assert (control.holds, control.pauses) == (1, 0)
     assert control.rate == pytest.approx(0.97 * 300.0, rel=0.1)
 
 

@@ -153,6 +153,7 @@ class Lifeline:
         self._clock = clock
         self._down_since: float | None = None
         self.recoveries = 0  # outages survived: a reader re-reads its pending entries after one
+        self.errors = 0  # calls that failed on a connection error or timeout (then retried)
         self._on_nogroup: list[Callable[[], Awaitable[object]]] = []
 
     def on_nogroup(self, repair: Callable[[], Awaitable[object]]) -> None:
@@ -187,6 +188,7 @@ class Lifeline:
             delay = min(delay * 2, 2.0)
 
     def _failed(self, what: str, exc: BaseException, delay: float) -> None:
+        self.errors += 1
         now = self._clock()
         if self._down_since is None:
             self._down_since = now

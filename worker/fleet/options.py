@@ -63,6 +63,12 @@ def add_work_arguments(parser: argparse.ArgumentParser) -> None:
         help="claim entries another consumer left pending this long (default 60)",
     )
     parser.add_argument(
+        "--metrics-port",
+        metavar="[HOST:]PORT",
+        help="serve /metrics (Prometheus), /healthz and /readyz on this port "
+        "(all interfaces unless HOST is given; default: off)",
+    )
+    parser.add_argument(
         "--redis-timeout",
         type=float,
         default=60.0,
@@ -82,6 +88,7 @@ class FleetOptions:
     org_rate: float | None = None
     claim_idle: float = 60.0
     redis_timeout: float = 60.0
+    metrics: tuple[str, int] | None = None  # (host, port) of --metrics-port; "" all hosts
 
     def log_fields(self) -> dict[str, str]:
         """Which queue, for a log line: the Redis URL with no password, and the stream."""
@@ -114,4 +121,18 @@ def fleet_options(args: argparse.Namespace) -> FleetOptions:
         org_rate=getattr(args, "org_rate", None),
         claim_idle=getattr(args, "claim_idle", 60.0),
         redis_timeout=getattr(args, "redis_timeout", 60.0),
+        metrics=_host_port(getattr(args, "metrics_port", None)),
     )
+
+
+def _host_port(text: str | None) -> tuple[str, int] | None:
+    """``--metrics-port``: ``PORT``, ``HOST:PORT`` or ``[V6]:PORT``; None when not given."""
+    from worker.errors import ConfigError
+
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not port.isdecimal() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--metrics-port {text!r}: give a port (9464) or HOST:PORT")
+    return host, int(port)

@@ -126,12 +126,26 @@ async def _work(
         async def first(client: DevinClient) -> None:
             await check_identity(client, org_id=settings.org_id or "", base_url=settings.base_url)
 
-        report = await _supervise(pipeline, reader, sink, lifeline, first)
+        async with _watched(options, pipeline, tally, lifeline, redis):
+            report = await _supervise(pipeline, reader, sink, lifeline, first)
         log.info("work.finished", requests=tally.requests, round_trips=gate.shared.round_trips)
         return report
     finally:
         with contextlib.suppress(Exception):
             await redis.aclose()
+
+
+def _watched(
+    options: FleetOptions, pipeline: Pipeline, tally: Tally, lifeline: Lifeline, redis: object
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """``--metrics-port``: the metrics and health server while the worker runs."""
+    if options.metrics is None:
+        return contextlib.nullcontext()
+    from worker.fleet.metrics import Figures, Queue, serve_metrics
+
+    queue = Queue(redis, Keys(options.stream), options.group)
+    host, port = options.metrics
+    return serve_metrics(host, port, Figures(tally, pipeline, lifeline, queue))
 
 
 def _gate(

@@ -26,15 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.run.sample import (
-    OK,
-    OVERLOADED,
-    THROTTLED,
-    Recent,
-    Sample,
-    accepted_rate,
-    straggling,
-)
+from worker.run.sample import OK, OVERLOADED, THROTTLED, Recent, Sample, accepted_rate, straggling
 from worker.run.slowstart import SlowStart
 
 Clock = Callable[[], float]
@@ -80,6 +72,8 @@ class RateController:
     _recent: Recent = field(default_factory=lambda: Recent(1.0))
     _grants: deque[float] = field(default_factory=deque)
     _held_from: float | None = None  # pause_until before a hold (see _hold)
+    holds: int = 0  # holds begun, and pauses begun or extended (a worker's metrics)
+    pauses: int = 0
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.ceiling
@@ -169,6 +163,7 @@ class RateController:
         their time, so the first answers back are 429s whatever the share: deciding on
         them would cut far too deep, and sending on meanwhile only draws more 429s."""
         sample.close()
+        self.holds += 1
         self._held_from = self.pause_until
         self.pause_until = max(self.pause_until, now + self.patience)
 
@@ -223,6 +218,7 @@ class RateController:
         wait = self.fallback_pause if retry_after is None else retry_after
         if wait > self.max_pause:
             return  # that attempt fails at once (terminate's rule); nobody else waits
+        self.pauses += now + wait > self.pause_until  # begun or extended (metrics)
         self.pause_until = max(self.pause_until, now + wait)
 
     def _cut(self, now: float, accepted: float, reason: str) -> Change | None:

@@ -87,6 +87,21 @@ class RateGate:
         return self._clock()
 
     @property
+    def limit(self) -> float | None:
+        """The accepted rate found at the last cut (requests/s); None before any."""
+        return self._control.limit if self._control else None
+
+    @property
+    def holds(self) -> int:
+        """Holds begun: grants waited for the answers measuring a 429 (control's ``_hold``)."""
+        return self._control.holds if self._control else 0
+
+    @property
+    def pauses(self) -> int:
+        """Pauses begun or extended: every request waited out a ``Retry-After``."""
+        return self._control.pauses if self._control else 0
+
+    @property
     def paused_until(self) -> float:
         """Until when (on the gate's clock) every worker is paused."""
         return self._control.pause_until if self._control else -math.inf

@@ -81,6 +81,15 @@ class Pipeline:
         fixed = settings.concurrency
         self._slots = Slots.auto(lambda: self._gate.rate) if fixed == "auto" else Slots(fixed)
 
+    @property
+    def draining(self) -> bool:
+        """The run stops sending: a signal, an abort, or a result log that failed."""
+        return bool(self._halt)
+
+    @property
+    def gate(self) -> RateGate:
+        return self._gate
+
     async def run(
         self, items: AsyncIterator[InputItem], *, first: ClientCheck | None = None
     ) -> RunReport:
