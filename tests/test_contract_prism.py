@@ -349,7 +349,9 @@ def test_list_sends_only_valid_requests(
 
     _assert_no_request_violations(traffic)
     where = f"exit {done.returncode}\nstderr:\n{done.stderr[-4000:]}"
-    assert done.returncode in (0, 1), where
+    # a random page may say there is a next one and give no cursor: paging stops, exit 3
+    ended = done.returncode == 3 and "the API's session list does not end" in done.stderr
+    assert done.returncode in (0, 1) or ended, where
     assert "Traceback" not in done.stderr, where
     listed = [(m, p) for m, p in traffic.requests if p == f"/v3/organizations/{ORG}/sessions"]
     # who the token is first, then the pages and nothing else
