@@ -160,6 +160,7 @@ async def test_a_rerun_on_the_same_log_skips_the_settled_ids(tmp_path: Path) -> 
         ({"concurrency": 0}, r"setting concurrency \(from an argument\)"),
         ({"colour": "red"}, "unknown setting 'colour'"),
         ({"max_sessions": 10}, "cannot be counted ahead"),
+        ({"metrics_file": "night.prom"}, "RunSummary"),
     ],
 )
 async def test_a_bad_setting_raises_the_cli_config_error(bad: dict[str, Any], said: str) -> None:

@@ -35,9 +35,9 @@ def _popen(
 def test_sigterm_while_stdin_is_silent_exits_143(simulator: Any, tmp_path: Path) -> None:
     sim = simulator("--sessions", "5")
     results = tmp_path / "r.jsonl"
-    proc = _popen(
-        ["run", "-", "--results", str(results)], cli_env(sim), tmp_path, stdin=subprocess.PIPE
-    )
+    prom = tmp_path / "dt.prom"
+    args = ["run", "-", "--results", str(results), "--metrics-file", str(prom)]
+    proc = _popen(args, cli_env(sim), tmp_path, stdin=subprocess.PIPE)
     assert proc.stderr is not None and proc.stdin is not None
     seen = b""
     for line in proc.stderr:  # wait until the run reads stdin
@@ -51,6 +51,7 @@ def test_sigterm_while_stdin_is_silent_exits_143(simulator: Any, tmp_path: Path)
     proc.stderr.close()
     assert code == 143, rest[-3000:]
     assert b"Fatal Python error" not in rest and b"Traceback" not in rest
+    assert "devin_terminate_run_exit_code 143.0" in prom.read_text()  # an interrupted night
 
 
 def test_closed_stdin_and_csv_without_ids_are_exit_2(simulator: Any, tmp_path: Path) -> None:
@@ -166,6 +167,7 @@ def test_sigterm_while_a_fifo_is_spooled_exits_143(tmp_path: Path) -> None:
         DEVIN_API_KEY="cog_unused", DEVIN_ORG_ID="org-x", DEVIN_API_URL="http://127.0.0.1:9"
     )
     args = ["run", str(fifo), "--max-sessions", "10", "--results", str(tmp_path / "r.jsonl")]
+    args += ["--metrics-file", str(tmp_path / "dt.prom")]
     proc = _popen(args, env, tmp_path)
     writer = None
     while writer is None:  # opening the writing end succeeds once the run has opened it
@@ -182,6 +184,8 @@ def test_sigterm_while_a_fifo_is_spooled_exits_143(tmp_path: Path) -> None:
     os.close(writer)
     assert proc.wait(30) == 143, err
     assert b"Traceback" not in err
+    # the process left with os._exit before anything was sent: the metrics file says so
+    assert "devin_terminate_run_exit_code 143.0" in (tmp_path / "dt.prom").read_text()
 
 
 @pytest.mark.parametrize("distinct", [True, False], ids=["new-ids", "yes"])

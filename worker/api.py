@@ -75,6 +75,11 @@ async def terminate_sessions(
             "max_sessions counts the ids of input files before a CLI run; ids given to "
             "terminate_sessions cannot be counted ahead. Pass limit=N (at most N new sessions)."
         )
+    if settings.metrics_file is not None:
+        raise ConfigError(
+            "metrics_file is written by the run command at its exit; a library run returns "
+            "its figures in the RunSummary (counts, exit_code, requests) instead."
+        )
     if results_path:
         check_results_path(settings.results)
     require_credentials(settings)
