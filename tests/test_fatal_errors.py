@@ -134,3 +134,62 @@ async def test_a_disk_filling_mid_run_stops_sending_at_once(tmp_path: Path) -> N
     assert recorded and len(deleted) < len(ids)  # it stopped early
     assert deleted <= intents  # no DELETE without its intent written whole first
     assert len(deleted - recorded) <= s.concurrency  # at most the answers in flight are lost
+
+
+def _gone(log: Path, how: str) -> None:
+    if how == "deleted":
+        log.unlink()
+    elif how == "renamed or moved":
+        log.rename(log.with_name("elsewhere.jsonl"))
+    elif how == "truncated":
+        os.truncate(log, 0)
+    else:  # replaced by another file
+        log.with_name("new.jsonl").write_text("")
+        log.with_name("new.jsonl").rename(log)
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed or moved", "truncated", "replaced"])
+def test_a_log_gone_is_seen_before_the_next_record(tmp_path: Path, how: str) -> None:
+    log = ResultLog(tmp_path / "r.jsonl", "run")
+    log.sending("devin-a")
+    log.check()  # nothing happened
+    _gone(tmp_path / "r.jsonl", how)
+    with pytest.raises(ResultLogError, match=how.split()[0]):
+        log.sending("devin-b")
+    with pytest.raises(ResultLogError):  # and stays refused
+        log.finished(counts={}, elapsed_s=0, exit_code=3, interrupted=False)
+    log.close()
+    assert b"devin-b" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed or moved", "truncated"])
+def test_a_log_gone_mid_run_stops_it_exit_3_with_one_line(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    import threading
+
+    log = tmp_path / "r.jsonl"
+    with serve(simulator_app(sessions=200, latency_ms=5)) as api:
+        ids = tmp_path / "real.txt"
+        ids.write_text("\n".join(terminable_ids(api.sim.sessions)) + "\n")
+        stop = threading.Event()
+
+        def meddle() -> None:  # someone else, while the run goes on
+            while not stop.wait(0.005):
+                if api.sim.stats.snapshot()["deletes_total"] >= 10:
+                    _gone(log, how)
+                    return
+
+        meddler = threading.Thread(target=meddle)
+        meddler.start()
+        args = ["run", str(ids), "--results", str(log), "--concurrency", "2", "--rate", "0"]
+        try:
+            code = main([*args, "--base-url", api.base_url])
+        finally:
+            stop.set()
+            meddler.join()
+        deletes = api.sim.stats.snapshot()["deletes_total"]
+    assert code == 3 and 10 <= deletes < 40
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if f"was {how}" in line]) == 1, err

@@ -120,6 +120,7 @@ async def _work(
             handle_signals=True,
             gate=gate,
             sent=reader.uncertain,
+            watch=sink_log.check,
         )
 
         # who the token is, before any entry is touched: a refused token or another org stops

@@ -8,6 +8,11 @@ of ``worker.output.records`` are the published schema of the four kinds of recor
 emits the same fields straight from the in-memory ``SessionResult`` (orjson, about a
 microsecond).
 
+Before each record the log is checked (`ResultLog.check`): still the file opened (same
+device and inode at its path), at least as long as what was written. A log deleted,
+renamed, replaced or truncated under the run raises ``ResultLogError`` there, so the run
+stops, and no DELETE goes out without a log to record it.
+
 ``session.sending`` is the durable intent: written just before the first DELETE of a session
 is sent, so that a run killed before the answer came leaves a trace, and the next run
 reports a 409 for that session as terminated by this tool, not ``already_terminated``.
@@ -83,6 +88,30 @@ class ResultLog:
         with contextlib.suppress(OSError):  # a log made looser by hand: tighten it
             os.fchmod(self._fd, 0o600)  # (only its owner may; anyone else leaves it be)
         self._torn = _ends_without_newline(self.path, self._fd)  # never glue onto a torn line
+        opened = os.fstat(self._fd)
+        # a regular file is watched (`check`); a device or a pipe is not a file that can go
+        self._identity = (opened.st_dev, opened.st_ino) if stat.S_ISREG(opened.st_mode) else None
+        self._size = opened.st_size  # the file holds at least this much: all we wrote
+        self._gone: str | None = None  # what happened to the file, once it is not ours
+
+    def check(self) -> None:
+        """Raise ``ResultLogError`` unless ``path`` is still the file opened, holding at least
+        what was written to it: deleted, renamed, replaced or truncated by someone else, it
+        would record nothing that a rerun can find (and the rerun would send it all again)."""
+        if self._identity is None:
+            return
+        if self._gone is None:
+            try:
+                now = os.stat(self.path)
+            except FileNotFoundError:
+                now = None
+            self._gone = _changed(self._identity, self._size, now, self._fd)
+        if self._gone is not None:
+            self.broken = True
+            raise ResultLogError(
+                f"the result log {self.path} was {self._gone} during the run; stopped sending "
+                "(nothing more can be recorded where a rerun would find it)"
+            )
 
     def write(self, record: dict[str, Any]) -> None:
         """One record, redacted, whole or not at all as far as the reader can tell; raises
@@ -90,6 +119,7 @@ class ResultLog:
         self._append(scrub_bytes(orjson.dumps(record) + b"\n"))
 
     def _append(self, data: bytes) -> None:
+        self.check()
         if self._torn:
             data = b"\n" + data
         try:
@@ -98,8 +128,10 @@ class ResultLog:
                 self._torn = True
                 if written <= 0:
                     raise OSError(errno.EIO, "the write made no progress")
+                self._size += written
                 data = data[written:]
                 written = self._writer(self._fd, data)
+            self._size += written
         except OSError as exc:
             self.broken = True
             raise ResultLogError(
@@ -159,6 +191,18 @@ class ResultLog:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+
+def _changed(
+    identity: tuple[int, int], size: int, now: os.stat_result | None, fd: int
+) -> str | None:
+    """What happened to the log opened as ``identity`` that ``now`` (its path) shows; None:
+    nothing."""
+    if now is not None and (now.st_dev, now.st_ino) == identity:
+        return "truncated" if now.st_size < size else None
+    if now is not None:
+        return "replaced by another file"
+    return "deleted" if os.fstat(fd).st_nlink == 0 else "renamed or moved"
 
 
 def _open_error(path: Path, exc: OSError) -> Exception:

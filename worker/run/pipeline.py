@@ -34,6 +34,7 @@ from worker.settings import Settings
 log = structlog.get_logger("worker.run.pipeline")
 
 ResultSink = Callable[[SessionResult], None]
+WATCH_S = 0.25  # how often the result log is checked between records
 ClientCheck = Callable[[DevinClient], Awaitable[None]]
 
 
@@ -51,15 +52,19 @@ class Pipeline:
         sent: Container[str] = frozenset(),
         before_send: Callable[[str], None] | None = None,
         gate: RateGate | None = None,
+        watch: Callable[[], None] | None = None,
     ) -> None:
         """``sent``: ids an earlier run sent a DELETE for without recording the answer;
-        ``before_send``: called before the first DELETE of each session (durable intent)."""
+        ``before_send``: called before the first DELETE of each session (durable intent);
+        ``watch``: raises ``ResultLogError`` when the result log is gone, called every
+        `WATCH_S` while sessions are in flight (and by the log before each record)."""
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
         self._admission = Admission(self.tally, settled=settled, limit=settings.limit)
         self._sent = sent
         self._before_send = before_send
+        self._watch = watch
         self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
@@ -120,8 +125,14 @@ class Pipeline:
         try:
             if first is not None:  # a signal during it ends the run like any other
                 await first(term.client)
-            async with asyncio.TaskGroup() as tg:
-                self._intake_task = tg.create_task(self._intake(items, tg, term))
+            async with asyncio.TaskGroup() as outer:
+                watching = outer.create_task(self._watching()) if self._watch else None
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        self._intake_task = tg.create_task(self._intake(items, tg, term))
+                finally:
+                    if watching is not None:
+                        watching.cancel()
         except asyncio.CancelledError:
             if not self._shutdown.absorb():
                 raise
@@ -144,6 +155,17 @@ class Pipeline:
                 tg.create_task(self._one(term, item))
         except asyncio.CancelledError:
             return  # stop intake; the session tasks drain on their own
+
+    async def _watching(self) -> None:
+        """A log gone between two records stops the run within `WATCH_S`, not at the next
+        record (which a slow API may keep waiting)."""
+        assert self._watch is not None
+        while not self._halt:
+            await asyncio.sleep(WATCH_S)
+            try:
+                self._watch()
+            except ResultLogError as exc:
+                self._log_failed(exc)
 
     def _admit(self, item: InputItem) -> bool:
         """Record what needs no request; True when the item must be sent."""

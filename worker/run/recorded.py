@@ -102,6 +102,7 @@ class RecordedRun:
             handle_signals=self._handle_signals,
             sent=self.prior.sent,
             before_send=self.sink.sending if self.sink is not None else None,
+            watch=self.sink.check if self.sink is not None else None,
         )
         try:
             report = await pipeline.run(items, first=start)
