@@ -70,3 +70,26 @@ def test_demo_tells_its_story_and_accounts_for_every_line(tmp_path: Path) -> Non
     outcomes = Counter(r["outcome"] for r in session_results(out / "results.jsonl"))
     assert outcomes["invalid"] == 8 and outcomes["not_found"] == 5
     assert outcomes["archived"] == 40 and outcomes["already_terminated"] >= 1
+
+
+def test_a_403_naming_a_permission_fails_its_session_and_the_run_goes_on(
+    simulator: Any, tmp_path: Path
+) -> None:
+    sim = simulator("--sessions", "100", "--forbidden-share", "0.1")
+    out = tmp_path / "results.jsonl"
+    args = ["run", str(sim.ids_path), "--results", str(out), "--rate", "0"]
+    first = run_cli(args, cli_env(sim), cwd=tmp_path)
+    assert first.returncode == 1, first.stderr[-2000:]
+    results = session_results(out)
+    failed = {r["session_id"] for r in results if r["outcome"] == "failed"}
+    assert 3 <= len(failed) <= 20
+    assert Counter(r["outcome"] for r in results) == {
+        "terminated": 100 - len(failed),
+        "failed": len(failed),
+    }
+    assert all("lacks permission" in r["error"] for r in results if r["outcome"] == "failed")
+    again = run_cli(args, cli_env(sim), cwd=tmp_path)  # the rerun tries those alone, again
+    assert again.returncode == 1, again.stderr[-2000:]
+    by_session = sim.stats()["deletes_by_session"]
+    assert {sid for sid, n in by_session.items() if n == 2} == failed
+    assert read_results(out)[-1]["counts"] == {"skipped": 100 - len(failed), "failed": len(failed)}

@@ -219,6 +219,27 @@ async def test_lacks_manage_permission_is_403_but_reads_work() -> None:
         assert status == 200 and body["status"] != "exit"
 
 
+async def test_a_share_of_sessions_forbidden_or_unarchivable_alone() -> None:
+    async with open_sim(sessions=200, forbidden_share=0.25) as sim:
+        answers = [(await sim.delete(sid))[0] for sid in sim.live_ids()]
+        forbidden = answers.count(403)
+        assert 25 <= forbidden <= 75 and set(answers) == {200, 403}
+        sid = sim.live_ids()[answers.index(403)]
+        status, body, _ = await sim.delete(sid)  # the same session, the same answer
+        assert status == 403 and "lacks permission" in body["detail"] and sid in body["detail"]
+        assert (await sim.get(sid))[0] == 200
+    async with open_sim(sessions=200, archive_fail_share=0.25) as sim:
+        path = f"/v3/organizations/{ORG}/sessions/{{}}"
+        kept = []
+        for sid in sim.live_ids():
+            status, body, _ = await sim.call("DELETE", path.format(sid) + "?archive=true")
+            assert status == 200 and body["status"] == "exit"
+            if not body["is_archived"]:
+                kept.append(sid)
+                assert (await sim.call("POST", path.format(sid) + "/archive"))[0] == 500
+        assert 25 <= len(kept) <= 75
+
+
 async def test_post_archive_puts_session_to_sleep() -> None:
     async with open_sim() as sim:
         sid = next(i for i in sim.live_ids() if sim.run.sessions[i]["status"] == "running")

@@ -27,6 +27,7 @@ from worker.api import RunSummary
 from worker.devin.answer import Answer
 from worker.devin.client import ClientOptions, DevinClient
 from worker.outcomes import SessionResult
+from worker.run.authority import PROOF
 from worker.run.backoff import RetryBudget
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
@@ -280,9 +281,22 @@ async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
     assert case.result.outcome == "failed" and case.halt.auth and case.halt.fatal
     assert case.halt.reason is not None and "DEVIN_API_KEY" in case.halt.reason
     for detail in ("needs ManageOrgSessions", "Missing Permission"):
-        lacks = await decide({"DELETE": [problem(403, detail)]})
+        ids = [f"devin-{n}" for n in range(PROOF)]
+        once = await decide({"DELETE": [problem(403, detail)]})  # one proves nothing yet
+        assert once.result.outcome == "failed" and not once.halt
+        lacks = await decide({"DELETE": [problem(403, detail)] * PROOF}, ids=ids)
         assert lacks.halt.auth and "lacks a permission" in str(lacks.halt.reason)
         assert "needs ManageOrgSessions (and ViewOrgSessions" in str(lacks.halt.reason)
+
+
+async def test_a_permission_403_after_a_success_is_about_its_session() -> None:
+    detail = "lacks permission to manage session devin-9 (owned by another user)"
+    ids = ["devin-a", *[f"devin-{n}" for n in range(PROOF + 1)]]
+    case = await decide({"DELETE": [ok("devin-a"), *[problem(403, detail)] * (PROOF + 1)]}, ids=ids)
+    assert not case.halt and case.term.authority.can_terminate
+    r = case.result
+    assert (r.outcome, r.http_status, r.attempts) == ("failed", 403, 1)
+    assert r.error is not None and detail in r.error  # the server's own reason
 
 
 async def test_a_429_over_the_cap_with_nothing_else_heard_ends_the_run() -> None:

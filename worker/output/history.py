@@ -31,6 +31,10 @@ class PriorRuns:
     # so a plain set, whose add/discard cost next to nothing in the scan's hot loop
     sent: set[str] = field(default_factory=set)
     owners: set[tuple[str | None, str | None]] = field(default_factory=set)
+    # service users (``GET /v3/self``) whose runs terminated or archived sessions: a token of
+    # one of them can terminate, so a 403 it meets is about its session
+    terminators: set[str] = field(default_factory=set)
+    principals: dict[str, str] = field(default_factory=dict)  # run id: its service user
     records: int = 0
     bad_lines: list[int] = field(default_factory=list)  # unreadable lines (1-based), torn ones too
     torn_tail: bool = False  # the last line was cut short (a crash mid-write)
@@ -107,6 +111,18 @@ def _scan_other(prior: PriorRuns, record: dict[str, Any]) -> None:
     elif event == "run.started":
         org, url = record.get("org_id"), record.get("base_url")
         prior.owners.add((org if type(org) is str else None, url if type(url) is str else None))
+        run_id, principal = record.get("run_id"), record.get("principal")
+        if type(run_id) is str and type(principal) is str:
+            prior.principals[run_id] = principal
+    elif event == "run.finished":
+        principal = prior.principals.get(str(record.get("run_id")))
+        counts = record.get("counts")
+        if principal is not None and type(counts) is dict and _terminated_some(counts):
+            prior.terminators.add(principal)
+
+
+def _terminated_some(counts: dict[str, Any]) -> bool:
+    return any(type(counts.get(k)) is int and counts[k] > 0 for k in ("terminated", "archived"))
 
 
 def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:

@@ -26,6 +26,7 @@ class RunStarted(_Record):
     version: str
     org_id: str | None
     base_url: str | None = None  # absent in logs written before 0.2
+    principal: str | None = None  # the token's service user id (GET /v3/self), when known
     archive: bool
     dry_run: bool
     settings: dict[str, Any]

@@ -38,8 +38,8 @@ def refusal(answer: Answer) -> str | None:
         "permission" in text.lower() or "manageorgsessions" in text.lower()
     ):
         return (
-            f"the token lacks a permission ({text}); terminating sessions needs "
-            "ManageOrgSessions (and ViewOrgSessions for checks)"
+            f"the token lacks a permission ({text}); no request with it succeeded. "
+            "Terminating sessions needs ManageOrgSessions (and ViewOrgSessions for checks)"
         )
     return None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,15 +31,25 @@ _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # transport failures that another try within seconds will not mend
 _FATAL_FAILURES = ("cannot connect", "tls", "connect timeout")
 _ORG_ID = re.compile(r"org-[A-Za-z0-9_-]{1,128}")
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # a service user id: named in the result log
 ATTEMPTS = 5
 _FIRST_DELAY = 0.2  # doubling: 0.2 + 0.4 + 0.8 + 1.6 s at most between the attempts
 _MAX_DELAY = 2.0  # a longer Retry-After is cut: the preflight must answer in seconds
 
 
-async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the token is: its org (None: enterprise-scoped, or not known) and its service
+    user id (None: not known), as ``GET /v3/self`` said."""
+
+    org: str | None = None
+    principal: str | None = None
+
+
+async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> Identity:
     """Raise ``PreflightError``/``AuthError`` unless the token may act on ``org_id`` at
-    ``base_url``; return the token's org (None for an enterprise-scoped token, or when a
-    flaky API gave no readable answer after the retries: the DELETEs have their own)."""
+    ``base_url``; return who the token is (nothing known when a flaky API gave no readable
+    answer after the retries: the DELETEs have their own)."""
     url = f"{base_url.rstrip('/')}/v3/self"
     answer = await _ask(client)
     _refuse(answer, url, base_url)
@@ -50,12 +61,14 @@ async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> 
             error=_line(answer.error if answer.status != 200 else "unreadable answer"),
             hint="the org of the token could not be checked; going on",
         )
-        return None
+        return Identity()
+    principal = me.get("service_user_id")
+    principal = principal if isinstance(principal, str) and _ID.fullmatch(principal) else None
     org = me.get("org_id")
     if org is not None and not (isinstance(org, str) and _ORG_ID.fullmatch(org)):
         # not an org id at all (a mock's placeholder, a garbled field): nothing to compare
         log.warning("self.unverified", url=url, error=f"org_id {_line(repr(org))[:80]}")
-        return None
+        return Identity(None, principal)
     token_org = org or None
     if token_org is not None and token_org != org_id:
         raise PreflightError(
@@ -63,7 +76,7 @@ async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> 
             f"sent. Pass --org-id {token_org}, or use a token of {org_id}."
         )
     log.debug("self.checked", org_id=org_id, scope=token_org or "enterprise")
-    return token_org
+    return Identity(token_org, principal)
 
 
 def _refuse(answer: Answer, url: str, base_url: str) -> None:

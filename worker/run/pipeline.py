@@ -22,6 +22,7 @@ from worker.input.sources import InputItem
 from worker.outcomes import RunReport, SessionResult, Tally, exit_code
 from worker.output.rates import RateNotes
 from worker.run.admission import Admission
+from worker.run.authority import Authority
 from worker.run.breaker import Breaker
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
@@ -53,6 +54,7 @@ class Pipeline:
         before_send: Callable[[str], None] | None = None,
         gate: RateGate | None = None,
         watch: Callable[[], None] | None = None,
+        authority: Authority | None = None,
     ) -> None:
         """``sent``: ids an earlier run sent a DELETE for without recording the answer;
         ``before_send``: called before the first DELETE of each session (durable intent);
@@ -65,6 +67,7 @@ class Pipeline:
         self._sent = sent
         self._before_send = before_send
         self._watch = watch
+        self._authority = authority or Authority()
         self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
@@ -262,6 +265,7 @@ class Pipeline:
             tally=self.tally,
             before_send=self._before_send,
             slots=self._slots,
+            authority=self._authority,
         )
         return self._term
 

@@ -26,6 +26,7 @@ from worker.outcomes import RunReport, SessionResult, Tally
 from worker.output.history import PriorRuns, scan_results
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog
+from worker.run.authority import Authority
 from worker.run.identity import check_identity
 from worker.run.pipeline import Pipeline
 from worker.settings import Settings
@@ -61,6 +62,7 @@ class RecordedRun:
         self.tally = tally or Tally()
         self.run_id = uuid.uuid4().hex[:12]
         self.prior = PriorRuns()
+        self.authority = Authority()
         self.sink: ResultLog | None = None
         self.inputs = list(inputs)
         self._logged = logged
@@ -103,6 +105,7 @@ class RecordedRun:
             sent=self.prior.sent,
             before_send=self.sink.sending if self.sink is not None else None,
             watch=self.sink.check if self.sink is not None else None,
+            authority=self.authority,
         )
         try:
             report = await pipeline.run(items, first=start)
@@ -150,11 +153,14 @@ class _Start:
 
     async def __call__(self, client: DevinClient) -> None:
         s, sink = self._run.settings, self._run.sink
-        await check_identity(client, org_id=s.org_id or "", base_url=s.base_url)
+        who = await check_identity(client, org_id=s.org_id or "", base_url=s.base_url)
+        if who.principal is not None and who.principal in self._run.prior.terminators:
+            self._run.authority.succeeded()  # this service user terminated sessions before
         if sink is not None:
             sink.started(
                 version=__version__,
                 org_id=s.org_id,
+                principal=who.principal,
                 base_url=api_root(s.base_url),
                 archive=s.archive,
                 dry_run=s.dry_run,

@@ -3,7 +3,8 @@
 Every request passes the rate gate, the run's halt, and the one ``RetryPolicy`` (its
 attempts, deadline, budget, Retry-After cap: worker/run/retry.py), which retries 408,
 429, 5xx and transport failures. 404 is ``not_found``, 409 is reconciled with a GET, other
-4xx ``failed``; a refused token halts the run, as does endless throttling. After an
+4xx ``failed``; a refused token halts the run (a 403 naming a permission only when nothing
+succeeded with the token: `worker.run.authority`), as does endless throttling. After an
 attempt that may have reached the server, a 404/409 is reconciled with a GET, so a DELETE
 that succeeded unseen is still ours. A 2xx that cannot be read or names another session
 is no success: one GET settles it, never more DELETEs while the session is terminal.
@@ -25,6 +26,7 @@ from worker.devin.client import DevinClient
 from worker.devin.models import SessionState
 from worker.outcomes import Outcome, SessionResult, Tally
 from worker.run.answers import read_session, refusal, retryable, session_result
+from worker.run.authority import Authority
 from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
@@ -47,6 +49,7 @@ class Terminator:
     tally: Tally = field(default_factory=Tally)
     before_send: Callable[[str], None] | None = None  # before a session's first DELETE
     slots: Slots | None = None  # handed on while a session waits to retry
+    authority: Authority = field(default_factory=Authority)  # may this token terminate?
 
     async def terminate(
         self, session_id: str, source: str | None = None, *, sent_before: bool = False
@@ -114,6 +117,7 @@ class _Attempts:
         status = answer.status
         self.x.heard(answer)
         if answer.ok:
+            self.t.authority.succeeded()
             return await self._succeeded(answer)
         if status in (404, 409):
             return await self._reconcile(answer)
@@ -204,6 +208,7 @@ class _Attempts:
 
     def _archived(self, answer: Answer) -> bool:
         if answer.ok:
+            self.t.authority.succeeded()
             session = self._state(answer)
             if session is not None and not session.is_archived:
                 self.odd = "the archive answer says is_archived false"
@@ -221,8 +226,10 @@ class _Attempts:
         return self.odd if answer.ok else None
 
     def _refused(self, answer: Answer) -> SessionResult:
+        """A 401 stops the run; a 403 naming a permission stops it only when the run knows
+        the token can terminate nothing (`worker.run.authority`); else the session failed."""
         reason = refusal(answer)
-        if reason is not None:
+        if reason is not None and (answer.status == 401 or self.t.authority.refuses_token()):
             self.t.halt(reason, auth=True)
         return self._result("failed", answer, error=answer.error)
 

@@ -135,6 +135,19 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     _field(
         group, "--ghost-success-rate", float, "chance a reset/timed-out DELETE was applied anyway"
     )
+    _field(
+        group,
+        "--forbidden-share",
+        float,
+        "share of sessions whose DELETE and archive answer 403 naming a permission",
+    )
+    _field(
+        group,
+        "--archive-fail-share",
+        float,
+        "share of sessions that cannot be archived (archive 500; DELETE archive=true only "
+        "terminates)",
+    )
 
 
 def _field(

@@ -6,6 +6,7 @@ One frozen value, checked once on construction, so a typo in a fault kind or a
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,7 +46,8 @@ class SimulatorConfig:
     ratios shape the seeded population: a share terminated (``exit_ratio``), failed
     (``error_ratio``) and archived (``archived_ratio``).
     ``hostile_titles`` gives sessions titles and tags holding newlines, separators,
-    quotes, other sessions' ids and token-shaped strings.
+    quotes, other sessions' ids and token-shaped strings. ``forbidden_share`` and
+    ``archive_fail_share`` pick sessions by a hash of the seed and the id (`picked`).
     """
 
     sessions: int = 200
@@ -71,6 +73,12 @@ class SimulatorConfig:
     hostile_titles: bool = False
     already_terminated: str = "409"
     lacks_manage_permission: bool = False
+    # a share of sessions (chosen by id and seed) the token may not act on: their DELETE and
+    # archive answer 403 naming a permission; reads work, and so does every other session
+    forbidden_share: float = 0.0
+    # a share of sessions (chosen by id and seed, apart from the above) that cannot be
+    # archived: POST archive answers 500, and a DELETE with archive=true terminates only
+    archive_fail_share: float = 0.0
     problem_content_type: str = "application/problem+json"
     legacy_422: bool = False
     # list pages that never end: cursors that cycle A -> B -> A; or, after the last real
@@ -90,6 +98,12 @@ class SimulatorConfig:
         _check_choice("problem_content_type", self.problem_content_type, PROBLEM_CONTENT_TYPES)
         _check_faults(self)
         _check_numbers(self)
+
+    def picked(self, share: float, session_id: str, salt: str) -> bool:
+        """Whether ``session_id`` is among the ``share`` of sessions a knob ``salt`` picks:
+        the same ids on every run of one seed, apart for each knob."""
+        digest = zlib.crc32(f"{self.seed}:{salt}:{session_id}".encode())
+        return digest < share * 2**32
 
     @property
     def burst(self) -> int:
@@ -129,7 +143,9 @@ def _check_faults(config: SimulatorConfig) -> None:
 
 
 def _check_numbers(config: SimulatorConfig) -> None:
-    for name in ("fault_rate", "ghost_success_rate", "exit_ratio", "error_ratio", "archived_ratio"):
+    shares = ("forbidden_share", "archive_fail_share")
+    ratios = ("fault_rate", "ghost_success_rate", "exit_ratio", "error_ratio", "archived_ratio")
+    for name in (*ratios, *shares):
         _check_probability(name, getattr(config, name))
     if config.sessions < 0:
         raise ValueError(f"sessions must be 0 or more, got {config.sessions}")

@@ -48,8 +48,8 @@ class SessionHandlers:
         )
 
     async def terminate(self, request: web.Request, devin_id: str | None) -> web.Response:
-        if self._shared.config.lacks_manage_permission:
-            return self._shared.problems.problem(403, _NO_MANAGE, request.path)
+        if (refused := self._refused(request, devin_id)) is not None:
+            return refused
         try:
             archive = parse_bool("archive", request.query.get("archive", "false"))
         except QueryError as error:
@@ -66,7 +66,7 @@ class SessionHandlers:
             session["status_detail"] = None
             self._shared.stats.terminated += 1
             self._touch(session)
-        if archive:
+        if archive and not self._unarchivable(session):
             self._set_archived(session)
         return json_response({**session, **_GET_ONLY_FIELDS})
 
@@ -100,11 +100,13 @@ class SessionHandlers:
         return json_response(page)
 
     async def archive(self, request: web.Request, devin_id: str | None) -> web.Response:
-        if self._shared.config.lacks_manage_permission:
-            return self._shared.problems.problem(403, _NO_MANAGE, request.path)
+        if (refused := self._refused(request, devin_id)) is not None:
+            return refused
         session = self._find(request, devin_id)
         if session is None:
             return self._not_found(request)
+        if self._unarchivable(session):
+            return self._shared.problems.problem(500, "Internal Server Error", request.path)
         if session["status"] in ("new", "claimed", "running", "resuming"):
             session["status"] = "suspended"  # archiving puts a running session to sleep
             session["status_detail"] = "user_request"
@@ -121,6 +123,23 @@ class SessionHandlers:
                 "org_id": config.org_id,
             }
         )
+
+    def _refused(self, request: web.Request, devin_id: str | None) -> web.Response | None:
+        """The 403 of a DELETE or an archive the token may not send, else None."""
+        config = self._shared.config
+        if config.lacks_manage_permission:
+            return self._shared.problems.problem(403, _NO_MANAGE, request.path)
+        if devin_id is not None and config.picked(config.forbidden_share, devin_id, "forbid"):
+            detail = (
+                f"Forbidden: the service user lacks permission to manage session {devin_id} "
+                "(it belongs to a user the service user may not act for)"
+            )
+            return self._shared.problems.problem(403, detail, request.path)
+        return None
+
+    def _unarchivable(self, session: Session) -> bool:
+        config = self._shared.config
+        return config.picked(config.archive_fail_share, session["session_id"], "archive")
 
     def _find(self, request: web.Request, devin_id: str | None) -> Session | None:
         if request.match_info["org_id"] != self._shared.config.org_id or devin_id is None:
