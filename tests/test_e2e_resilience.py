@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from conftest import cli_env, read_results, run_args, run_cli, session_results
 
+from worker.run.authority import PROOF
+
 FINAL = {"terminated", "archived", "already_terminated", "not_found"}
 
 
@@ -117,7 +119,8 @@ def test_token_without_permission_exits_3_naming_it(simulator: Any, tmp_path: Pa
     )
     assert proc.returncode == 3
     assert "ManageOrgSessions" in proc.stderr
-    assert sim.stats()["deletes_total"] <= 4
+    # PROOF permission 403s with no success stop it, and the requests in flight then
+    assert sim.stats()["deletes_total"] <= PROOF + 3
 
 
 def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -> None:
@@ -294,4 +297,5 @@ def test_uncertain_attempts_are_reconciled_to_the_truth(simulator: Any, tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     outcomes = {r["session_id"]: (r["outcome"], r["attempts"]) for r in session_results(out)}
-    assert outcomes == {live: ("archived", 2), ended: ("already_terminated", 2)}
+    # the ended one was not ours, but --archive promises archived sessions: it is archived
+    assert outcomes == {live: ("archived", 2), ended: ("archived", 2)}

@@ -69,7 +69,9 @@ def test_demo_tells_its_story_and_accounts_for_every_line(tmp_path: Path) -> Non
     assert "demo: OK, every id and every malformed line is accounted for" in proc.stdout
     outcomes = Counter(r["outcome"] for r in session_results(out / "results.jsonl"))
     assert outcomes["invalid"] == 8 and outcomes["not_found"] == 5
-    assert outcomes["archived"] == 40 and outcomes["already_terminated"] >= 1
+    # with --archive, the 10 sessions already terminated are archived too, unless they were
+    # already (then `already_terminated`)
+    assert outcomes["archived"] > 40 and "failed" not in outcomes
 
 
 def test_a_403_naming_a_permission_fails_its_session_and_the_run_goes_on(
@@ -93,3 +95,39 @@ def test_a_403_naming_a_permission_fails_its_session_and_the_run_goes_on(
     by_session = sim.stats()["deletes_by_session"]
     assert {sid for sid, n in by_session.items() if n == 2} == failed
     assert read_results(out)[-1]["counts"] == {"skipped": 100 - len(failed), "failed": len(failed)}
+
+
+def test_archive_is_a_promise_kept_on_the_rerun(tmp_path: Path) -> None:
+    """An archive that failed is sent alone by the next run (no second DELETE); a session
+    terminated before the run is archived too."""
+    from tests.servers import ORG, TOKEN, serve, simulator_app
+
+    app = simulator_app(sessions=60, archive_fail_share=0.2, archive_fail_times=2, seed=5)
+    with serve(app) as api:
+        sessions = api.sim.sessions
+        live = [s for s, v in sessions.items() if v["status"] not in ("exit", "error")]
+        ended = [s for s, v in sessions.items() if v["status"] == "exit" and not v["is_archived"]]
+        ids = tmp_path / "ids.txt"
+        ids.write_text("\n".join([*live, *ended]) + "\n")
+        env = cli_env(DEVIN_API_KEY=TOKEN, DEVIN_ORG_ID=ORG, DEVIN_API_URL=api.base_url)
+        out = tmp_path / "r.jsonl"
+        args = ["run", str(ids), "--archive", "--results", str(out), "--rate", "0"]
+        first = run_cli([*args, "--max-attempts", "2"], env, cwd=tmp_path)
+        assert first.returncode == 1, first.stderr[-2000:]
+        owed = {r["session_id"] for r in session_results(out) if r["outcome"] == "failed"}
+        assert owed and all(
+            r["error"].startswith("terminated, not archived")
+            for r in session_results(out)
+            if r["outcome"] == "failed"
+        )
+        deletes = dict(api.sim.stats.snapshot()["deletes_by_session"])
+        again = run_cli(args, env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert api.sim.stats.snapshot()["deletes_by_session"] == deletes  # no second DELETE
+        assert all(sessions[s]["is_archived"] for s in [*live, *ended])
+    latest = {r["session_id"]: r["outcome"] for r in session_results(out)}
+    assert set(latest.values()) == {"archived"} and len(latest) == len(live) + len(ended)
+    assert ended and read_results(out)[-1]["counts"] == {
+        "skipped": len(live) + len(ended) - len(owed),
+        "archived": len(owed),
+    }

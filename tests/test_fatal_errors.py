@@ -3,6 +3,7 @@ disk (at once on /dev/full, and mid-run through an injected writer)."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from pathlib import Path
@@ -11,12 +12,14 @@ import pytest
 
 from tests.conftest import read_results
 from tests.servers import ORG, TOKEN, serve, settings, simulator_app
+from tests.virtualtime import virtual
 from worker.cli import main
 from worker.errors import ResultLogError
 from worker.input.idset import IdSet
 from worker.input.sources import InputItem
 from worker.output.results import ResultLog
 from worker.run.pipeline import Pipeline
+from worker.run.watch import WATCH_S, watching
 from worker.simulator import SimulatorConfig, running_simulator, terminable_ids
 
 
@@ -193,3 +196,24 @@ def test_a_log_gone_mid_run_stops_it_exit_3_with_one_line(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if f"was {how}" in line]) == 1, err
+
+
+@virtual
+async def test_a_log_gone_between_records_is_seen_within_the_watch() -> None:
+    """No record for seconds (slow answers): the watch still sees the log gone in time."""
+    loop = asyncio.get_running_loop()
+    gone_at, stopped_at = 10.0, []
+    stops: list[ResultLogError] = []
+
+    def check() -> None:
+        if loop.time() >= gone_at:
+            raise ResultLogError("the result log r.jsonl was deleted during the run")
+
+    def stop(exc: ResultLogError) -> None:
+        stops.append(exc)
+        stopped_at.append(loop.time())
+
+    async with watching(check, stop):
+        await asyncio.sleep(30)  # a request that takes its time
+    assert len(stops) == 1 and "deleted" in str(stops[0])
+    assert gone_at <= stopped_at[0] <= gone_at + WATCH_S <= gone_at + 1

@@ -40,7 +40,7 @@ def exchange(policy: RetryPolicy, halt: Halt | None = None) -> Exchange:
 async def ask(x: Exchange, script: Script) -> tuple[Answer | None, str | None]:
     tries = x.policy.start()
     answer, stop = await x.ask(
-        tries, script.send, lambda a: a.ok, lambda a: script.heard.append(a.status), lambda a: None
+        tries, script.send, lambda a: a.ok, heard=lambda a: script.heard.append(a.status)
     )
     assert tries.attempts == script.sent  # every request sent is one attempt
     return answer, stop

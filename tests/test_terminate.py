@@ -90,7 +90,7 @@ TABLE = [
     ),
     pytest.param(
         {"DELETE": [ok(SID)], "POST": [problem(503)]},
-        True, "failed", None, (1, 0, ATTEMPTS), "terminated, not archived", id="archive-post-5xx",
+        True, "failed", False, (1, 0, ATTEMPTS), "terminated, not archived", id="archive-post-5xx",
     ),
     pytest.param(
         {"DELETE": [ok(SID)], "POST": [ok(SID)]},
@@ -98,7 +98,7 @@ TABLE = [
     ),
     pytest.param(
         {"DELETE": [ok(SID)], "POST": [problem(422, "cannot")]},
-        True, "failed", None, (1, 0, 1), "cannot", id="archive-post-4xx",
+        True, "failed", False, (1, 0, 1), "cannot", id="archive-post-4xx",
     ),
     pytest.param(
         {"DELETE": [ok(SID), ok(SID, archived=True)], "POST": [problem(405)]},
@@ -106,7 +106,7 @@ TABLE = [
     ),
     pytest.param(
         {"DELETE": [ok(SID), problem(409)], "POST": [problem(404)]},
-        True, "failed", None, (2, 0, 1), "not archived: HTTP 409", id="no-archive-route-409",
+        True, "failed", False, (2, 0, 1), "not archived: HTTP 409", id="no-archive-route-409",
     ),
     pytest.param(
         {"DELETE": [ok(OTHER)], "GET": [ok(SID)]},
@@ -178,8 +178,16 @@ TABLE = [
         True, "archived", True, (2, 1, 0), None, id="5xx-then-409-archived",
     ),
     pytest.param(
-        {"DELETE": [problem(500), problem(409)], "GET": [ok(SID)]},
-        True, "already_terminated", False, (2, 1, 0), None, id="5xx-409-not-archived",
+        {"DELETE": [problem(500), problem(409)], "GET": [ok(SID)], "POST": [ok(SID, "exit", True)]},
+        True, "archived", True, (2, 1, 1), None, id="5xx-409-not-archived-archive-kept",
+    ),
+    pytest.param(  # terminated before the run: with --archive, archived all the same
+        {"DELETE": [problem(409)], "GET": [ok(SID)], "POST": [ok(SID, archived=True)]},
+        True, "archived", True, (1, 1, 1), None, id="409-exit-archive-kept",
+    ),
+    pytest.param(  # terminated and archived before the run: nothing of ours
+        {"DELETE": [problem(409)], "GET": [ok(SID, archived=True)]},
+        True, "already_terminated", True, (1, 1, 0), None, id="409-exit-archived",
     ),
     pytest.param(
         {"DELETE": [problem(409)], "GET": [ok(OTHER)]},

@@ -302,7 +302,7 @@ async def test_the_gate_is_told_of_each_throttle_and_each_other_answer() -> None
 SETTLED_AFTER_A_RETRY = [
     ({"DELETE": [problem(503), ok(SID)]}, False, "terminated"),
     ({"DELETE": [problem(503), ok(SID, archived=True)]}, True, "archived"),
-    ({"DELETE": [problem(503), problem(409)], "GET": [ok(SID)]}, True, "already_terminated"),
+    ({"DELETE": [problem(503), problem(409)], "GET": [ok(SID, "exit", True)]}, True, "archived"),
     ({"DELETE": [problem(503), problem(404)], "GET": [problem(404)]}, False, "not_found"),
 ]
 

@@ -21,10 +21,14 @@ Outcome = Literal[
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
-# A session whose latest outcome is one of these is done: a resumed run skips it.
+# A session whose latest outcome is one of these is done: a resumed run skips it (with
+# --archive, once its result also says it is archived).
 FINAL_OUTCOMES: frozenset[str] = frozenset(
     {"terminated", "archived", "already_terminated", "not_found"}
 )
+
+# The session statuses of a terminated session (``exit``; ``error`` ended on its own).
+TERMINAL_STATUSES: frozenset[str] = frozenset({"exit", "error"})
 
 
 def refused_unsent(http_status: object) -> bool:

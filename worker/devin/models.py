@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from worker.outcomes import TERMINAL_STATUSES
+
 
 class SessionStatus(StrEnum):
     NEW = "new"
@@ -35,9 +37,6 @@ class Origin(StrEnum):
     DESKTOP = "desktop"
     CODE_SCAN = "code_scan"
     OTHER = "other"
-
-
-TERMINAL_STATUSES = frozenset({"exit", "error"})
 
 
 def _open_enum(enum: type[StrEnum]) -> Any:

@@ -38,6 +38,7 @@ from worker.output.results import ResultLog
 from worker.run.identity import check_identity
 from worker.run.pipeline import ClientCheck, Pipeline
 from worker.run.preflight import require_credentials
+from worker.run.watch import watching
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.fleet.work")
@@ -120,14 +121,16 @@ async def _work(
             handle_signals=True,
             gate=gate,
             sent=reader.uncertain,
-            watch=sink_log.check,
         )
 
         # who the token is, before any entry is touched: a refused token or another org stops
         async def first(client: DevinClient) -> None:
             await check_identity(client, org_id=settings.org_id or "", base_url=settings.base_url)
 
-        async with _watched(options, pipeline, tally, lifeline, redis):
+        async with (
+            _watched(options, pipeline, tally, lifeline, redis),
+            watching(sink_log.check, pipeline.log_failed),
+        ):
             report = await _supervise(pipeline, reader, sink, lifeline, first)
         log.info("work.finished", requests=tally.requests, round_trips=gate.shared.round_trips)
         return report

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from worker.input.idset import IdSet
-from worker.outcomes import FINAL_OUTCOMES, refused_unsent
+from worker.outcomes import FINAL_OUTCOMES, TERMINAL_STATUSES, refused_unsent
 
 _BLOCK = 1 << 20  # bytes read at once to count the lines
 
@@ -34,18 +34,23 @@ class PriorRuns:
     # service users (``GET /v3/self``) whose runs terminated or archived sessions: a token of
     # one of them can terminate, so a 403 it meets is about its session
     terminators: set[str] = field(default_factory=set)
+    # with --archive: sessions terminated but not archived (id: status), for the archive
+    # call alone; a few (an archive that failed, a session found terminated)
+    unarchived: dict[str, str] = field(default_factory=dict)
     principals: dict[str, str] = field(default_factory=dict)  # run id: its service user
     records: int = 0
     bad_lines: list[int] = field(default_factory=list)  # unreadable lines (1-based), torn ones too
     torn_tail: bool = False  # the last line was cut short (a crash mid-write)
 
 
-def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
+def scan_results(path: str | os.PathLike[str], *, archive: bool = False) -> PriorRuns:
     """Read a result log for resume. A missing file (or a device) is an empty history.
 
     The file is read twice: once to count its lines (at C speed, in blocks), so that the
     table of settled ids is made at its final size and never copied while it fills; then
-    record by record."""
+    record by record. ``archive``: the run archives, so a session is settled only once
+    archived (or gone); one the log says is terminated but not archived is in
+    ``unarchived``, for the archive call alone."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, iterated line by line
     except FileNotFoundError:
@@ -55,7 +60,7 @@ def scan_results(path: str | os.PathLike[str]) -> PriorRuns:
             return PriorRuns()
         prior = PriorRuns(settled=IdSet.for_lines(_count_lines(fh)))
         fh.seek(0)
-        _scan(prior, fh)
+        _scan(prior, fh, archive)
     return prior
 
 
@@ -68,7 +73,7 @@ def _count_lines(fh: io.BufferedReader) -> int:
     return lines + 1
 
 
-def _scan(prior: PriorRuns, fh: BinaryIO) -> None:
+def _scan(prior: PriorRuns, fh: BinaryIO, archive: bool) -> None:
     loads, settle, sent = orjson.loads, prior.settled.add, prior.sent
     records = 0
     for number, line in enumerate(fh, start=1):
@@ -87,19 +92,34 @@ def _scan(prior: PriorRuns, fh: BinaryIO) -> None:
         session_id = record.get("session_id")
         if type(session_id) is not str:
             continue
-        if record.get("outcome") in FINAL_OUTCOMES:
+        final = record.get("outcome") in FINAL_OUTCOMES
+        if final and (not archive or _archive_kept(record)):
             settle(session_id)
             if sent:
                 sent.discard(session_id)
+            if archive:
+                prior.unarchived.pop(session_id, None)
         else:
-            _unsettled(prior, record, session_id)
+            _unsettled(prior, record, session_id, final=final, archive=archive)
     prior.records = records
 
 
-def _unsettled(prior: PriorRuns, record: dict[str, Any], session_id: str) -> None:
+def _unsettled(
+    prior: PriorRuns, record: dict[str, Any], session_id: str, *, final: bool, archive: bool
+) -> None:
     prior.settled.discard(session_id)
-    if refused_unsent(record.get("http_status")):
+    if final or refused_unsent(record.get("http_status")):
         prior.sent.discard(session_id)
+    status = record.get("status")
+    if archive and status in TERMINAL_STATUSES and record.get("archived") is False:
+        prior.unarchived[session_id] = status  # terminated, the archive still owed
+    elif archive:
+        prior.unarchived.pop(session_id, None)
+
+
+def _archive_kept(record: dict[str, Any]) -> bool:
+    """A final result that keeps the archive promise: archived, or a session that is gone."""
+    return record.get("archived") is True or record.get("outcome") == "not_found"
 
 
 def _scan_other(prior: PriorRuns, record: dict[str, Any]) -> None:

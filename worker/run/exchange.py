@@ -17,6 +17,10 @@ from worker.run.slots import Slots
 Heard = Callable[[Answer], None]
 
 
+def _unexplained(answer: Answer) -> str | None:
+    return None
+
+
 @dataclass(slots=True)
 class Exchange:
     """The gate, the policy, the halt and the request count, shared by a run's sessions."""
@@ -90,13 +94,21 @@ class Exchange:
         self,
         tries: Tries,
         send: Callable[[], Awaitable[Answer]],
-        settled: Callable[[Answer], bool],
-        heard: Heard,
-        explain: Callable[[Answer], str | None],
+        settled: Callable[[Answer], bool | Awaitable[bool]],
+        explain: Callable[[Answer], str | None] = _unexplained,
+        *,
+        heard: Heard | None = None,
+        retrying: Callable[[Answer, float], None] | None = None,
     ) -> tuple[Answer | None, str | None]:
-        """Send until ``settled`` accepts an answer, or the policy or a halt stops: (the
-        last answer, None), or (the last answer, why it stopped). ``heard`` sees every
-        answer; ``explain`` says what is wrong with one whose own text would not."""
+        """The attempt loop of every request: send until ``settled`` accepts an answer, or
+        the policy or a halt stops. Returns (the last answer, None), or (the last answer,
+        why it stopped; ``tries.gave_up`` says so when the policy did).
+
+        Each attempt takes its turn at the rate gate, is counted, and its answer is told to
+        the slots (how long it took) and to ``heard`` (default `heard`: the rate gate and
+        the throttle breaker) before ``settled`` (which may be a coroutine) decides on it;
+        waits go through the policy's clock. ``explain`` says what is wrong with an answer
+        whose own text would not; ``retrying`` hears each retry scheduled."""
         answer: Answer | None = None
         while (stop := await self.turn(tries)) is None:
             tries.attempts += 1
@@ -104,12 +116,16 @@ class Exchange:
             answer = await send()
             if self.slots is not None:
                 self.slots.answered(self.gate.now() - self.sent)
-            heard(answer)
-            if settled(answer):
+            (heard or self.heard)(answer)
+            done = settled(answer)
+            if done if isinstance(done, bool) else await done:
                 return answer, None
             wait = tries.next_wait(answer, explain(answer))
             if isinstance(wait, str):
+                tries.gave_up = True
                 return answer, wait
+            if retrying is not None:
+                retrying(answer, wait)
             if (stop := await self.pause(wait)) is not None:
                 break
         return answer, stop

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Mapping
 
 import structlog
 
@@ -35,7 +35,6 @@ from worker.settings import Settings
 log = structlog.get_logger("worker.run.pipeline")
 
 ResultSink = Callable[[SessionResult], None]
-WATCH_S = 0.25  # how often the result log is checked between records
 ClientCheck = Callable[[DevinClient], Awaitable[None]]
 
 
@@ -53,21 +52,21 @@ class Pipeline:
         sent: Container[str] = frozenset(),
         before_send: Callable[[str], None] | None = None,
         gate: RateGate | None = None,
-        watch: Callable[[], None] | None = None,
         authority: Authority | None = None,
+        unarchived: Mapping[str, str] | None = None,
     ) -> None:
         """``sent``: ids an earlier run sent a DELETE for without recording the answer;
         ``before_send``: called before the first DELETE of each session (durable intent);
-        ``watch``: raises ``ResultLogError`` when the result log is gone, called every
-        `WATCH_S` while sessions are in flight (and by the log before each record)."""
+        ``unarchived``: sessions an earlier run terminated without archiving them (id:
+        status), with ``--archive`` given the archive call alone."""
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
         self._admission = Admission(self.tally, settled=settled, limit=settings.limit)
         self._sent = sent
         self._before_send = before_send
-        self._watch = watch
         self._authority = authority or Authority()
+        self._unarchived = unarchived or {}
         self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._halt = Halt(listener=self._halted)
         # bound once: a lazy proxy would rebuild the logger on each call, filtered or not
@@ -128,14 +127,8 @@ class Pipeline:
         try:
             if first is not None:  # a signal during it ends the run like any other
                 await first(term.client)
-            async with asyncio.TaskGroup() as outer:
-                watching = outer.create_task(self._watching()) if self._watch else None
-                try:
-                    async with asyncio.TaskGroup() as tg:
-                        self._intake_task = tg.create_task(self._intake(items, tg, term))
-                finally:
-                    if watching is not None:
-                        watching.cancel()
+            async with asyncio.TaskGroup() as tg:
+                self._intake_task = tg.create_task(self._intake(items, tg, term))
         except asyncio.CancelledError:
             if not self._shutdown.absorb():
                 raise
@@ -159,17 +152,6 @@ class Pipeline:
         except asyncio.CancelledError:
             return  # stop intake; the session tasks drain on their own
 
-    async def _watching(self) -> None:
-        """A log gone between two records stops the run within `WATCH_S`, not at the next
-        record (which a slow API may keep waiting)."""
-        assert self._watch is not None
-        while not self._halt:
-            await asyncio.sleep(WATCH_S)
-            try:
-                self._watch()
-            except ResultLogError as exc:
-                self._log_failed(exc)
-
     def _admit(self, item: InputItem) -> bool:
         """Record what needs no request; True when the item must be sent."""
         if item.session_id is None:
@@ -185,10 +167,11 @@ class Pipeline:
             if self.settings.dry_run:
                 result = await term.preview(item.session_id, item.source)
             else:
-                sent = item.uncertain or item.session_id in self._sent
-                result = await term.terminate(item.session_id, item.source, sent_before=sent)
+                sent = item.uncertain or (sid := item.session_id) in self._sent
+                owed = self._unarchived.get(sid)  # with --archive, the archive call alone
+                result = await term.terminate(sid, item.source, sent_before=sent, terminated=owed)
         except ResultLogError as exc:  # the intent could not be written: nothing was sent
-            self._log_failed(exc)
+            self.log_failed(exc)
             return
         except asyncio.CancelledError:
             self._record(
@@ -216,7 +199,7 @@ class Pipeline:
         try:
             self._sink(result)
         except ResultLogError as exc:
-            self._log_failed(exc)
+            self.log_failed(exc)
             return
         self.tally.counts[result.outcome] += 1
         self._log.debug(
@@ -243,7 +226,7 @@ class Pipeline:
                 f"{self.settings.breaker_window} sessions failed (last error: {result.error})"
             )
 
-    def _log_failed(self, exc: ResultLogError) -> None:
+    def log_failed(self, exc: ResultLogError) -> None:
         """The result log cannot take records: send nothing more (answers in flight are lost)."""
         if self._log_error is None:
             self._log_error = str(exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import ExitStack
+from contextlib import AbstractAsyncContextManager, ExitStack, nullcontext
 
 import structlog
 
@@ -29,6 +29,7 @@ from worker.output.results import ResultLog
 from worker.run.authority import Authority
 from worker.run.identity import check_identity
 from worker.run.pipeline import Pipeline
+from worker.run.watch import watching
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.run.recorded")
@@ -104,11 +105,12 @@ class RecordedRun:
             handle_signals=self._handle_signals,
             sent=self.prior.sent,
             before_send=self.sink.sending if self.sink is not None else None,
-            watch=self.sink.check if self.sink is not None else None,
             authority=self.authority,
+            unarchived=self.prior.unarchived,
         )
         try:
-            report = await pipeline.run(items, first=start)
+            async with self._watched(pipeline):
+                report = await pipeline.run(items, first=start)
             if failures:  # e.g. no column of a piped CSV holds ids: exit 2
                 raise failures[0]
         except WorkerError as exc:  # e.g. the token refused: a started log still ends
@@ -121,6 +123,11 @@ class RecordedRun:
                 report.counts, report.elapsed_s, report.exit_code, interrupted=report.interrupted
             )
         return report
+
+    def _watched(self, pipeline: Pipeline) -> AbstractAsyncContextManager[None]:
+        if self.sink is None:
+            return nullcontext()
+        return watching(self.sink.check, pipeline.log_failed)
 
     def _record(self, result: SessionResult) -> None:
         if self.sink is not None:
@@ -184,7 +191,7 @@ class _Start:
 def _resume_state(settings: Settings) -> PriorRuns:
     if not settings.resume:
         return PriorRuns()
-    prior = scan_results(settings.results)
+    prior = scan_results(settings.results, archive=settings.archive)
     _check_owner(prior, settings)
     if prior.bad_lines:
         log.warning(

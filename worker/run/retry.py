@@ -140,6 +140,7 @@ class Tries:
     started: float
     attempts: int = 0
     last_failure: str | None = None
+    gave_up: bool = False  # the policy stopped the attempts (not a halt, not the gate)
 
     def elapsed(self) -> float:
         return self.policy.clock() - self.started

@@ -1,40 +1,26 @@
-"""Terminate one session: the attempts and the mapping of answers to outcomes.
-
-Every request passes the rate gate, the run's halt, and the one ``RetryPolicy`` (its
-attempts, deadline, budget, Retry-After cap: worker/run/retry.py), which retries 408,
-429, 5xx and transport failures. 404 is ``not_found``, 409 is reconciled with a GET, other
-4xx ``failed``; a refused token halts the run (a 403 naming a permission only when nothing
-succeeded with the token: `worker.run.authority`), as does endless throttling. After an
-attempt that may have reached the server, a 404/409 is reconciled with a GET, so a DELETE
-that succeeded unseen is still ours. A 2xx that cannot be read or names another session
-is no success: one GET settles it, never more DELETEs while the session is terminal.
-With ``archive``, a session left unarchived is archived by ``POST .../archive``, else
-``failed``. A dry run says ``already_terminated`` for a terminal one.
+"""Terminate sessions: `Terminator`, what every session of a run shares (the client, the
+rate gate, the policy, the halt, the slots, what the run knows of the token), and the entry
+points for one session: `Terminator.terminate` (DELETE) and `Terminator.preview` (the dry
+run's GET). The attempts of one session and the mapping of answers to outcomes are
+`worker.run.attempts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
-import structlog
-
-from worker.devin.answer import Answer
 from worker.devin.client import DevinClient
 from worker.devin.models import SessionState
-from worker.outcomes import Outcome, SessionResult, Tally
-from worker.run.answers import read_session, refusal, retryable, session_result
+from worker.outcomes import SessionResult, Tally
+from worker.run.attempts import Attempts
 from worker.run.authority import Authority
-from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
-from worker.run.retry import RetryPolicy, Tries
+from worker.run.retry import RetryPolicy
 from worker.run.slots import Slots
 
 __all__ = ["Terminator"]
-log = structlog.get_logger("worker.run.terminate")
 
 
 @dataclass(slots=True)
@@ -52,189 +38,26 @@ class Terminator:
     authority: Authority = field(default_factory=Authority)  # may this token terminate?
 
     async def terminate(
-        self, session_id: str, source: str | None = None, *, sent_before: bool = False
+        self,
+        session_id: str,
+        source: str | None = None,
+        *,
+        sent_before: bool = False,
+        terminated: str | None = None,
     ) -> SessionResult:
         """``sent_before``: an earlier run or delivery may have sent a DELETE whose answer
-        was never recorded: a 404 or 409 is reconciled with a GET as for a lost answer."""
-        return await _Attempts(self, session_id, source, uncertain=sent_before).run()
+        was never recorded: a 404 or 409 is reconciled with a GET as for a lost answer.
+        ``terminated``: an earlier run terminated it (this status) and owes the archive:
+        with ``archive``, the archive call alone, no DELETE (unless the session's answer
+        says it is not terminated after all)."""
+        attempts = Attempts(self, session_id, source, uncertain=sent_before)
+        if terminated is not None and self.archive:
+            known = SessionState(session_id=session_id, status=terminated, is_archived=False)
+            owed = await attempts.archive_owed(known)
+            if owed is not None:
+                return owed
+        return await attempts.run()
 
     async def preview(self, session_id: str, source: str | None = None) -> SessionResult:
         """Dry run: look the session up with GET; never DELETE."""
-        return await _Attempts(self, session_id, source, dry_run=True).run()
-
-
-@dataclass(slots=True)
-class _Attempts:
-    """The attempts for one session id."""
-
-    t: Terminator
-    session_id: str
-    source: str | None
-    dry_run: bool = False
-    uncertain: bool = False  # an earlier attempt may have terminated it unseen
-    odd: str | None = None  # why the last 2xx could not be used
-    tries: Tries = field(init=False)
-    x: Exchange = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tries = self.t.policy.start()
-        self.x = Exchange(self.t.gate, self.t.policy, self.t.halt, self.t.tally, self.t.slots)
-
-    async def run(self) -> SessionResult:
-        while True:
-            stop = await self.x.turn(self.tries)
-            if stop is not None:
-                return self._stopped(stop)
-            self.tries.attempts += 1
-            self.odd = None
-            answer = await self._send()
-            result = await self._settle(answer)
-            if result is not None:
-                return result
-            wait = self.tries.next_wait(answer, self.odd)
-            if isinstance(wait, str):
-                return self._result("failed", answer, error=wait)
-            log.debug(
-                "session.retry",
-                session_id=self.session_id,
-                attempt=self.tries.attempts,
-                error=self.odd or answer.error,
-                delay_s=round(wait, 3),
-            )
-            if (stop := await self.x.pause(wait)) is not None:
-                return self._stopped(stop)
-
-    async def _send(self) -> Answer:
-        if self.tries.attempts == 1 and not self.dry_run and self.t.before_send is not None:
-            self.t.before_send(self.session_id)
-        self.t.tally.requests += 1
-        if self.dry_run:
-            return await self.t.client.get_session(self.session_id)
-        return await self.t.client.terminate(self.session_id, archive=self.t.archive)
-
-    async def _settle(self, answer: Answer) -> SessionResult | None:
-        """The result when this answer settles the session; None when it should be retried."""
-        status = answer.status
-        self.x.heard(answer)
-        if answer.ok:
-            self.t.authority.succeeded()
-            return await self._succeeded(answer)
-        if status in (404, 409):
-            return await self._reconcile(answer)
-        if status in (401, 403):
-            return self._refused(answer)
-        if retryable(answer):
-            self.uncertain |= answer.maybe_sent or (status is not None and status >= 500)
-            return None
-        return self._result("failed", answer, error=answer.error)
-
-    def _state(self, answer: Answer) -> SessionState | None:
-        """The session a 2xx describes; None (and ``odd`` says why) when it cannot be used."""
-        session, why = read_session(answer, self.session_id)
-        self.odd = why or self.odd
-        return session
-
-    async def _succeeded(self, answer: Answer) -> SessionResult | None:
-        session = self._state(answer)
-        if self.dry_run:
-            if session is None:
-                return None  # look it up again, within the policy
-            outcome: Outcome = "already_terminated" if session.is_terminal else "would_terminate"
-            return self._result(outcome, answer, session=session)
-        if session is None:  # the DELETE may well have worked: one GET settles it
-            self.uncertain = True
-            return await self._reconcile(answer)
-        return await self._finish(answer, session)
-
-    async def _finish(self, answer: Answer, session: SessionState) -> SessionResult:
-        """Our DELETE terminated it; archive it too when asked and the answer says it is not."""
-        if self.t.archive and not session.is_archived:
-            return await self._archive(answer)
-        outcome: Outcome = "archived" if self.t.archive else "terminated"
-        return self._result(outcome, answer, session=session)
-
-    async def _reconcile(self, answer: Answer) -> SessionResult | None:
-        """404/409, or an unusable 2xx: ask the API what the session's state really is."""
-        if answer.status == 404 and not self.uncertain:
-            return self._result("not_found", answer, error=answer.error)
-        if self.dry_run:  # a GET answered 404 or 409: nothing more to ask
-            return self._result(
-                "not_found" if answer.status == 404 else "failed", answer, error=answer.error
-            )
-        said = self.odd if answer.ok else answer.error
-        check, stop = await self._ask(
-            partial(self.t.client.get_session, self.session_id), self._checked
-        )
-        session = self._state(check) if check is not None and check.ok else None
-        if check is not None and check.status == 404:
-            return self._result("not_found", answer, error=said)
-        if session is None:
-            got = stop or (check.error if check is not None else "no answer")
-            return self._result("failed", answer, error=f"{said}; GET to check: {got}")
-        if not session.is_terminal:
-            if answer.ok:  # our DELETE answered, but did not take effect: send it again
-                return None
-            return self._result("failed", answer, session=session, error=said)
-        if answer.ok:
-            return await self._finish(answer, session)
-        # An uncertain earlier attempt may have been the one that terminated it; if archiving
-        # was asked and the session is not archived, that attempt never took effect.
-        if self.uncertain and (session.is_archived or not self.t.archive):
-            outcome: Outcome = "archived" if self.t.archive else "terminated"
-            return self._result(outcome, answer, session=session)
-        return self._result("already_terminated", answer, session=session)
-
-    async def _archive(self, answer: Answer) -> SessionResult:
-        reply, stop = await self._ask(
-            partial(self.t.client.archive, self.session_id), self._archived
-        )
-        if stop is None and reply is not None and reply.status in (404, 405):
-            # no archive route on this server: the DELETE with archive=true again
-            again = partial(self.t.client.terminate, self.session_id, archive=True)
-            reply, stop = await self._ask(again, self._archived)
-        session = self._state(reply) if reply is not None and reply.ok else None
-        if stop is None and session is not None and session.is_archived:
-            return self._result("archived", reply, session=session)
-        why = stop or (reply.error if reply is not None else "no answer")
-        return self._result(
-            "failed", reply or answer, session=session, error=f"terminated, not archived: {why}"
-        )
-
-    def _checked(self, answer: Answer) -> bool:
-        """A GET answer that can be acted on (a readable session, or a non-retried error)."""
-        if answer.ok:
-            return self._state(answer) is not None
-        return not retryable(answer)
-
-    def _archived(self, answer: Answer) -> bool:
-        if answer.ok:
-            self.t.authority.succeeded()
-            session = self._state(answer)
-            if session is not None and not session.is_archived:
-                self.odd = "the archive answer says is_archived false"
-            return session is not None and session.is_archived
-        return not retryable(answer)
-
-    async def _ask(
-        self, send: Callable[[], Awaitable[Answer]], settled: Callable[[Answer], bool]
-    ) -> tuple[Answer | None, str | None]:
-        """The GETs of a check, the POSTs of an archive: own count, the session's deadline."""
-        tries = self.t.policy.start(self.tries.started)
-        return await self.x.ask(tries, send, settled, self.x.heard, self._explain)
-
-    def _explain(self, answer: Answer) -> str | None:
-        return self.odd if answer.ok else None
-
-    def _refused(self, answer: Answer) -> SessionResult:
-        """A 401 stops the run; a 403 naming a permission stops it only when the run knows
-        the token can terminate nothing (`worker.run.authority`); else the session failed."""
-        reason = refusal(answer)
-        if reason is not None and (answer.status == 401 or self.t.authority.refuses_token()):
-            self.t.halt(reason, auth=True)
-        return self._result("failed", answer, error=answer.error)
-
-    def _stopped(self, reason: str) -> SessionResult:
-        return self._result("cancelled" if self.t.halt else "failed", error=reason)
-
-    def _result(self, outcome: Outcome, answer: Answer | None = None, **more: Any) -> SessionResult:
-        return session_result(self.session_id, self.source, self.tries, outcome, answer, **more)
+        return await Attempts(self, session_id, source, dry_run=True).run()

@@ -148,6 +148,12 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
         "share of sessions that cannot be archived (archive 500; DELETE archive=true only "
         "terminates)",
     )
+    group.add_argument(
+        "--archive-fail-times",
+        type=int,
+        metavar="N",
+        help="the archive of those sessions fails N times, then works (default: always)",
+    )
 
 
 def _field(

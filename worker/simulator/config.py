@@ -77,8 +77,10 @@ class SimulatorConfig:
     # archive answer 403 naming a permission; reads work, and so does every other session
     forbidden_share: float = 0.0
     # a share of sessions (chosen by id and seed, apart from the above) that cannot be
-    # archived: POST archive answers 500, and a DELETE with archive=true terminates only
+    # archived: POST archive answers 500 (its first ``archive_fail_times`` times; None:
+    # every time), and a DELETE with archive=true terminates only
     archive_fail_share: float = 0.0
+    archive_fail_times: int | None = None
     problem_content_type: str = "application/problem+json"
     legacy_422: bool = False
     # list pages that never end: cursors that cycle A -> B -> A; or, after the last real
@@ -161,6 +163,8 @@ def _check_numbers(config: SimulatorConfig) -> None:
     _check_schedule(config.limit_schedule)
     if config.fault_retry_after < 0:
         raise ValueError(f"fault_retry_after must be 0 or more, got {config.fault_retry_after}")
+    if config.archive_fail_times is not None and config.archive_fail_times < 1:
+        raise ValueError(f"archive_fail_times must be at least 1, got {config.archive_fail_times}")
     if config.rate_burst is not None and config.rate_burst < 1:
         raise ValueError(f"rate_burst must be at least 1, got {config.rate_burst}")
     if min(config.latency_ms, config.latency_jitter_ms, config.timeout_hang_s) < 0:

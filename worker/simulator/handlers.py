@@ -7,6 +7,7 @@ says those are only filled on get/list. Archiving is never undone by a DELETE.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,7 @@ class SessionHandlers:
     def __init__(self, shared: Shared, sessions: dict[str, Session]) -> None:
         self._shared = shared
         self._sessions = sessions
+        self._archive_failures: Counter[str] = Counter()  # archive calls failed, by session
         # Newest first; the population never grows, so the order is computed once.
         self._ordered = sorted(
             sessions.values(), key=lambda s: (s["created_at"], s["session_id"]), reverse=True
@@ -105,7 +107,7 @@ class SessionHandlers:
         session = self._find(request, devin_id)
         if session is None:
             return self._not_found(request)
-        if self._unarchivable(session):
+        if self._unarchivable(session) and self._archive_fails(session["session_id"]):
             return self._shared.problems.problem(500, "Internal Server Error", request.path)
         if session["status"] in ("new", "claimed", "running", "resuming"):
             session["status"] = "suspended"  # archiving puts a running session to sleep
@@ -140,6 +142,12 @@ class SessionHandlers:
     def _unarchivable(self, session: Session) -> bool:
         config = self._shared.config
         return config.picked(config.archive_fail_share, session["session_id"], "archive")
+
+    def _archive_fails(self, session_id: str) -> bool:
+        """This archive call of an unarchivable session fails (its first ``times``)."""
+        times = self._shared.config.archive_fail_times
+        self._archive_failures[session_id] += 1
+        return times is None or self._archive_failures[session_id] <= times
 
     def _find(self, request: web.Request, devin_id: str | None) -> Session | None:
         if request.match_info["org_id"] != self._shared.config.org_id or devin_id is None:
