@@ -52,7 +52,6 @@ class Pipeline:
         sent: Container[str] = frozenset(),
         before_send: Callable[[str], None] | None = None,
         gate: RateGate | None = None,
-        authority: Authority | None = None,
         unarchived: Mapping[str, str] | None = None,
     ) -> None:
         """``sent``: ids an earlier run sent a DELETE for without recording the answer;
@@ -65,7 +64,7 @@ class Pipeline:
         self._admission = Admission(self.tally, settled=settled, limit=settings.limit)
         self._sent = sent
         self._before_send = before_send
-        self._authority = authority or Authority()
+        self.authority = Authority()  # what the run knows of its token's right to terminate
         self._unarchived = unarchived or {}
         self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._halt = Halt(listener=self._halted)
@@ -174,23 +173,13 @@ class Pipeline:
             self.log_failed(exc)
             return
         except asyncio.CancelledError:
-            self._record(
-                SessionResult(
-                    item.session_id,
-                    "cancelled",
-                    source=item.source,
-                    error="interrupted before an answer came",
-                )
-            )
+            why = "interrupted before an answer came"
+            self._record(SessionResult(item.session_id, "cancelled", source=item.source, error=why))
             raise
         except Exception as exc:  # a bug must cost one session, not the run
             log.exception("session.internal_error", session_id=item.session_id)
-            result = SessionResult(
-                item.session_id,
-                "failed",
-                source=item.source,
-                error=f"internal error: {type(exc).__name__}: {exc}",
-            )
+            why = f"internal error: {type(exc).__name__}: {exc}"
+            result = SessionResult(item.session_id, "failed", source=item.source, error=why)
         finally:
             self._slots.release()
         self._record(result)
@@ -248,7 +237,7 @@ class Pipeline:
             tally=self.tally,
             before_send=self._before_send,
             slots=self._slots,
-            authority=self._authority,
+            authority=self.authority,
         )
         return self._term
 

@@ -63,7 +63,6 @@ class RecordedRun:
         self.tally = tally or Tally()
         self.run_id = uuid.uuid4().hex[:12]
         self.prior = PriorRuns()
-        self.authority = Authority()
         self.sink: ResultLog | None = None
         self.inputs = list(inputs)
         self._logged = logged
@@ -96,7 +95,6 @@ class RecordedRun:
     ) -> RunReport:
         """Run ``items``; ``failures`` (filled while they are read) raise once the rest
         settled, after ``run.finished`` says so."""
-        start = _Start(self, resumed=len(self.prior.settled))
         pipeline = Pipeline(
             self.settings,
             self._record,
@@ -105,9 +103,9 @@ class RecordedRun:
             handle_signals=self._handle_signals,
             sent=self.prior.sent,
             before_send=self.sink.sending if self.sink is not None else None,
-            authority=self.authority,
             unarchived=self.prior.unarchived,
         )
+        start = _Start(self, pipeline.authority, resumed=len(self.prior.settled))
         try:
             async with self._watched(pipeline):
                 report = await pipeline.run(items, first=start)
@@ -154,15 +152,15 @@ class _Start:
     """The pipeline's first step, with the run's client: who am I (``GET /v3/self``), then
     ``run.started``. A run stopped by the identity check leaves no record at all."""
 
-    def __init__(self, run: RecordedRun, *, resumed: int) -> None:
-        self._run, self._resumed = run, resumed
+    def __init__(self, run: RecordedRun, authority: Authority, *, resumed: int) -> None:
+        self._run, self._authority, self._resumed = run, authority, resumed
         self.done = False  # run.started was written
 
     async def __call__(self, client: DevinClient) -> None:
         s, sink = self._run.settings, self._run.sink
         who = await check_identity(client, org_id=s.org_id or "", base_url=s.base_url)
         if who.principal is not None and who.principal in self._run.prior.terminators:
-            self._run.authority.succeeded()  # this service user terminated sessions before
+            self._authority.succeeded()  # this service user terminated sessions before
         if sink is not None:
             sink.started(
                 version=__version__,
