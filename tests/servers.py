@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,8 +35,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve(app: web.Application) -> Iterator[Served]:
-    """Serve ``app`` on 127.0.0.1 from a daemon thread for the ``with`` block."""
+def serve(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> Iterator[Served]:
+    """Serve ``app`` on 127.0.0.1 from a daemon thread for the ``with`` block (over
+    HTTPS with ``ssl_context``)."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, object] = {}
@@ -43,7 +45,7 @@ def serve(app: web.Application) -> Iterator[Served]:
     async def start() -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         holder["runner"] = runner
         holder["port"] = runner.addresses[0][1]
@@ -54,7 +56,8 @@ def serve(app: web.Application) -> Iterator[Served]:
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     ready.wait(10)
     try:
-        yield Served(f"http://127.0.0.1:{holder['port']}", app)
+        scheme = "https" if ssl_context is not None else "http"
+        yield Served(f"{scheme}://127.0.0.1:{holder['port']}", app)
     finally:
         runner = holder["runner"]
         assert isinstance(runner, web.AppRunner)

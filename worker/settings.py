@@ -50,6 +50,7 @@ class Settings(BaseModel):
     base_url: str = default("base_url")
     token_file: Path | None = default("token_file")
     ca_bundle: Path | None = default("ca_bundle")
+    proxy: str | None = default("proxy")
     archive: bool = default("archive")
     # "auto": sized from the rate and the answer times seen (worker/run/slots.py)
     concurrency: int | Literal["auto"] = default("concurrency")
@@ -152,6 +153,7 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_explain(exc, layers)) from None
     check_base_url(settings.base_url)
+    check_network(settings)
     return settings
 
 
@@ -164,6 +166,7 @@ def library_settings(values: Mapping[str, Any]) -> Settings:
             _explain(exc, {k: (v, "an argument") for k, v in values.items()})
         ) from None
     check_base_url(settings.base_url)
+    check_network(settings)
     return settings
 
 
@@ -237,6 +240,24 @@ def check_base_url(url: str) -> None:
             f"refusing plain http to {parts.hostname}: the token would travel unencrypted. "
             "Use https, or http only for a loopback host such as 127.0.0.1."
         )
+
+
+def check_network(settings: Settings) -> None:
+    """ConfigError (exit 2) now for a proxy URL or a CA bundle that cannot work."""
+    if (
+        settings.proxy is None
+        and settings.ca_bundle is None
+        and not (os.environ.get("SSL_CERT_FILE") or _proxied())
+    ):
+        return  # nothing to check: no import of ssl for it
+    from worker.devin.network import resolve_proxy, tls_context
+
+    resolve_proxy(settings.base_url, settings.proxy)
+    tls_context(str(settings.ca_bundle) if settings.ca_bundle else None)
+
+
+def _proxied() -> bool:
+    return any(key.lower() == "https_proxy" for key in os.environ)
 
 
 def _is_loopback(host: str) -> bool:

@@ -106,7 +106,16 @@ EXIT_CODES = """exit codes:
        or the API kept throttling
   4    another run holds the lock
   130  interrupted by SIGINT, 143 by SIGTERM (after draining)"""
-CONNECTION = ("org_id", "base_url", "token_file", "ca_bundle", "timeout", "log_format", "log_level")
+CONNECTION = (
+    "org_id",
+    "base_url",
+    "token_file",
+    "ca_bundle",
+    "proxy",
+    "timeout",
+    "log_format",
+    "log_level",
+)
 _SHORT = {"dry_run": "-n", "yes": "-y"}
 
 

@@ -11,7 +11,6 @@ server cannot fill the memory.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -25,6 +24,7 @@ from yarl import URL
 from worker._version import __version__
 from worker.devin.answer import Answer
 from worker.devin.models import ServiceUserSelf, SessionPage
+from worker.devin.network import resolve_proxy, shown_proxy, tls_context
 from worker.devin.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class ClientOptions:
     concurrency: int = 8
     ca_bundle: str | None = None
     max_body: int = MAX_BODY
+    proxy: str | None = None  # resolved once (worker.devin.network.resolve_proxy)
 
     @classmethod
     def from_settings(cls, settings: Settings, token: str) -> ClientOptions:
@@ -56,6 +57,7 @@ class ClientOptions:
             timeout=settings.timeout,
             concurrency=settings.in_flight_max,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+            proxy=resolve_proxy(settings.base_url, settings.proxy),
         )
 
 
@@ -70,10 +72,11 @@ class DevinClient:
             f"{options.base_url.rstrip('/')}/v3/organizations/{quote(options.org_id, safe='')}"
         )
         self._session: aiohttp.ClientSession | None = None
+        self._auth = {"Authorization": f"Bearer {options.token}"}
 
     async def __aenter__(self) -> DevinClient:
         opts = self._options
-        ssl_context = ssl.create_default_context(cafile=opts.ca_bundle) if opts.ca_bundle else True
+        ssl_context = tls_context(opts.ca_bundle)
         connector = aiohttp.TCPConnector(
             limit=opts.concurrency + 2,
             limit_per_host=opts.concurrency + 2,
@@ -84,8 +87,11 @@ class DevinClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=opts.timeout, sock_connect=min(opts.timeout, 10.0)),
+            # not the token: aiohttp sends the session's default headers to a proxy too,
+            # an Authorization among them as Proxy-Authorization (aiohttp 3.14,
+            # connector._update_proxy_auth_header_and_build_proxy_req). It goes with each
+            # request instead, inside the tunnel.
             headers={
-                "Authorization": f"Bearer {opts.token}",
                 "Accept": "application/json",
                 "User-Agent": f"devin-terminate/{__version__}",
             },
@@ -174,7 +180,12 @@ class DevinClient:
         assert self._session is not None, "use DevinClient as an async context manager"
         try:
             async with self._session.request(
-                method, url, params=params, allow_redirects=False
+                method,
+                url,
+                params=params,
+                headers=self._auth,
+                allow_redirects=False,
+                proxy=self._options.proxy,
             ) as resp:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 body = await _read_capped(resp, self._options.max_body)
@@ -183,12 +194,12 @@ class DevinClient:
                     too_large = f"answer too large (> {_mib(self._options.max_body)})"
                     return Answer(resp.status, b"", retry_after, failure=too_large)
                 return Answer(resp.status, body, retry_after)
-        except aiohttp.ClientConnectorCertificateError as exc:
-            return Answer(
-                None,
-                failure=f"TLS certificate not trusted: {exc.certificate_error}",
-                maybe_sent=False,
-            )
+        except (
+            aiohttp.ClientProxyConnectionError,
+            aiohttp.ClientHttpProxyError,
+            aiohttp.ClientConnectorCertificateError,
+        ) as exc:
+            return Answer(None, failure=_unsent(exc, self._options.proxy), maybe_sent=False)
         except aiohttp.ClientConnectorError as exc:
             return Answer(None, failure=f"cannot connect: {_safe(exc)}")
         except aiohttp.ConnectionTimeoutError:
@@ -201,6 +212,19 @@ class DevinClient:
             return Answer(None, failure="timeout", maybe_sent=mutating)
         except aiohttp.ClientError as exc:
             return Answer(None, failure=f"{type(exc).__name__}: {_safe(exc)}", maybe_sent=mutating)
+
+
+def _unsent(exc: aiohttp.ClientError, proxy: str | None) -> str:
+    """The failure of a request that cannot have left: no tunnel, or an untrusted API."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not trusted: {exc.certificate_error}"
+    shown = shown_proxy(proxy or "")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        refusal = f"proxy {shown} refused the tunnel: {exc.status} {_safe(Exception(exc.message))}"
+        if exc.status == 407:
+            refusal += " (it wants credentials: put user:password@ in the proxy URL)"
+        return refusal
+    return f"proxy {shown} unreachable: {_safe(exc)}"
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:

@@ -29,7 +29,7 @@ log = structlog.get_logger("worker.identity")
 
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # transport failures that another try within seconds will not mend
-_FATAL_FAILURES = ("cannot connect", "tls", "connect timeout")
+_FATAL_FAILURES = ("cannot connect", "tls", "connect timeout", "proxy")
 _ORG_ID = re.compile(r"org-[A-Za-z0-9_-]{1,128}")
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # a service user id: named in the result log
 ATTEMPTS = 5
