@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.devin.network import check_network
 from worker.errors import ConfigError
 from worker.input.intake import from_ids
 from worker.outcomes import SessionResult
@@ -83,6 +84,7 @@ async def terminate_sessions(
     if results_path:
         check_results_path(settings.results)
     require_credentials(settings)
+    check_network(settings.base_url, settings.proxy, str(settings.ca_bundle or "") or None)
     summary = RunSummary()
 
     def sink(result: SessionResult) -> None:

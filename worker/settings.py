@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from worker._names import TOKEN_ENV, env_name, flag_name
 from worker._table import default
+from worker._token import read_token
 from worker.errors import ConfigError
 from worker.outcomes import Outcome
 
@@ -147,13 +147,12 @@ def load_settings(
     layers.update(_from_env(environ))
     layers.update({k: (v, flag_name(k)) for k, v in flags.items() if v is not None})
     values = {key: value for key, (value, _) in layers.items()}
-    values["token"] = _read_token(values.get("token_file"), environ)
+    values["token"] = read_token(values.get("token_file"), environ)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, layers)) from None
     check_base_url(settings.base_url)
-    check_network(settings)
     return settings
 
 
@@ -166,7 +165,6 @@ def library_settings(values: Mapping[str, Any]) -> Settings:
             _explain(exc, {k: (v, "an argument") for k, v in values.items()})
         ) from None
     check_base_url(settings.base_url)
-    check_network(settings)
     return settings
 
 
@@ -198,38 +196,6 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     return found
 
 
-def _read_token(token_file: Any, environ: Mapping[str, str]) -> str | None:
-    if token_file:
-        path = Path(str(token_file))
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the token file {path}: {exc.strerror}") from None
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            import structlog
-
-            structlog.get_logger("worker.settings").warning(
-                "token_file.readable_by_others", path=str(path), hint=f"chmod 600 {path}"
-            )
-        return _clean_token(text, f"the token file {path}")
-    return _clean_token(environ.get(TOKEN_ENV, ""), TOKEN_ENV)
-
-
-def _clean_token(text: str, origin: str) -> str | None:
-    """The token without surrounding whitespace (a CRLF file, ``$(cat token.txt)``); one
-    holding any other control character or a space is a ConfigError naming ``origin``."""
-    token = text.strip().removeprefix("\ufeff")  # Notepad's BOM
-    bad = next((i for i, c in enumerate(token) if c <= " " or c >= "\x7f"), None)
-    if bad is not None:
-        raise ConfigError(
-            f"the API token from {origin} holds a control character, space or non-ASCII "
-            f"character at position "
-            f"{bad + 1}; a token is one word (cog_...): save it again as plain text"
-        )
-    return token or None
-
-
 def check_base_url(url: str) -> None:
     """https anywhere; plain http only to a loopback host (the simulator, a local proxy)."""
     parts = urlsplit(url)
@@ -240,24 +206,6 @@ def check_base_url(url: str) -> None:
             f"refusing plain http to {parts.hostname}: the token would travel unencrypted. "
             "Use https, or http only for a loopback host such as 127.0.0.1."
         )
-
-
-def check_network(settings: Settings) -> None:
-    """ConfigError (exit 2) now for a proxy URL or a CA bundle that cannot work."""
-    if (
-        settings.proxy is None
-        and settings.ca_bundle is None
-        and not (os.environ.get("SSL_CERT_FILE") or _proxied())
-    ):
-        return  # nothing to check: no import of ssl for it
-    from worker.devin.network import resolve_proxy, tls_context
-
-    resolve_proxy(settings.base_url, settings.proxy)
-    tls_context(str(settings.ca_bundle) if settings.ca_bundle else None)
-
-
-def _proxied() -> bool:
-    return any(key.lower() == "https_proxy" for key in os.environ)
 
 
 def _is_loopback(host: str) -> bool:

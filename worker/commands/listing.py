@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from worker.commands.options import parse_duration, parse_time
 
 if TYPE_CHECKING:
-    from worker.devin.client import QueryValue
+    from worker.devin.network import QueryValue
     from worker.output.rows import RowWriter
     from worker.settings import Settings
 

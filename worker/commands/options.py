@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -166,6 +167,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
         flags["log_level"] = "debug"
     configure_logging()  # until the settings say otherwise, so config errors are rendered
     settings = load_settings(flags, config=args.config)
+    _check_network(settings)
     secret = settings.token.get_secret_value() if settings.token else None
     configure_logging(level=settings.log_level, fmt=settings.log_format, secret=secret)
     return settings
+
+
+def _check_network(settings: Settings) -> None:
+    """A proxy URL or CA bundle that cannot work: exit 2 now (ssl is imported only then)."""
+    proxied = any(key.lower() == "https_proxy" for key in os.environ)
+    if settings.proxy or settings.ca_bundle or proxied or os.environ.get("SSL_CERT_FILE"):
+        from worker.devin.network import check_network
+
+        ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
+        check_network(settings.base_url, settings.proxy, ca_bundle)

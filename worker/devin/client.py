@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -24,14 +24,13 @@ from yarl import URL
 from worker._version import __version__
 from worker.devin.answer import Answer
 from worker.devin.models import ServiceUserSelf, SessionPage
-from worker.devin.network import resolve_proxy, shown_proxy, tls_context
+from worker.devin.network import QueryValue, proxy_failure, query_pairs, resolve_proxy, tls_context
 from worker.devin.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
     from worker.outcomes import Tally
     from worker.settings import Settings
 
-QueryValue = str | int | bool | Sequence[str]
 _Model = TypeVar("_Model", bound=BaseModel)
 MAX_BODY = 4 * 1024 * 1024  # bytes of one answer read at most; a larger one is a failure
 _CHUNK = 64 * 1024
@@ -72,7 +71,11 @@ class DevinClient:
             f"{options.base_url.rstrip('/')}/v3/organizations/{quote(options.org_id, safe='')}"
         )
         self._session: aiohttp.ClientSession | None = None
-        self._auth = {"Authorization": f"Bearer {options.token}"}
+        # the token goes with each request, not in the session's default headers, which
+        # aiohttp sends to a proxy too (Authorization as Proxy-Authorization, 3.14)
+        auth = {"Authorization": f"Bearer {options.token}"}
+        self._fixed: dict[str, Any] = {"headers": auth, "allow_redirects": False}
+        self._fixed["proxy"] = options.proxy
 
     async def __aenter__(self) -> DevinClient:
         opts = self._options
@@ -87,10 +90,6 @@ class DevinClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=opts.timeout, sock_connect=min(opts.timeout, 10.0)),
-            # not the token: aiohttp sends the session's default headers to a proxy too,
-            # an Authorization among them as Proxy-Authorization (aiohttp 3.14,
-            # connector._update_proxy_auth_header_and_build_proxy_req). It goes with each
-            # request instead, inside the tunnel.
             headers={
                 "Accept": "application/json",
                 "User-Agent": f"devin-terminate/{__version__}",
@@ -140,7 +139,7 @@ class DevinClient:
         self, query: Mapping[str, QueryValue]
     ) -> tuple[Answer, SessionPage | None]:
         answer = await self._send(
-            "GET", f"{self._prefix}/sessions", _flatten(query), mutating=False
+            "GET", f"{self._prefix}/sessions", query_pairs(query), mutating=False
         )
         return answer, _parsed(answer, SessionPage)
 
@@ -179,14 +178,7 @@ class DevinClient:
     ) -> Answer:
         assert self._session is not None, "use DevinClient as an async context manager"
         try:
-            async with self._session.request(
-                method,
-                url,
-                params=params,
-                headers=self._auth,
-                allow_redirects=False,
-                proxy=self._options.proxy,
-            ) as resp:
+            async with self._session.request(method, url, params=params, **self._fixed) as resp:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 body = await _read_capped(resp, self._options.max_body)
                 if body is None:
@@ -218,13 +210,9 @@ def _unsent(exc: aiohttp.ClientError, proxy: str | None) -> str:
     """The failure of a request that cannot have left: no tunnel, or an untrusted API."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return f"TLS certificate not trusted: {exc.certificate_error}"
-    shown = shown_proxy(proxy or "")
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        refusal = f"proxy {shown} refused the tunnel: {exc.status} {_safe(Exception(exc.message))}"
-        if exc.status == 407:
-            refusal += " (it wants credentials: put user:password@ in the proxy URL)"
-        return refusal
-    return f"proxy {shown} unreachable: {_safe(exc)}"
+        return proxy_failure(proxy, exc.status, _safe(Exception(exc.message)))
+    return proxy_failure(proxy, None, _safe(exc))
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
@@ -249,19 +237,6 @@ def _safe(exc: BaseException) -> str:
     """A one-line text of an aiohttp error; never its repr, which may carry request headers."""
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:200]
-
-
-def _flatten(query: Mapping[str, QueryValue]) -> list[tuple[str, str]]:
-    """Query pairs; lists become repeated keys (``tags=a&tags=b``), booleans ``true``/``false``."""
-    pairs: list[tuple[str, str]] = []
-    for key, value in query.items():
-        if isinstance(value, bool):
-            pairs.append((key, "true" if value else "false"))
-        elif isinstance(value, str | int):
-            pairs.append((key, str(value)))
-        else:
-            pairs.extend((key, str(item)) for item in value)
-    return pairs
 
 
 def _parsed(answer: Answer, model: type[_Model]) -> _Model | None:

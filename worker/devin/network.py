@@ -1,4 +1,4 @@
-"""Where requests go and whom they trust, decided once per run.
+"""Where requests go and whom they trust, decided once per run; how a query is written.
 
 The proxy: ``--proxy URL`` (also ``proxy`` in TOML, ``DEVIN_TERMINATE_PROXY``), else the
 ``HTTPS_PROXY``/``https_proxy`` of the environment unless ``NO_PROXY`` names the API's
@@ -20,12 +20,28 @@ import functools
 import os
 import ssl
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from worker.errors import ConfigError
 
-__all__ = ["resolve_proxy", "shown_proxy", "tls_context"]
+QueryValue = str | int | bool | Sequence[str]
+
+__all__ = [
+    "QueryValue",
+    "check_network",
+    "proxy_failure",
+    "query_pairs",
+    "resolve_proxy",
+    "shown_proxy",
+    "tls_context",
+]
+
+
+def check_network(base_url: str, proxy: str | None, ca_bundle: str | None) -> None:
+    """ConfigError (exit 2) now, at start-up, for a proxy URL or CA bundle that cannot work."""
+    resolve_proxy(base_url, proxy)
+    tls_context(ca_bundle)
 
 
 def resolve_proxy(base_url: str, flag: str | None) -> str | None:
@@ -49,6 +65,15 @@ def _checked(url: str, origin: str) -> str:
             "e.g. http://proxy.example:3128"
         )
     return parts.geturl()
+
+
+def proxy_failure(proxy: str | None, status: int | None, detail: str) -> str:
+    """The failure of a request the proxy did not carry: unreachable, or it refused."""
+    shown = shown_proxy(proxy or "")
+    if status is None:
+        return f"proxy {shown} unreachable: {detail}"
+    hint = " (it wants credentials: put user:password@ in the proxy URL)" if status == 407 else ""
+    return f"proxy {shown} refused the tunnel: {status} {detail}{hint}"
 
 
 def shown_proxy(url: str) -> str:
@@ -90,3 +115,16 @@ def _context(cafile: str, origin: str) -> ssl.SSLContext:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def query_pairs(query: Mapping[str, QueryValue]) -> list[tuple[str, str]]:
+    """Query pairs; lists become repeated keys (``tags=a&tags=b``), booleans ``true``/``false``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in query.items():
+        if isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        elif isinstance(value, str | int):
+            pairs.append((key, str(value)))
+        else:
+            pairs.extend((key, str(item)) for item in value)
+    return pairs

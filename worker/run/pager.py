@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 import structlog
 
-from worker.devin.client import DevinClient, QueryValue
+from worker.devin.client import DevinClient
 from worker.devin.models import SessionPage
+from worker.devin.network import QueryValue
 from worker.errors import AuthError, ConfigError, PagingError
 from worker.run.gate import RateGate
 from worker.run.retry import RetryPolicy
