@@ -116,7 +116,12 @@ def test_three_workers_show_requests_results_queue_and_readiness(
             assert _until("queue drained", lambda p=port: _queue(p) == (0, 0, 0))
         scrapes = [_scrape(port) for port in ports]
         requests = _total(scrapes, "devin_terminate_requests_total", "method")
-        assert requests == Counter(sim.stats()["requests_by_method"])
+        stats = sim.stats()
+        assert requests == Counter(stats["requests_by_method"])
+        classes: Counter[str] = Counter()  # the simulator counts by status, we by class
+        for status, count in stats["requests_by_status"].items():
+            classes[f"{status[0]}xx"] += count
+        assert _total(scrapes, "devin_terminate_requests_total", "status_class") == classes
         outcomes = Counter(r["outcome"] for p in logs for r in _results(p))
         assert _total(scrapes, "devin_terminate_results_total", "outcome") == outcomes
         assert sum(outcomes.values()) == SESSIONS
