@@ -51,7 +51,12 @@ def _wait_for_results(path: Path, count: int, timeout: float = 30) -> None:
 def _finish(procs: list[subprocess.Popen[str]]) -> list[int]:
     codes = []
     for proc in procs:
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=40)
+        except subprocess.TimeoutExpired:  # say what it was doing, rather than only time out
+            proc.kill()
+            _, err = proc.communicate()
+            print("did not finish:", err[-6000:])
         print(err[-3000:])
         codes.append(proc.returncode)
     return codes
@@ -116,6 +121,7 @@ def test_three_workers_one_killed_then_requeued(
     assert done.returncode == 1  # an invalid line, reported with its file and line
     assert "source=-:2" in done.stderr  # the invalid line, named by file and line
     assert "enqueued 240 ids" in done.stderr
+    assert _enqueue_now(redis_server, sim.ids_path) == 240  # the next hour's batch, meanwhile
 
     fleet = ("--rate", "0", "--org-rate", str(limit), "--burst", "6", "--concurrency", "6")
     procs = [_worker(sim, redis_server, tmp_path, f"w{i}", *fleet) for i in range(3)]
@@ -128,6 +134,7 @@ def test_three_workers_one_killed_then_requeued(
     _assert_one_final_each(redis_server, sim.ids())
     stats = sim.stats()
     assert stats["peak_requests_per_second"] <= limit + burst
+    assert set(stats["deletes_by_session"].values()) == {1}  # enqueued twice, sent once
     every_log = [r for p in tmp_path.glob("w*.jsonl") for r in session_results(p, strict=False)]
     assert {r["session_id"] for r in every_log} == set(sim.ids())
 

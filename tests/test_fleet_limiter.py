@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
-from worker.fleet.connect import Lifeline, limiter_key, open_redis
+from worker.fleet.connect import limiter_key, open_redis
+from worker.fleet.lifeline import Lifeline
 from worker.fleet.limiter import SharedLimiter
 
 RATE, BURST = 60.0, 3

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from conftest import cli_env, run_cli
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from test_fleet_e2e import (
@@ -85,3 +87,45 @@ def test_work_refuses_a_dry_run_that_would_empty_the_queue(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="no dry run"):
         run_worker(settings, FleetOptions("redis://127.0.0.1:9/0", None, "q"))
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def _no_api(**extra: str) -> dict[str, str]:
+    return cli_env(
+        DEVIN_API_KEY="cog_x", DEVIN_ORG_ID="org-x", DEVIN_API_URL="http://127.0.0.1:9", **extra
+    )
+
+
+def test_a_wrong_or_missing_password_is_refused_at_once(
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.config_set("requirepass", "right-secret")
+    admin.close()
+    args = ["work", "--redis", redis_server.url, "--results", "r.jsonl"]
+    for env in (_no_api(DEVIN_TERMINATE_REDIS_PASSWORD="wrong-secret"), _no_api()):
+        started = time.monotonic()
+        done = run_cli(args, env, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert time.monotonic() - started < 5  # not retried as an outage
+        assert "refused authentication" in done.stderr
+        assert "redis.retry" not in done.stderr
+        assert "wrong-secret" not in done.stderr + done.stdout
+
+
+@pytest.mark.subprocess
+def test_a_redis_that_stops_answering_is_an_outage_with_a_deadline(
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)  # accepts, never answers
+    try:
+        args = ["work", "--redis", redis_server.url, "--redis-timeout", "1", "--results", "r"]
+        started = time.monotonic()
+        done = run_cli(args, _no_api(), cwd=tmp_path, subprocess=True, timeout=20)
+        assert done.returncode == 3, done.stderr
+        assert time.monotonic() - started < 1 + 5
+        assert "stayed unreachable for more than 1 s" in done.stderr
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)

@@ -6,8 +6,10 @@ import asyncio
 
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
-from worker.fleet.connect import Keys, Lifeline, open_redis
-from worker.fleet.reader import ReadOptions, StreamReader
+from worker.fleet.connect import Keys, open_redis
+from worker.fleet.lease import ReadOptions
+from worker.fleet.lifeline import Lifeline
+from worker.fleet.reader import StreamReader
 from worker.outcomes import Tally
 
 GOOD, SETTLED = "devin-good1", "devin-done1"
@@ -21,9 +23,9 @@ async def test_reader_sends_new_ids_once_and_acknowledges_the_rest(
     tally = Tally()
     options = ReadOptions(group="g", consumer="c1", until_empty=True, claim_idle_ms=60_000)
     reader = StreamReader(redis, Lifeline(redis_server.url, 5), keys, options, tally)
-    await reader.ensure_group()
+    await reader.open()
     await redis.hset(keys.settled, SETTLED, "terminated")
-    await redis.hset(keys.sending, GOOD, "c0")  # an earlier delivery may have sent it
+    await redis.hset(keys.claims, GOOD, "0 1-0 c0")  # a lapsed claim: it may have been sent
     for fields in (
         {"id": GOOD, "src": "a.csv:2"},
         {"id": GOOD, "src": "a.csv:3"},  # the same id twice: sent once
@@ -41,7 +43,7 @@ async def test_reader_sends_new_ids_once_and_acknowledges_the_rest(
     assert await redis.xlen(keys.stream) == 2
 
     await asyncio.sleep(0.2)
-    await reader._touch(reader.inflight[GOOD])  # what keep_alive does every claim_idle / 3
+    await reader._touch()  # what keep_alive does every third of the name's lease
     rows = await redis.xpending_range(keys.stream, "g", min="-", max="+", count=10)
     assert all(row["time_since_delivered"] < 150 for row in rows)
     assert all(row["times_delivered"] == 1 for row in rows)  # JUSTID: not a new delivery

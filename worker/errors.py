@@ -5,6 +5,7 @@ library (``terminate_sessions``) raises them as they are.
 
 WorkerError          base                                                          exit 1
 ├── ConfigError      bad flag, setting, TOML file, missing token, refused list query exit 2
+│   └── ConsumerClash (worker/fleet/lease.py) another live worker has this --consumer
 ├── InputError       unreadable input, unknown CSV column, over --max-sessions     exit 2
 ├── AuthError        401, or 403 for a token lacking a permission (list, preflight) exit 3
 ├── PreflightError   GET /v3/self: unreachable API, wrong base URL, other org      exit 3
@@ -13,7 +14,9 @@ WorkerError          base                                                       
 ├── LockError        another run holds the lock                                     exit 4
 ├── OutputError      stdout cannot be written (closed, full): list, report, config  exit 1
 │   └── ReaderGone   stdout's reader went away (``| head``): a quiet stop            exit 0
-└── RedisUnavailable (worker/fleet/connect.py) Redis away past --redis-timeout      exit 3
+├── RedisUnavailable (worker/fleet/lifeline.py) Redis away past --redis-timeout     exit 3
+├── QueueLost        (worker/fleet/lifeline.py) the queue's stream/group/marker gone exit 3
+└── RedisRefused     (worker/fleet/lifeline.py) password, ACL, Redis version        exit 2
 
 Once sessions are in flight, nothing is raised: a refused token (401/403), endless throttling,
 the failure breaker, a failed result log write and a signal each halt the run through its

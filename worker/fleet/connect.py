@@ -4,19 +4,15 @@
 from ``DEVIN_TERMINATE_REDIS_PASSWORD`` or a file (``--redis-password-file``), or from the URL
 itself; it never appears in any output (`mask_url`). redis-py is imported lazily, so that the
 package works without the ``redis`` extra until ``--redis`` is used.
-
-A Redis that goes away is a dependency failure, not a session failure: every call goes through
-`Lifeline.call`, which retries connection errors and timeouts with backoff, and once Redis has
-stayed away past the deadline sets ``lost`` (the command then exits 3, see `RedisUnavailable`).
+``worker.fleet.lifeline.connect`` gives a client and its lifeline, every timeout derived from
+``--redis-timeout``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 
 from worker._names import PASSWORD_ENV
-from worker.errors import ConfigError, WorkerError
+from worker.errors import ConfigError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -35,15 +31,10 @@ log = structlog.get_logger("worker.fleet")
 T = TypeVar("T")
 
 
-class RedisUnavailable(WorkerError):
-    """Redis stayed unreachable past the deadline; nothing unrecorded was acknowledged."""
-
-    exit_code = 3
-
-
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Every key of one queue: the stream, its settled-id and sending hashes, its results."""
+    """Every key of one queue: the stream, its settled-id and claim hashes, its results, the
+    marker of what it was given (``meta``) and the names of its live workers."""
 
     stream: str
 
@@ -52,8 +43,16 @@ class Keys:
         return f"{self.stream}:settled"
 
     @property
-    def sending(self) -> str:
+    def claims(self) -> str:
         return f"{self.stream}:sending"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.stream}:meta"
+
+    @property
+    def names(self) -> str:
+        return f"{self.stream}:consumers"
 
     @property
     def results(self) -> str:
@@ -133,81 +132,7 @@ def open_redis(url: str, *, password: str | None = None, socket_timeout: float =
     return Redis.from_url(url, **options)
 
 
-def _transient() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import ConnectionError, TimeoutError
-
-    return (ConnectionError, TimeoutError, OSError)
-
-
-class Lifeline:
-    """Retries Redis calls through an outage; past ``deadline`` seconds of it, gives up.
-
-    The outage clock is shared by every caller: any success resets it. ``lost`` is set when
-    the deadline passes, and every pending and later call raises `RedisUnavailable`.
-    """
-
-    def __init__(self, url: str, deadline: float, *, clock: Callable[[], float] = time.monotonic):
-        self.url = mask_url(url)
-        self.deadline = deadline
-        self.lost = asyncio.Event()
-        self._clock = clock
-        self._down_since: float | None = None
-        self.recoveries = 0  # outages survived: a reader re-reads its pending entries after one
-        self.errors = 0  # calls that failed on a connection error or timeout (then retried)
-        self._on_nogroup: list[Callable[[], Awaitable[object]]] = []
-
-    def on_nogroup(self, repair: Callable[[], Awaitable[object]]) -> None:
-        """``repair`` runs when Redis answers NOGROUP (it restarted without its data)."""
-        self._on_nogroup.append(repair)
-
-    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        from redis.exceptions import ResponseError
-
-        delay = 0.05
-        while True:
-            if self.lost.is_set():
-                raise self.error()
-            try:
-                result = await fn()
-            except _transient() as exc:
-                self._failed(what, exc, delay)
-            except ResponseError as exc:
-                if not str(exc).startswith("NOGROUP") or not self._on_nogroup:
-                    raise
-                log.warning("redis.group_missing", during=what, hint="recreating the group")
-                for repair in self._on_nogroup:
-                    await repair()
-                continue
-            else:
-                if self._down_since is not None:
-                    self._down_since = None
-                    self.recoveries += 1
-                    log.info("redis.back", during=what, redis=self.url)
-                return result
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    def _failed(self, what: str, exc: BaseException, delay: float) -> None:
-        self.errors += 1
-        now = self._clock()
-        if self._down_since is None:
-            self._down_since = now
-        down = now - self._down_since
-        if down >= self.deadline:
-            self.lost.set()
-            raise self.error() from None
-        log.warning(
-            "redis.retry",
-            during=what,
-            redis=self.url,
-            error=f"{type(exc).__name__}: {exc}",
-            down_s=round(down, 1),
-            delay_s=round(delay, 2),
-        )
-
-    def error(self) -> RedisUnavailable:
-        return RedisUnavailable(
-            f"Redis at {self.url} stayed unreachable for more than {self.deadline:g} s; "
-            "stopped. Entries not yet recorded stay pending and will be delivered again. "
-            "Check the server, then start the worker again."
-        )
+def socket_timeout_for(deadline: float) -> float:
+    """The socket timeout under a ``--redis-timeout`` of ``deadline``: a third of it, 0.5 to
+    5 s, so that a Redis that stops answering is seen well within the deadline."""
+    return max(0.5, min(5.0, deadline / 3))

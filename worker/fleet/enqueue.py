@@ -2,19 +2,23 @@
 
 Inputs are read by the same streaming readers as ``run``: every invalid line is reported on
 stderr with its ``file:line`` and never reaches the queue; duplicates within the inputs are
-enqueued once. Each entry carries the id and where it came from (``id``, ``src``).
+enqueued once. Each entry carries the id and where it came from (``id``, ``src``). The
+queue's marker (``STREAM:meta``) gets an epoch when it has none and counts what was enqueued,
+in the same round trip: a Redis restarted without its data has lost it, and the workers notice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 import structlog
 
-from worker.fleet.connect import Lifeline, open_redis, read_password
+from worker.fleet.connect import Keys
+from worker.fleet.lifeline import connect
 from worker.fleet.options import FleetOptions
 from worker.input.idset import IdSet
 from worker.input.intake import threaded
@@ -58,8 +62,7 @@ def enqueue(
 async def _enqueue(
     options: FleetOptions, inputs: Sequence[str], column: str | None, stdin: BinaryIO | None
 ) -> EnqueueReport:
-    redis = open_redis(options.url, password=read_password(options.password_file))
-    lifeline = Lifeline(options.url, options.redis_timeout)
+    redis, lifeline = connect(options.url, options.password_file, options.redis_timeout)
     report = EnqueueReport()
     seen = IdSet()
     batch: list[InputItem] = []
@@ -92,8 +95,11 @@ def _invalid(report: EnqueueReport, item: InputItem) -> None:
 async def _push(redis: Redis, stream: str, batch: list[InputItem]) -> None:
     """One round trip for the batch. A batch re-sent after a lost reply enqueues its ids
     twice; the workers send each id once all the same (settled ids are skipped)."""
+    meta = Keys(stream).meta
     async with redis.pipeline(transaction=False) as pipe:
         for item in batch:
             assert item.session_id is not None
             pipe.xadd(stream, {"id": item.session_id, "src": item.source})
+        pipe.hsetnx(meta, "epoch", uuid.uuid4().hex)
+        pipe.hincrby(meta, "enqueued", len(batch))
         await pipe.execute()

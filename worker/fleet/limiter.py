@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from worker.fleet.connect import Lifeline
+from worker.fleet.lifeline import Lifeline
 from worker.run.control import Clock
 from worker.run.gate import RateGate, RateListener
 

@@ -30,7 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from worker.fleet.connect import Keys, Lifeline
+from worker.fleet.connect import Keys
+from worker.fleet.lifeline import Lifeline
 from worker.outcomes import Tally
 from worker.run.pipeline import Pipeline
 

@@ -1,11 +1,16 @@
 """The stream as the pipeline's input: an async iterator of ``InputItem`` read with XREADGROUP.
 
-On start the consumer re-reads its own pending entries (id ``0``: what it was handed before
-a crash), then new ones (``>``). Between reads it claims entries left pending by dead
-consumers for longer than ``claim_idle`` (XAUTOCLAIM). Each batch goes through the ``BEGIN``
-script: ids settled earlier by any worker are acknowledged and never sent; ids whose DELETE
-may have gone out before start uncertain (`uncertain`). The entries behind each id in flight
-are kept in `inflight` for the sink, which acknowledges them once the result is recorded.
+On start the worker opens the queue (`open`): it registers its consumer name with a lease
+(a second live worker with the same name stops with `ConsumerClash`, exit 2) and learns the
+queue's marker, which every later script checks (a Redis restarted empty is `QueueLost`).
+Then it re-reads its own pending entries (id ``0``: what it was handed before a crash), then
+new ones (``>``). Between reads it claims entries left pending by dead consumers for longer
+than ``claim_idle`` (XAUTOCLAIM). Each batch goes through the ``BEGIN`` script, which takes a
+claim per id (`worker.fleet.scripts`): ids settled earlier by any worker, and second entries
+of an id another live worker holds, are acknowledged and never sent; ids whose DELETE may have
+gone out before start uncertain (`uncertain`). The entries behind each id in flight are kept
+in `inflight` for the sink, which acknowledges them once the result is recorded;
+`keep_alive` renews the name, the claims and the entries' idle time.
 
 ``until_empty``: the iterator ends when nothing new arrives, nothing can be claimed, and no
 entry is pending with another consumer (so a cron run waits for a dead worker's entries to
@@ -17,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from worker.fleet import scripts
-from worker.fleet.connect import Keys, Lifeline
+from worker.fleet.connect import Keys
+from worker.fleet.lease import Lease, ReadOptions
+from worker.fleet.lifeline import Lifeline
 from worker.input.ids import InvalidId, parse_session_id
 from worker.input.sources import InputItem
 from worker.outcomes import Tally
@@ -34,16 +40,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("worker.fleet.reader")
 
 Entry = tuple[str, dict[str, str] | None]
-
-
-@dataclass(frozen=True, slots=True)
-class ReadOptions:
-    group: str
-    consumer: str
-    batch: int = 64
-    block_ms: int = 1000  # keep below the client's socket timeout (redis-py#2807)
-    claim_idle_ms: int = 60_000
-    until_empty: bool = False
 
 
 class StreamReader:
@@ -58,22 +54,17 @@ class StreamReader:
         self.lifeline = lifeline
         self.keys = keys
         self.options = options
+        self.lease = Lease(redis, lifeline, keys, options)
         self._tally = tally
-        self._begin = redis.register_script(scripts.BEGIN)
-        self._discard = redis.register_script(scripts.DISCARD)
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
 
-    async def ensure_group(self) -> None:
-        from redis.exceptions import ResponseError
+    async def open(self, *, clock: Any = time.monotonic, sleep: Any = asyncio.sleep) -> None:
+        """Make the queue's marker and group when new; take the consumer name (`Lease`)."""
+        await self.lease.open(clock=clock, sleep=sleep)
 
-        try:
-            await self.redis.xgroup_create(
-                self.keys.stream, self.options.group, id="0", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def close(self) -> None:
+        await self.lease.close()
 
     async def items(self) -> AsyncIterator[InputItem]:
         """Own pending entries first, then claimed and new ones, until stopped or empty.
@@ -89,27 +80,22 @@ class StreamReader:
                     yield item
             entries = await self._call("claim", self._claim) if self._claim_due() else []
             block = None if entries else self._block()
-            entries += await self._call("read", self._read_new, block)
+            entries += await self._call("read", self._read, ">", block)
             if not entries and self.options.until_empty and await self._call("check", self._quiet):
                 return
             for item in await self._admit(entries):
                 yield item
 
     async def keep_alive(self) -> None:
-        """Reset the idle time of the entries in flight (XCLAIM JUSTID) every third of
-        ``claim_idle``, so a session that waits long (Retry-After, backoff) is not claimed
-        from a live worker and sent twice."""
+        """Every third of the name's lease: renew the name, the claims of the ids in flight,
+        and the idle time of their entries, so a session that waits long (Retry-After,
+        backoff) is not claimed from a live worker and sent twice."""
         while True:
-            await asyncio.sleep(self.options.claim_idle_ms / 3000)
-            entry_ids = [e for entries in list(self.inflight.values()) for e in entries]
-            if entry_ids:
-                await self._call("keep alive", self._touch, entry_ids)
+            await asyncio.sleep(self.options.name_lease_ms / 3000)
+            await self._call("keep alive", self._touch)
 
-    async def _touch(self, entry_ids: list[str]) -> None:
-        ids: list[Any] = list(entry_ids)
-        await self.redis.xclaim(
-            self.keys.stream, self.options.group, self.options.consumer, 0, ids, justid=True
-        )
+    async def _touch(self) -> None:
+        await self.lease.renew(self.inflight)
 
     def _block(self) -> int:
         """How long a read waits for new entries; a draining worker looks again sooner."""
@@ -119,7 +105,7 @@ class StreamReader:
 
     async def _own_pending(self) -> AsyncIterator[InputItem]:
         last = "0"
-        while entries := await self._call("read pending", self._read_own, last):
+        while entries := await self._call("read pending", self._read, last):
             last = entries[-1][0]
             for item in await self._admit(entries):
                 yield item
@@ -127,22 +113,12 @@ class StreamReader:
     async def _call(self, what: str, fn: Any, *args: Any) -> Any:
         return await self.lifeline.call(what, lambda: fn(*args))
 
-    async def _read_own(self, last: str) -> list[Entry]:
+    async def _read(self, last: str, block: int | None = None) -> list[Entry]:
+        """Own pending entries after ``last``, or new ones (``>``)."""
+        options = self.options
+        streams: dict[Any, Any] = {self.keys.stream: last}
         reply = await self.redis.xreadgroup(
-            self.options.group,
-            self.options.consumer,
-            {self.keys.stream: last},
-            count=self.options.batch,
-        )
-        return _entries(reply)
-
-    async def _read_new(self, block: int | None) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
-            self.options.group,
-            self.options.consumer,
-            {self.keys.stream: ">"},
-            count=self.options.batch,
-            block=block,
+            options.group, options.consumer, streams, count=options.batch, block=block
         )
         return _entries(reply)
 
@@ -181,12 +157,14 @@ class StreamReader:
         fresh, drop = self._sort(entries)
         items: list[InputItem] = []
         if fresh:
-            codes = await self._call("begin", self._run_begin, list(fresh))
+            codes = await self._call("begin", self._run_begin, fresh)
             for (session_id, (ids, source)), code in zip(fresh.items(), codes, strict=True):
-                if code == 2:
+                if code in (2, 3):  # settled, or a second entry of an id another worker holds
                     self._tally.counts["skipped"] += 1
                     drop.extend(ids)
                     continue
+                if code == 4:  # the very entry another live worker holds: its keep-alive
+                    continue  # takes it back
                 self.inflight[session_id] = ids
                 if code == 1:
                     self.uncertain.add(session_id)
@@ -213,13 +191,19 @@ class StreamReader:
                 fresh[session_id] = ([entry_id], source)
         return fresh, drop
 
-    async def _run_begin(self, session_ids: list[str]) -> list[int]:
-        keys = [self.keys.settled, self.keys.sending]
-        reply = await self._begin(keys=keys, args=[self.options.consumer, *session_ids])
+    async def _run_begin(self, fresh: dict[str, tuple[list[str], str]]) -> list[int]:
+        keys = [self.keys.settled, self.keys.claims, self.keys.meta]
+        args: list[Any] = [self.options.consumer, self.options.claim_lease_ms, self.lease.epoch]
+        for session_id, (entries, _) in fresh.items():
+            args += [session_id, entries[0]]
+        reply = await scripts.BEGIN_LUA(self.redis, keys, args)
         return [int(code) for code in reply]
 
     async def _run_discard(self, entry_ids: list[str]) -> None:
-        await self._discard(keys=[self.keys.stream], args=[self.options.group, *entry_ids])
+        keys = [self.keys.stream, self.keys.meta]
+        await scripts.DISCARD_LUA(
+            self.redis, keys, [self.options.group, self.lease.epoch, *entry_ids]
+        )
 
 
 def _entries(reply: Any) -> list[Entry]:

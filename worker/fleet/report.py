@@ -18,7 +18,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from worker.fleet.connect import Keys, Lifeline, mask_url, open_redis, read_password
+from worker.fleet.connect import Keys, mask_url
+from worker.fleet.lifeline import connect
 from worker.fleet.options import FleetOptions, fleet_options
 from worker.outcomes import FINAL_OUTCOMES
 
@@ -48,8 +49,7 @@ def summarise(options: FleetOptions) -> FleetSummary:
 
 
 async def _summarise(options: FleetOptions) -> FleetSummary:
-    redis = open_redis(options.url, password=read_password(options.password_file))
-    lifeline = Lifeline(options.url, options.redis_timeout)
+    redis, lifeline = connect(options.url, options.password_file, options.redis_timeout)
     keys = Keys(options.stream)
     summary = FleetSummary()
     try:

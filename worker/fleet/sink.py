@@ -21,10 +21,15 @@ from worker.outcomes import FINAL_OUTCOMES, SessionResult
 from worker.output.results import ResultLog
 
 if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
+
     from worker.fleet.reader import StreamReader
 
 RESULTS_MAXLEN = 1_000_000
 _BATCH = 128
+_REDIS_ERRORS = tuple(
+    f"internal error: {name}" for name in ("RedisUnavailable", "RedisRefused", "QueueLost")
+)
 
 
 class FleetSink:
@@ -35,12 +40,11 @@ class FleetSink:
         self.settled_first = 0  # final results this worker was first to record
         self._log = log
         self._reader = reader
-        self._settle = reader.redis.register_script(scripts.SETTLE)
         self._queue: asyncio.Queue[tuple[SessionResult, list[str]]] = asyncio.Queue()
 
     def __call__(self, result: SessionResult) -> None:
         if self._reader.lifeline.lost.is_set() and (result.error or "").startswith(
-            "internal error: RedisUnavailable"
+            _REDIS_ERRORS
         ):  # not a failure of the session: Redis went away while it waited for the limiter
             result = replace(result, outcome="cancelled", error="Redis unavailable; not sent")
         self._log.result(result)
@@ -67,9 +71,11 @@ class FleetSink:
         await self._queue.join()
 
     async def _send(self, batch: list[tuple[SessionResult, list[str]]]) -> None:
-        queue, options = self._reader.keys, self._reader.options
-        keys = [queue.settled, queue.sending, queue.results, queue.stream]
-        async with self._reader.redis.pipeline(transaction=False) as pipe:
+        reader = self._reader
+        queue, options = reader.keys, reader.options
+        keys = [queue.settled, queue.claims, queue.results, queue.stream, queue.meta]
+
+        def fill(pipe: Pipeline) -> None:
             for result, entries in batch:
                 final = result.outcome in FINAL_OUTCOMES
                 args: list[str | int] = [
@@ -79,10 +85,13 @@ class FleetSink:
                     "1" if final else "0",
                     _record(result, options.consumer),
                     RESULTS_MAXLEN,
+                    options.consumer,
+                    reader.lease.epoch,
                     *entries,
                 ]
-                await self._settle(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+                scripts.SETTLE_LUA.queue(pipe, keys, args)
+
+        replies = await scripts.run_pipeline(reader.redis, fill, [scripts.SETTLE_LUA])
         self.settled_first += sum(int(reply[0]) for reply in replies)
 
 

@@ -13,23 +13,19 @@ import asyncio
 import contextlib
 import uuid
 from contextlib import ExitStack
+from typing import Any
 
 import structlog
 
 from worker._version import __version__
 from worker.devin.client import DevinClient
 from worker.errors import ConfigError
-from worker.fleet.connect import (
-    Keys,
-    Lifeline,
-    limiter_key,
-    mask_url,
-    open_redis,
-    read_password,
-)
+from worker.fleet.connect import Keys, limiter_key, mask_url, socket_timeout_for
+from worker.fleet.lease import ReadOptions
+from worker.fleet.lifeline import Lifeline, RedisRefused, connect
 from worker.fleet.limiter import FleetGate, SharedLimiter
 from worker.fleet.options import FleetOptions
-from worker.fleet.reader import ReadOptions, StreamReader
+from worker.fleet.reader import StreamReader
 from worker.fleet.sink import FleetSink
 from worker.input.idset import IdSet, Visit
 from worker.outcomes import RunReport, Tally
@@ -91,19 +87,20 @@ def run_worker(settings: Settings, options: FleetOptions, tally: Tally | None = 
 async def _work(
     settings: Settings, options: FleetOptions, sink_log: ResultLog, tally: Tally
 ) -> RunReport:
-    redis = open_redis(options.url, password=read_password(options.password_file))
-    lifeline = Lifeline(options.url, options.redis_timeout)
+    redis, lifeline = connect(options.url, options.password_file, options.redis_timeout)
     read = ReadOptions(
         group=options.group,
         consumer=options.consumer,
         batch=64 if settings.concurrency == "auto" else max(32, settings.concurrency * 4),
+        # a blocking read returns well before the socket times out (redis-py#2807)
+        block_ms=round(min(1000.0, socket_timeout_for(options.redis_timeout) * 500)),
         claim_idle_ms=round(options.claim_idle * 1000),
         until_empty=options.until_empty,
     )
     reader = StreamReader(redis, lifeline, Keys(options.stream), read, tally)
-    lifeline.on_nogroup(reader.ensure_group)
     try:
-        await lifeline.call("create group", reader.ensure_group)
+        await check_server(redis, lifeline)
+        await reader.open()
         gate = _gate(settings, options, redis, lifeline)
         sink = FleetSink(sink_log, reader)
         log.info(
@@ -132,9 +129,15 @@ async def _work(
             watching(sink_log.check, pipeline.log_failed),
         ):
             report = await _supervise(pipeline, reader, sink, lifeline, first)
-        log.info("work.finished", requests=tally.requests, round_trips=gate.shared.round_trips)
+        log.info(
+            "work.finished",
+            requests=tally.requests,
+            redis_round_trips=lifeline.round_trips,
+            limiter_round_trips=gate.shared.round_trips,
+        )
         return report
     finally:
+        await reader.close()
         with contextlib.suppress(Exception):
             await redis.aclose()
 
@@ -182,24 +185,49 @@ async def _supervise(
     lifeline: Lifeline,
     first: ClientCheck,
 ) -> RunReport:
-    """Run the pipeline and the settling task; stop everything when Redis is lost."""
+    """Run the pipeline, the settling and the keep-alive tasks; stop everything when Redis
+    is lost or a task fails. After a signal, settling waits ``_SETTLE_AFTER_SIGNAL`` at most
+    (a hung Redis must not hold a drained worker): what is left stays pending."""
     settling = asyncio.create_task(sink.run())
     alive = asyncio.create_task(reader.keep_alive())
     running = asyncio.create_task(pipeline.run(reader.items(), first=first))
     lost = asyncio.create_task(lifeline.lost.wait())
+    helpers = {lost, settling, alive}
     try:
-        await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
-        if not lifeline.lost.is_set():
-            report = running.result()
-            flushed = asyncio.create_task(sink.flush())
-            await asyncio.wait({flushed, lost, settling}, return_when=asyncio.FIRST_COMPLETED)
-            flushed.cancel()
-            if settling.done() and not lifeline.lost.is_set():
-                settling.result()  # a Redis error that no retry mends: raise it as it is
-            if not lifeline.lost.is_set():
-                return report
-        raise lifeline.error()
+        await asyncio.wait({running, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+        _raise_from(lifeline, helpers)
+        report = running.result()
+        flushed = asyncio.create_task(sink.flush())
+        timeout = _SETTLE_AFTER_SIGNAL if report.interrupted else None
+        await asyncio.wait({flushed, *helpers}, timeout=timeout, return_when="FIRST_COMPLETED")
+        flushed.cancel()
+        _raise_from(lifeline, helpers)
+        return report
     finally:
-        for task in (running, lost, settling, alive):
+        for task in (running, *helpers):
             task.cancel()
-        await asyncio.gather(running, lost, settling, alive, return_exceptions=True)
+        await asyncio.gather(running, *helpers, return_exceptions=True)
+
+
+_SETTLE_AFTER_SIGNAL = 1.5
+
+
+def _raise_from(lifeline: Lifeline, helpers: set[asyncio.Task[Any]]) -> None:
+    """Raise what stopped a helper: the lifeline's error, or a Redis error no retry mends."""
+    if lifeline.lost.is_set():
+        raise lifeline.error()
+    for task in helpers:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def check_server(redis: Any, lifeline: Lifeline) -> None:
+    """Redis 6.2 or later (XAUTOCLAIM), or Valkey: else `RedisRefused`, before anything."""
+    info = await lifeline.call("server version", lambda: redis.info("server"))
+    version = str(info.get("redis_version", "0"))
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < (6, 2):
+        raise RedisRefused(
+            f"Redis at {lifeline.url} is version {version}; the fleet needs Redis 6.2 or "
+            "later (XAUTOCLAIM), or Valkey 7.2 or later"
+        )
