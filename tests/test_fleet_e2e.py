@@ -28,7 +28,7 @@ def _worker(
     sim: Simulator, server: RedisServer, tmp: Path, name: str, *extra: str
 ) -> subprocess.Popen[str]:
     args = ["work", "--redis", server.url, "--until-empty", "--consumer", name]
-    args += ["--results", str(tmp / f"{name}.jsonl"), "--claim-idle", "1", *extra]
+    args += ["--results", str(tmp / f"{name}.jsonl"), "--claim-idle", "2", *extra]
     return subprocess.Popen(
         [sys.executable, "-m", "worker", *args],
         env=cli_env(sim),

@@ -204,9 +204,16 @@ async def _supervise(
         _raise_from(lifeline, helpers)
         return report
     finally:
-        for task in (running, *helpers):
+        await _cancel({running, *helpers})
+
+
+async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again any that swallowed it (a
+    cancellation that lands inside redis-py can be lost: the keep-alive then slept on)."""
+    while pending := {task for task in tasks if not task.done()}:
+        for task in pending:
             task.cancel()
-        await asyncio.gather(running, *helpers, return_exceptions=True)
+        await asyncio.wait(pending, timeout=0.1)
 
 
 _SETTLE_AFTER_SIGNAL = 1.5
