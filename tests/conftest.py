@@ -9,12 +9,14 @@ by another process, interpreter shutdown, a bare environment.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import select
 import subprocess
 import sys
+import termios
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -238,23 +240,38 @@ def session_results(path: Path, *, strict: bool = True) -> list[dict[str, Any]]:
 
 
 def run_on_pty(
-    args: Sequence[str], env: dict[str, str], cwd: Path, *, answer: bytes | None = None
+    args: Sequence[str],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    answer: bytes | None = None,
+    piped: bytes | None = None,
 ) -> tuple[int, str, str]:
     """Run the CLI with stderr (and, when ``answer`` is given, stdin) on a pseudo-terminal.
 
-    ``answer`` is typed once the ``[y/N]`` prompt shows. Returns (exit code, the screen,
-    stdout, which stays a pipe: data).
+    ``answer`` is typed once the ``[y/N]`` prompt shows. ``piped``: stdin is a pipe giving
+    these bytes instead, and the pseudo-terminal is the child's controlling terminal
+    (``/dev/tty``), as for ``cat ids | devin-terminate run -`` typed at a terminal.
+    Returns (exit code, the screen, stdout, which stays a pipe: data).
     """
     master, slave = os.openpty()
+    stdin: int = slave if answer is not None and piped is None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker", *args],
         env=env,
         cwd=cwd,
-        stdin=slave if answer is not None else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if piped is not None else stdin,
         stdout=subprocess.PIPE,
         stderr=slave,
+        start_new_session=piped is not None,
+        # the new session's controlling terminal: the pty on fd 2
+        preexec_fn=(lambda: fcntl.ioctl(2, termios.TIOCSCTTY, 0)) if piped is not None else None,
     )
     os.close(slave)
+    if piped is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(piped)
+        proc.stdin.close()
     screen = b""
     while select.select([master], [], [], 30)[0]:
         try:

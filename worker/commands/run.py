@@ -39,6 +39,7 @@ def main(args: argparse.Namespace) -> int:
     from worker.run.job import run_job
 
     settings = settings_from(args)
+    _input_given(args.inputs)
     with _metrics_file(settings) as night, progress_for(settings) as tally:
         exit_hook = None
         if night is not None:
@@ -60,3 +61,17 @@ def _metrics_file(settings: Settings) -> AbstractContextManager[RunMetricsFile |
 
     check_metrics_path(settings.metrics_file)
     return RunMetricsFile(settings.metrics_file)
+
+
+def _input_given(inputs: list[str]) -> None:
+    """No INPUT with stdin a terminal: a person forgot the file; waiting for typed ids
+    would look like a hang. ``-`` still reads what is typed."""
+    import sys
+
+    from worker.errors import ConfigError
+
+    if not inputs and sys.stdin is not None and sys.stdin.isatty():
+        raise ConfigError(
+            "usage: devin-terminate run INPUT... (a file of session ids), or pipe them in: "
+            "devin-terminate list ... | devin-terminate run -; '-' reads ids typed here"
+        )

@@ -119,7 +119,8 @@ class _Bar:
             if self._task is None:
                 if not (self._tally.requests or self._tally.counts):
                     continue
-                self._task = self._progress.add_task("terminating", rps="", outcomes="")
+                # no total until the count is made (rich would show 100)
+                self._task = self._progress.add_task("terminating", total=None, rps="", outcomes="")
                 self._update()
                 self._progress.start()
             self._update()
