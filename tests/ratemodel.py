@@ -1,10 +1,11 @@
 """A model of a rate-limited server and of the run's workers, on the running loop's clock.
 
-Used by the gate tests on a fast-forwarded loop (tests/virtualtime.py): every session takes a grant,
-"sends" (the server model answers at once), waits a latency, reports the answer to the
-gate and, when the answer was not final, hands its concurrency slot on and waits its
-Retry-After (or a short backoff) before the next attempt, as terminate does. Seconds of
-virtual time cost milliseconds.
+Used by the gate tests on a fast-forwarded loop (tests/virtualtime.py): every session goes
+through the run's own attempt loop (`worker.run.exchange.Exchange.ask`, as terminate does):
+it takes a grant, "sends" (the server model answers at once, after a latency), the loop
+reports the answer to the gate and the slots and, when the answer was not final, hands
+the concurrency slot on and waits the Retry-After (or a short backoff) before the next
+attempt. Seconds of virtual time cost milliseconds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
+from worker.devin.answer import Answer
+from worker.outcomes import Tally
+from worker.run.backoff import Backoff, RetryBudget
+from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
+from worker.run.halt import Halt
+from worker.run.retry import RetryPolicy, ThrottleBreaker
 from worker.run.slots import Slots
 from worker.simulator.ratelimit import LIMITERS as SIMULATOR_LIMITERS
 from worker.simulator.ratelimit import Limiter, TokenBucket
@@ -135,22 +142,24 @@ async def drive(
     def answer_time() -> float:
         return _answer_time(rng, latency, jitter, hang_share, hang)
 
+    policy = _policy(rng)
+
+    async def send() -> Answer:
+        if reorder:  # on its way: requests sent together reach the server in any order
+            await asyncio.sleep(rng.uniform(0.0, reorder))
+        status, retry_after = server.answer()
+        fast = status == 429 and throttled_latency is not None
+        await asyncio.sleep(throttled_latency if fast else answer_time())  # type: ignore[arg-type]
+        return Answer(status, retry_after=retry_after)
+
     async def session() -> None:
-        """One session, as terminate runs it: its slot is handed on while it waits to retry."""
-        while True:
-            sent = await gate.acquire()
-            if reorder:  # on its way: requests sent together reach the server in any order
-                await asyncio.sleep(rng.uniform(0.0, reorder))
-            status, retry_after = server.answer()
-            fast = status == 429 and throttled_latency is not None
-            await asyncio.sleep(throttled_latency if fast else answer_time())  # type: ignore[arg-type]
-            slots.answered(now() - sent)
-            _report(gate, status, retry_after, sent)
+        """One session through the run's own attempt loop (`Exchange.ask`): the gate, the
+        slots (told each answer's time, handed on while it waits to retry), the policy."""
+        x = Exchange(gate, policy, Halt(), Tally(), slots)
+        try:
+            await x.ask(policy.start(), send, lambda answer: answer.status == 200)
+        finally:
             slots.release()
-            if status == 200:
-                return
-            await asyncio.sleep(0.05 if retry_after is None else retry_after)
-            await slots.acquire()
 
     async def intake() -> None:
         async with asyncio.TaskGroup() as group:
@@ -181,11 +190,14 @@ def _answer_time(
     return latency * (1.0 + jitter * (2 * rng.random() - 1))
 
 
-def _report(gate: RateGate, status: int, retry_after: float | None, sent: float) -> None:
-    """As terminate reports an answer to the gate."""
-    if status == 429:
-        gate.throttled(retry_after, sent)
-    elif status >= 500 and retry_after is not None:
-        gate.overloaded(retry_after, sent)
-    else:
-        gate.accepted(sent)
+def _policy(rng: random.Random) -> RetryPolicy:
+    """Retries as terminate's, never given up on: a short backoff, or the Retry-After."""
+    forever = 1e9
+    return RetryPolicy(
+        max_attempts=1_000_000,
+        session_timeout=forever,
+        backoff=Backoff(base=0.05, cap=0.05, retry_after_max=forever, rng=rng),
+        budget=RetryBudget(capacity=1_000_000_000),
+        throttle=ThrottleBreaker(window=forever, retry_after_max=forever, clock=now),
+        clock=now,
+    )

@@ -9,8 +9,8 @@ answers take 50 ms, whatever ``--rate`` says. ``auto`` therefore keeps
 
 slots, between 8 and 256: twice what the rate needs at the answer times seen, so a spell of
 slow answers or of requests hanging until ``--timeout`` does not starve the gate. The mean is
-a moving one (each answer weighs 1/32), and before the first answer a quarter of a second is
-assumed. With no rate ceiling (``--rate 0``) nothing bounds the load but the slots: ``auto`` is
+a moving one (each answer weighs 1/32) that starts at the first answer's time; before it,
+a quarter of a second is assumed. With no rate ceiling (``--rate 0``) nothing bounds the load but the slots: ``auto`` is
 then 8.
 
 A session waiting out a backoff or a ``Retry-After`` hands its slot on (``release``, then
@@ -54,6 +54,7 @@ class Slots:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._rate = rate  # None: fixed
         self._mean = FIRST_GUESS_S
+        self._guessing = True  # no answer yet
 
     @classmethod
     def auto(cls, rate: RateNow) -> Slots:
@@ -105,6 +106,8 @@ class Slots:
         """A request was answered (or failed) ``seconds`` after it was sent."""
         if self._rate is None:
             return
+        if self._guessing:  # the first answer replaces the guess: it is no measurement
+            self._guessing, self._mean = False, max(0.0, seconds)
         self._mean += WEIGHT * (max(0.0, seconds) - self._mean)
         self._limit = needed(self._rate(), self._mean)
         self._wake()
