@@ -10,8 +10,8 @@ answers take 50 ms, whatever ``--rate`` says. ``auto`` therefore keeps
 slots, between 8 and 256: twice what the rate needs at the answer times seen, so a spell of
 slow answers or of requests hanging until ``--timeout`` does not starve the gate. The mean is
 a moving one (each answer weighs 1/32) that starts at the first answer's time; before it,
-a quarter of a second is assumed. With no rate ceiling (``--rate 0``) nothing bounds the load but the slots: ``auto`` is
-then 8.
+a quarter of a second is assumed. With no rate ceiling (``--rate 0``) nothing bounds the
+load but the slots: ``auto`` is then 8.
 
 A session waiting out a backoff or a ``Retry-After`` hands its slot on (``release``, then
 ``acquire`` before its retry). Slots are granted in the order they were asked for.
