@@ -6,11 +6,15 @@ from collections.abc import Mapping
 
 import structlog
 
+from worker.devin.answer import Answer
 from worker.devin.client import DevinClient
 from worker.devin.models import SessionPage
 from worker.devin.network import QueryValue
 from worker.errors import AuthError, ConfigError, PagingError
+from worker.outcomes import Tally
+from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
+from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy
 from worker.settings import Settings
 
@@ -20,10 +24,11 @@ MAX_EMPTY_PAGES = 20  # empty pages in a row that still say there is a next one
 
 
 class Pager:
-    """One page at a time, every attempt through the rate gate and the run's RetryPolicy
-    (attempts, deadline, backoff, Retry-After cap). Paging always ends: every cursor used
-    is remembered, and a cursor that comes back, `MAX_EMPTY_PAGES` empty pages in a row
-    that say there is more, or `MAX_PAGES` pages raise `PagingError` (exit 3)."""
+    """One page at a time, every attempt through the run's attempt loop (`Exchange.ask`:
+    the rate gate, the RetryPolicy's attempts, deadline, backoff, Retry-After cap). Paging
+    always ends: every cursor used is remembered, and a cursor that comes back,
+    `MAX_EMPTY_PAGES` empty pages in a row that say there is more, or `MAX_PAGES` pages
+    raise `PagingError` (exit 3)."""
 
     def __init__(self, settings: Settings) -> None:
         self._policy = RetryPolicy.from_settings(settings)
@@ -33,6 +38,8 @@ class Pager:
             adaptive=settings.adaptive,
             max_pause=settings.retry_after_max,
         )
+        # the run's attempt loop: the gate, the policy, the throttle breaker (no slots)
+        self._exchange = Exchange(self.gate, self._policy, Halt(), Tally())
         self.pages = 0
         self.complete = True
         self._cursors: set[str] = set()
@@ -41,26 +48,31 @@ class Pager:
     async def fetch(
         self, client: DevinClient, query: Mapping[str, QueryValue]
     ) -> SessionPage | None:
-        tries = self._policy.start()
-        while True:
-            sent = await self.gate.acquire()
-            tries.attempts += 1
+        """The next page, through the one attempt loop (`Exchange.ask`); None when the
+        policy gave up (the CSV printed so far is partial)."""
+        pages: list[SessionPage] = []
+
+        async def send() -> Answer:
             answer, page = await client.list_sessions(query)
-            if answer.status == 429:
-                self.gate.throttled(answer.retry_after, sent)
-            else:
-                self.gate.accepted(sent)
-            if page is not None:
-                self.pages += 1
-                return page
-            _refuse(answer.status, answer.error)
-            wait = tries.next_wait(answer)
-            if isinstance(wait, str):
-                break
+            pages[:] = [page] if page is not None else []
+            return answer
+
+        def settled(answer: Answer) -> bool:
+            if not pages:
+                _refuse(answer.status, answer.error)
+            return bool(pages)
+
+        tries = self._policy.start()
+
+        def retrying(answer: Answer, wait: float) -> None:
             log.debug("list.retry", attempt=tries.attempts, error=answer.error, page=self.pages + 1)
-            await self._policy.sleep(wait)
+
+        _, stop = await self._exchange.ask(tries, send, settled, retrying=retrying)
+        if pages:
+            self.pages += 1
+            return pages[0]
         log.error(
-            "list.gave_up", pages=self.pages, error=wait, hint="the CSV printed so far is partial"
+            "list.gave_up", pages=self.pages, error=stop, hint="the CSV printed so far is partial"
         )
         self.complete = False
         return None
