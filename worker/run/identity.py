@@ -4,15 +4,16 @@ It stops the run (exit 3, one line, nothing sent, no session recorded) when the 
 be reached (DNS, refused connection, TLS), when the base URL does not lead to the API (404),
 when the token is refused (401/403), or when the token belongs to another org than
 ``--org-id`` (an enterprise-scoped token, whose org is null, may act on any org). A flaky
-gateway is given a few quick retries (5xx, 429, a dropped or hung request, a garbled 200);
-when none of them is readable the run goes on with a warning (the DELETEs have their own
-retries and breaker). A refused connection, an unknown host or a TLS failure is final at
-once. Org ids are not secrets and are named in every message.
+gateway is given a few quick retries (5xx, 429, a dropped or hung request, a garbled 200)
+through the run's attempt loop; when none of them is readable the run goes on with a
+warning (the DELETEs have their own retries and breaker). A refused connection, an
+unknown host or a TLS failure is final at once. Org ids are not secrets and are named in
+every message.
 """
 
 from __future__ import annotations
 
-import asyncio
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,12 @@ from worker._names import TOKEN_ENV
 from worker.devin.answer import Answer
 from worker.devin.client import DevinClient
 from worker.errors import AuthError, PreflightError
+from worker.outcomes import Tally
+from worker.run.backoff import Backoff
+from worker.run.exchange import Exchange
+from worker.run.gate import RateGate
+from worker.run.halt import Halt
+from worker.run.retry import RetryPolicy
 
 log = structlog.get_logger("worker.identity")
 
@@ -33,8 +40,8 @@ _FATAL_FAILURES = ("cannot connect", "tls", "connect timeout", "proxy")
 _ORG_ID = re.compile(r"org-[A-Za-z0-9_-]{1,128}")
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # a service user id: named in the result log
 ATTEMPTS = 5
-_FIRST_DELAY = 0.2  # doubling: 0.2 + 0.4 + 0.8 + 1.6 s at most between the attempts
-_MAX_DELAY = 2.0  # a longer Retry-After is cut: the preflight must answer in seconds
+_FIRST_DELAY = 0.2  # full jitter under 0.2, 0.4, 0.8, 1.6 s between the attempts
+_MAX_DELAY = 2.0  # a longer Retry-After is not waited: the preflight must answer in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +111,17 @@ def _refuse(answer: Answer, url: str, base_url: str) -> None:
 
 
 async def _ask(client: DevinClient) -> Answer:
-    delay = _FIRST_DELAY
-    for attempt in range(1, ATTEMPTS + 1):
-        answer = await client.whoami()
-        if attempt == ATTEMPTS or not _transient(answer):
-            return answer
-        await asyncio.sleep(min(answer.retry_after or delay, _MAX_DELAY))
-        delay *= 2
-    raise AssertionError("unreachable")
+    """``GET /v3/self`` through the run's attempt loop (`Exchange.ask`), under a policy of
+    its own: `ATTEMPTS` quick tries, a Retry-After longer than `_MAX_DELAY` not waited."""
+    quick = RetryPolicy(
+        max_attempts=ATTEMPTS,
+        session_timeout=math.inf,
+        backoff=Backoff(_FIRST_DELAY, _MAX_DELAY, retry_after_max=_MAX_DELAY),
+    )
+    x = Exchange(RateGate(None), quick, Halt(), Tally())
+    answer, _ = await x.ask(quick.start(), client.whoami, lambda a: not _transient(a))
+    assert answer is not None  # nothing halts this loop but the policy, after one attempt
+    return answer
 
 
 def _transient(answer: Answer) -> bool:
