@@ -66,6 +66,10 @@ async def test_no_rate_means_no_wait() -> None:
     for _ in range(1000):
         await gate.acquire()
     assert gate.rate is None and now() == start
+    assert gate.at_once() == start  # granted without awaiting: no task to race a halt
+    limited = RateGate(100.0)
+    assert limited.at_once() is None  # a limit: every grant waits its turn
+    await limited.aclose()
 
 
 async def _acquire_at(gate: RateGate) -> float:

@@ -8,9 +8,11 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from worker.devin.error_text import describe_error
 from worker.devin.models import Origin, SessionResponse, SessionStatus, parse_session
+from worker.devin.state import parse_state
 
 BASE: dict[str, Any] = {
     "session_id": "devin-abc",
@@ -131,3 +133,52 @@ def test_parser_never_crashes(body: bytes) -> None:
     parse_session(body)
     text = describe_error(body)
     assert isinstance(text, str) and "\n" not in text
+
+
+class _PydanticState(BaseModel):
+    """What the session answer was read with before: the rules `parse_state` keeps."""
+
+    model_config = ConfigDict(extra="ignore")
+    session_id: str
+    status: str
+    is_archived: bool = False
+
+
+_fields = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.sampled_from([0.0, 1.0, 0.5]),
+    st.sampled_from(["yes", "NO", "On", "t", "F", "1", "0", "x", "", "exit"]),
+    st.lists(st.integers(), max_size=1),
+)
+
+
+@given(
+    sid=_fields | st.just("devin-a"),
+    status=_fields | st.sampled_from(["exit", "running", "hatching"]),
+    archived=_fields,
+    keep=st.sets(st.sampled_from(["session_id", "status", "is_archived"])),
+)
+def test_parse_state_reads_as_the_model_did(
+    sid: object, status: object, archived: object, keep: set[str]
+) -> None:
+    doc = {"session_id": sid, "status": status, "is_archived": archived}
+    body = orjson.dumps({k: v for k, v in doc.items() if k in keep})
+    try:
+        want = _PydanticState.model_validate_json(body)
+    except ValidationError:
+        assert parse_state(body) is None
+        return
+    got = parse_state(body)
+    assert got is not None
+    assert (got.session_id, got.status, got.is_archived) == (
+        want.session_id,
+        want.status,
+        want.is_archived,
+    )
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b"nope", b'"devin-a"', b"{"])
+def test_parse_state_of_what_is_no_session(body: bytes) -> None:
+    assert parse_state(body) is None

@@ -248,6 +248,9 @@ class GateSignals:
     sent: list[float] = field(default_factory=list)
     grants: int = 0
 
+    def at_once(self) -> float | None:
+        return None  # every grant waits its turn
+
     async def acquire(self) -> float:
         await asyncio.sleep(0)
         self.grants += 1

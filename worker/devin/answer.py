@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worker.devin.error_text import describe_error
-from worker.devin.models import SessionState, parse_state
+from worker.devin.state import SessionState, parse_state
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,20 +18,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import BaseModel
 from yarl import URL
 
 from worker._version import __version__
 from worker.devin.answer import Answer
-from worker.devin.models import ServiceUserSelf, SessionPage
 from worker.devin.network import QueryValue, proxy_failure, query_pairs, resolve_proxy, tls_context
 from worker.devin.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from worker.devin.models import ServiceUserSelf, SessionPage
     from worker.outcomes import Tally
     from worker.settings import Settings
 
-_Model = TypeVar("_Model", bound=BaseModel)
+_Model = TypeVar("_Model", bound="BaseModel")
 MAX_BODY = 4 * 1024 * 1024  # bytes of one answer read at most; a larger one is a failure
 _CHUNK = 64 * 1024
 
@@ -138,12 +139,16 @@ class DevinClient:
     async def list_sessions(
         self, query: Mapping[str, QueryValue]
     ) -> tuple[Answer, SessionPage | None]:
+        from worker.devin.models import SessionPage  # pydantic models: not at start-up
+
         answer = await self._send(
             "GET", f"{self._prefix}/sessions", query_pairs(query), mutating=False
         )
         return answer, _parsed(answer, SessionPage)
 
     async def self_info(self) -> tuple[Answer, ServiceUserSelf | None]:
+        from worker.devin.models import ServiceUserSelf  # pydantic models: not at start-up
+
         answer = await self.whoami()
         return answer, _parsed(answer, ServiceUserSelf)
 

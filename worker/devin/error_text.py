@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 
-from worker.devin.models import HTTPValidationError, ProblemDetail, ValidationErrorItem
+if TYPE_CHECKING:
+    from worker.devin.models import ProblemDetail
 
 
 def describe_error(body: bytes, limit: int = 200) -> str:
@@ -72,6 +72,11 @@ def _plain(body: bytes, limit: int) -> str:
 
 def _json_text(data: dict[str, Any]) -> str | None:
     if {"title", "detail", "errors"} & data.keys():
+        # the models (pydantic) only for the API's own error bodies: not at start-up
+        from pydantic import ValidationError
+
+        from worker.devin.models import HTTPValidationError, ProblemDetail
+
         if isinstance(data.get("detail"), list) and "title" not in data:
             try:
                 legacy = HTTPValidationError.model_validate(data)
@@ -98,7 +103,7 @@ def _problem_text(problem: ProblemDetail) -> str:
 
 
 def _validation_item(item: Any) -> str:
-    if isinstance(item, ValidationErrorItem):
+    if hasattr(item, "model_dump"):  # a ValidationErrorItem
         item = item.model_dump()
     if not isinstance(item, dict):
         return str(item)

@@ -85,19 +85,6 @@ class SessionResponse(_Tolerant):
         return str(self.status) in TERMINAL_STATUSES
 
 
-class SessionState(_Tolerant):
-    """The three fields a terminate needs from a session answer: parsed on every 200, so
-    cheaper than the whole ``SessionResponse`` (which listing uses)."""
-
-    session_id: str
-    status: _open_enum(SessionStatus)  # type: ignore[valid-type]
-    is_archived: bool = False
-
-    @property
-    def is_terminal(self) -> bool:
-        return str(self.status) in TERMINAL_STATUSES
-
-
 class SessionPage(_Tolerant):
     """One page of ``GET /v3/organizations/{org_id}/sessions``."""
 
@@ -141,13 +128,5 @@ def parse_session(body: bytes) -> SessionResponse | None:
     """The session in a 200 body, or None when the body is not a session."""
     try:
         return SessionResponse.model_validate_json(body)
-    except ValidationError:
-        return None
-
-
-def parse_state(body: bytes) -> SessionState | None:
-    """The state of the session in a 200 body, or None when the body is not a session."""
-    try:
-        return SessionState.model_validate_json(body)
     except ValidationError:
         return None

@@ -5,7 +5,7 @@ recorded for a session."""
 from __future__ import annotations
 
 from worker.devin.answer import Answer
-from worker.devin.models import SessionState
+from worker.devin.state import SessionState
 from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult
 from worker.run.retry import Tries
 

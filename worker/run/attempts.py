@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from worker.devin.answer import Answer
-from worker.devin.models import SessionState
+from worker.devin.state import SessionState
 from worker.outcomes import TERMINAL_STATUSES, Outcome, SessionResult
 from worker.run.answers import read_session, refusal, retryable, session_result
 from worker.run.exchange import Exchange

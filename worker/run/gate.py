@@ -106,6 +106,11 @@ class RateGate:
         """Until when (on the gate's clock) every worker is paused."""
         return self._control.pause_until if self._control else -math.inf
 
+    def at_once(self) -> float | None:
+        """The time of a grant that needs no wait (no limit: every attempt goes at once);
+        None when the attempt must `acquire` its turn."""
+        return self._clock() if self._control is None else None
+
     async def acquire(self) -> float:
         """Wait for this attempt's turn, FIFO among waiters; returns when it was granted."""
         if self._control is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from worker.devin.client import DevinClient
-from worker.devin.models import SessionState
+from worker.devin.state import SessionState
 from worker.outcomes import SessionResult, Tally
 from worker.run.attempts import Attempts
 from worker.run.authority import Authority
