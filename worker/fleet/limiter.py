@@ -167,6 +167,9 @@ class FleetGate(RateGate):
     def rate(self) -> float | None:
         return self.shared.rate
 
+    def at_once(self) -> float | None:
+        return None  # every grant asks the shared limiter, whatever the local rate
+
     async def acquire(self) -> float:
         if self._reporter is None:
             self._reporter = asyncio.get_running_loop().create_task(self._report_throttles())
