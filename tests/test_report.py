@@ -186,3 +186,18 @@ def test_unknown_outcome_is_a_usage_error(
     assert cli.main(["report", str(log), "--outcome", "faild"]) == 2
     assert "did you mean failed" in capsys.readouterr().err
     assert cli.main(["report", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_report_reads_one_moment_of_a_live_log(tmp_path: Path) -> None:
+    """A run appending while the log is read: what it adds meanwhile is not read."""
+    from worker.output.history import snapshot_lines
+
+    log = tmp_path / "r.jsonl"
+    before = [b'{"n": %d}\n' % n for n in range(20_000)]  # more than a read buffer holds
+    log.write_bytes(b"".join(before))
+    with open(log, "rb") as fh:
+        lines = snapshot_lines(fh)
+        first = next(lines)
+        with open(log, "ab") as run:  # the live run writes on, a line half-written at the end
+            run.write(b'{"c": 3}\n{"d": ')
+        assert [first, *lines] == before

@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     import structlog
 
     from worker.output.compact import compact
-    from worker.output.lock import RunLock
+    from worker.run.lifecycle import LogLife
 
     log = structlog.get_logger("worker.compact")
     results = Path(args.results)
@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
         if not args.quiet:
             log.info("results.absent", results=str(results))
         return 0
-    with RunLock(results, args.lock):
+    with LogLife(results, args.lock):  # the locks a run takes; the log left to compact
         done = compact(results, args.keep)
     if not args.quiet:
         log.info(

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from contextlib import ExitStack
 from typing import Any
 
 import structlog
 
-from worker._version import __version__
 from worker.devin.client import DevinClient
 from worker.errors import ConfigError
 from worker.fleet.connect import Keys, limiter_key, mask_url, socket_timeout_for
@@ -29,9 +27,9 @@ from worker.fleet.reader import StreamReader
 from worker.fleet.sink import FleetSink
 from worker.input.idset import IdSet, Visit
 from worker.outcomes import RunReport, Tally
-from worker.output.lock import RunLock
 from worker.output.results import ResultLog
 from worker.run.identity import check_identity
+from worker.run.lifecycle import LogLife
 from worker.run.pipeline import ClientCheck, Pipeline
 from worker.run.preflight import require_credentials
 from worker.run.watch import watching
@@ -56,29 +54,20 @@ def run_worker(settings: Settings, options: FleetOptions, tally: Tally | None = 
             "`devin-terminate run --dry-run` on the same input instead."
         )
     tally = tally or Tally()
-    with ExitStack() as stack:
-        stack.enter_context(RunLock(settings.results, settings.lock))
-        run_id = uuid.uuid4().hex[:12]
-        sink_log = ResultLog(settings.results, run_id)
-        stack.callback(sink_log.close)
+    run_id = uuid.uuid4().hex[:12]
+    # the log's lifecycle, as for run and compact: its locks, the log, run.started/finished
+    with LogLife(settings.results, settings.lock, run_id=run_id, write=True) as life:
+        assert life.sink is not None
         structlog.contextvars.bind_contextvars(run_id=run_id)
-        sink_log.started(
-            version=__version__,
-            org_id=settings.org_id,
-            archive=settings.archive,
-            dry_run=settings.dry_run,
-            settings=settings.public(),
-            inputs=[f"{mask_url(options.url)} {options.stream}"],
-        )
+        life.started(settings, inputs=[f"{mask_url(options.url)} {options.stream}"])
         report: RunReport | None = None
         try:
-            report = asyncio.run(_work(settings, options, sink_log, tally))
+            report = asyncio.run(_work(settings, options, life.sink, tally))
         finally:
-            counts = report.counts if report else dict(tally.counts)
-            sink_log.finished(
-                counts=counts,
-                elapsed_s=report.elapsed_s if report else 0.0,
-                exit_code=report.exit_code if report else 3,
+            life.finished(
+                report.counts if report else dict(tally.counts),
+                report.elapsed_s if report else 0.0,
+                report.exit_code if report else 3,
                 interrupted=report.interrupted if report else False,
             )
         return report

@@ -153,6 +153,24 @@ def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
     prior.torn_tail = not line.endswith(b"\n")
 
 
+def snapshot_lines(fh: BinaryIO) -> Iterator[bytes]:
+    """The lines of ``fh`` as it was when this began (its size then): what a run appends
+    meanwhile is not read, so a reader sees one consistent moment of a live log."""
+    try:
+        left = os.fstat(fh.fileno()).st_size
+    except (OSError, ValueError):  # not a file with a descriptor: read it as it comes
+        yield from fh
+        return
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        yield from fh
+        return
+    for line in fh:
+        if len(line) > left:
+            return  # written after the snapshot (or being written): not part of it
+        left -= len(line)
+        yield line
+
+
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every readable record of a result log, in order (for tests, demo and tools)."""
     with open(path, "rb") as fh:

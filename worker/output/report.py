@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import orjson
 
 from worker.input.ids import SESSION_ID_PATTERN
+from worker.output.history import snapshot_lines
 
 COUNTED_ONLY = ("skipped", "duplicate", "deferred")  # in run.finished, never one by one
 CSV_COLUMNS = ("session_id", "outcome", "time", "run_id", "reason")
@@ -68,7 +69,7 @@ def summarize(paths: Sequence[str | os.PathLike[str]], *, timeline: bool = False
     summary = Summary(logs=[str(p) for p in paths], timeline=Counter() if timeline else None)
     for path in paths:
         with open(path, "rb") as fh:
-            for line in fh:
+            for line in snapshot_lines(fh):  # a live log: one consistent moment of it
                 _take(summary, line)
     return summary
 

@@ -1,8 +1,9 @@
 """One run, the same way for the CLI (``run_job``) and the library (``terminate_sessions``).
 
-With a result log: the lock on it (its inode and the lock file; ``LockError``, exit 4, when
-another run holds it), the resume scan (refused for a log of another org or API: the ids it
-settled are skipped, a DELETE it sent without an answer is remembered), the identity check
+With a result log, its lifecycle (`worker.run.lifecycle`, as for ``work`` and ``compact``):
+the locks on it (``LockError``, exit 4, when another holds them), the resume scan (refused
+for a log of another org or API: the ids it settled are skipped, a DELETE it sent without
+an answer is remembered); then the identity check
 (``GET /v3/self``) before the first DELETE, then ``run.started``, every result (and the
 intent before each first DELETE), ``run.finished``. Without one (the library only): the
 identity check and the results, nothing written. A fatal condition raises a
@@ -18,16 +19,15 @@ from contextlib import AbstractAsyncContextManager, ExitStack, nullcontext
 
 import structlog
 
-from worker._version import __version__
 from worker.devin.client import DevinClient
-from worker.errors import ConfigError, ResultLogError, WorkerError
+from worker.errors import WorkerError
 from worker.input.sources import InputItem
 from worker.outcomes import RunReport, SessionResult, Tally
-from worker.output.history import PriorRuns, scan_results
-from worker.output.lock import RunLock
+from worker.output.history import PriorRuns
 from worker.output.results import ResultLog
 from worker.run.authority import Authority
 from worker.run.identity import check_identity
+from worker.run.lifecycle import LogLife
 from worker.run.pipeline import Pipeline
 from worker.run.watch import watching
 from worker.settings import Settings
@@ -62,8 +62,14 @@ class RecordedRun:
         self.settings = settings
         self.tally = tally or Tally()
         self.run_id = uuid.uuid4().hex[:12]
-        self.prior = PriorRuns()
-        self.sink: ResultLog | None = None
+        self.life = LogLife(
+            settings.results,
+            settings.lock,
+            run_id=self.run_id,
+            write=True,
+            fresh=not settings.resume,
+            scan=settings,
+        )
         self.inputs = list(inputs)
         self._logged = logged
         self._on_result = on_result
@@ -72,14 +78,19 @@ class RecordedRun:
         self.on_started = on_started
         self._stack = ExitStack()
 
+    @property
+    def prior(self) -> PriorRuns:
+        """What earlier runs in the log did (nothing without a log)."""
+        return self.life.prior
+
+    @property
+    def sink(self) -> ResultLog | None:
+        return self.life.sink
+
     def __enter__(self) -> RecordedRun:
-        s = self.settings
         with ExitStack() as stack:  # a refusal on the way in releases what was taken
-            if self._logged:
-                stack.enter_context(RunLock(s.results, s.lock))
-                self.prior = _resume_state(s)
-                self.sink = ResultLog(s.results, self.run_id, fresh=not s.resume)
-                stack.callback(self.sink.close)
+            if self._logged:  # the log's lifecycle: its locks, the resume scan, the log
+                stack.enter_context(self.life)
             if self._keep_run_id:  # the CLI: its last lines (an abort) name the run too
                 structlog.contextvars.bind_contextvars(run_id=self.run_id)
             else:  # the library: the caller's context is left as it was
@@ -114,10 +125,12 @@ class RecordedRun:
         except WorkerError as exc:  # e.g. the token refused: a started log still ends
             if start.done:
                 elapsed = time.monotonic() - self.tally.started
-                self._finish(dict(self.tally.counts), elapsed, exc.exit_code, interrupted=False)
+                self.life.finished(
+                    dict(self.tally.counts), elapsed, exc.exit_code, interrupted=False
+                )
             raise
         if start.done:  # else stopped during the identity check: nothing was written
-            self._finish(
+            self.life.finished(
                 report.counts, report.elapsed_s, report.exit_code, interrupted=report.interrupted
             )
         return report
@@ -132,20 +145,6 @@ class RecordedRun:
             self.sink.result(result)  # raises ResultLogError: the pipeline stops
         if self._on_result is not None:
             self._on_result(result)
-
-    def _finish(
-        self, counts: dict[str, int], elapsed: float, code: int, *, interrupted: bool
-    ) -> None:
-        """``run.finished``, if the disk has room for it (a full one already stopped the run)."""
-        sink = self.sink
-        if sink is None:
-            return
-        broken = sink.broken  # the run already stopped for it and says why: no second line
-        try:
-            sink.finished(counts=counts, elapsed_s=elapsed, exit_code=code, interrupted=interrupted)
-        except ResultLogError as exc:
-            if not broken:
-                log.warning("results.unfinished", error=str(exc))
 
 
 class _Start:
@@ -162,16 +161,7 @@ class _Start:
         if who.principal is not None and who.principal in self._run.prior.terminators:
             self._authority.succeeded()  # this service user terminated sessions before
         if sink is not None:
-            sink.started(
-                version=__version__,
-                org_id=s.org_id,
-                principal=who.principal,
-                base_url=api_root(s.base_url),
-                archive=s.archive,
-                dry_run=s.dry_run,
-                settings=s.public(),
-                inputs=self._run.inputs,
-            )
+            self._run.life.started(s, inputs=self._run.inputs, principal=who.principal)
             self.done = True
         log.info(
             "run.started",
@@ -184,39 +174,3 @@ class _Start:
         )
         if self._run.on_started is not None:
             self._run.on_started()
-
-
-def _resume_state(settings: Settings) -> PriorRuns:
-    if not settings.resume:
-        return PriorRuns()
-    prior = scan_results(settings.results, archive=settings.archive)
-    _check_owner(prior, settings)
-    if prior.bad_lines:
-        log.warning(
-            "results.unreadable_lines",
-            path=str(settings.results),
-            lines=prior.bad_lines[:20],
-            torn_tail=prior.torn_tail,
-            hint="a run was killed mid-write; these lines are ignored and their ids retried",
-        )
-    if prior.settled:
-        log.info("run.resuming", settled=len(prior.settled), sent_unanswered=len(prior.sent))
-    return prior
-
-
-def _check_owner(prior: PriorRuns, settings: Settings) -> None:
-    """A result log belongs to one org and one API: resuming from another's is refused."""
-    api = api_root(settings.base_url)
-    for org, url in sorted(prior.owners, key=str):
-        if (org is None or org == settings.org_id) and (url is None or url == api):
-            continue
-        where = url or "an unrecorded URL"
-        raise ConfigError(
-            f"the result log {settings.results} belongs to org {org} at {where}, "
-            f"not to --org-id {settings.org_id} at {api}; its records cannot be resumed here. "
-            "Pass another --results file, or --no-resume to move this log aside."
-        )
-
-
-def api_root(base_url: str) -> str:
-    return base_url.rstrip("/")
