@@ -11,7 +11,8 @@ LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo demo-fleet test test-latest test-lowest lock lint bench bench-fleet mutate clean venv
+.PHONY: demo demo-fleet test test-latest test-lowest lock lint bench bench-fleet mutate clean venv \
+	dist dist-check
 
 venv: $(STAMP)
 
@@ -70,6 +71,26 @@ test-lowest: $(STAMP)
 	@grep -iE '^(aiohttp|yarl|pydantic|structlog|orjson|rich|redis|pytest)==' .venv-lowest/lowest.lock
 	PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/python -m pytest -p no:cacheprovider
 
+# The wheel an operator installs (pipx install dist/devin_terminate-*.whl), built from the
+# locked build backend without reaching an index.
+dist: $(RUNTIME)
+	rm -rf dist build
+	$(BIN)/python -m pip wheel $(PIP_QUIET) --no-deps --no-build-isolation -w dist .
+	@ls dist/*.whl
+
+# The wheel installed into a fresh virtualenv beside nothing else (the locked runtime set
+# for its dependencies), then the command run from there: what `pipx install` does.
+dist-check: dist
+	rm -rf .venv-dist
+	$(PYTHON) -m venv .venv-dist
+	.venv-dist/bin/python -m pip install $(PIP_QUIET) --require-hashes -r $(RUNTIME_LOCK)
+	.venv-dist/bin/python -m pip install $(PIP_QUIET) --no-deps dist/*.whl
+	.venv-dist/bin/python -m pip check
+	cd .venv-dist && bin/devin-terminate --version
+	cd .venv-dist && bin/devin-terminate config --example | grep -q 'org_id'
+	cd .venv-dist && bin/devin-terminate demo > /dev/null
+	@echo "dist-check: the wheel installs and runs"
+
 demo: $(RUNTIME)
 	@$(BIN)/devin-terminate demo
 
@@ -103,4 +124,5 @@ mutate: $(STAMP)
 	$(BIN)/mutmut results
 
 clean:
-	rm -rf mutants $(VENV) .venv-latest .venv-lowest .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants $(VENV) .venv-latest .venv-lowest .venv-dist .pytest_cache .mypy_cache \
+		.ruff_cache build dist *.egg-info

@@ -114,7 +114,9 @@ def open_redis(url: str, *, password: str | None = None, socket_timeout: float =
         from redis.backoff import ExponentialBackoff
     except ImportError:
         raise ConfigError(
-            "--redis needs the redis extra: pip install 'devin-terminate[redis]'"
+            "--redis needs redis-py beside the command: pipx inject devin-terminate redis "
+            "(installed with pipx), uv tool install --with redis ... (uv), or "
+            "pip install redis in its virtualenv"
         ) from None
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout,
