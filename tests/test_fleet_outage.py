@@ -62,7 +62,7 @@ def test_redis_away_past_the_deadline_exits_3_without_the_password(tmp_path: Pat
 
 def test_without_the_redis_extra_it_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
-    with pytest.raises(ConfigError, match=r"pip install 'devin-terminate\[redis\]'"):
+    with pytest.raises(ConfigError, match=r"pipx inject devin-terminate redis"):
         open_redis("redis://127.0.0.1:9/0")
 
 
