@@ -27,7 +27,7 @@ from worker.input.csvrecords import (
     sniff_delimiter,
     starts_record,
 )
-from worker.input.ids import InvalidId, is_session_id, parse_session_id, trim
+from worker.input.ids import TRIMMED_FIRST, InvalidId, is_session_id, parse_session_id, trim
 from worker.input.lines import Line
 
 __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
@@ -80,7 +80,9 @@ class CsvReader:
 
     def _parse(self, recs: Iterator[Record]) -> Iterator[Parsed]:
         for rec in recs:
-            if rec[1] is not None and not any(trim(cell) for cell in rec[1]):
+            cells = rec[1]  # the first cell says at once that most rows are not empty
+            first = cells[0][:1] if cells else ""
+            if cells is not None and first in TRIMMED_FIRST and not any(map(trim, cells)):
                 continue  # a row of empty cells (``;;``, a spreadsheet's trailing rows)
             if self._index is not None:
                 if (parsed := self._row(rec)) is not None:

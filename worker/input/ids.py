@@ -25,6 +25,9 @@ _SPACES = (
     " \t\n\r\x0b\x0c\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+# what `trim` may take off the front of a value: one that starts with anything else is kept
+# non-empty ("" is in every string: an empty value is never taken for non-empty)
+TRIMMED_FIRST = _SPACES + _BOM + _QUOTES
 _ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _match = SESSION_ID_PATTERN.match

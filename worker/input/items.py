@@ -8,7 +8,7 @@ cut to 200 characters, so a report of it stays one line however hostile the inpu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from worker.input.csvfile import Parsed
 from worker.input.csvrecords import clean_start
@@ -22,9 +22,11 @@ _RAW_CHARS = 200
 _ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
 
 
-@dataclass(frozen=True, slots=True)
-class InputItem:
-    """One accounted-for input line: a valid id, or the reason it is not one."""
+class InputItem(NamedTuple):
+    """One accounted-for input line: a valid id, or the reason it is not one.
+
+    A named tuple, not a frozen dataclass: one is made for every line of every input (a
+    rerun of a million ids makes a million), and a tuple is made in a third of the time."""
 
     source: str  # "path:LINE" (1-based physical line; "-:LINE" for stdin)
     session_id: str | None  # the clean id; None when the line is invalid
