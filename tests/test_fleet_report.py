@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from conftest import cli_env
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
 from worker.errors import AuthError
 from worker.fleet.enqueue import enqueue
 from worker.fleet.options import FleetOptions
-from worker.fleet.report import print_summary, summarise
+from worker.fleet.report import disagreements, print_summary, summarise
 from worker.fleet.work import run_worker
 from worker.settings import load_settings
 
@@ -60,3 +61,15 @@ def test_failed_ids_are_reported_and_can_be_requeued(
     with pytest.raises(AuthError):
         run_worker(load_settings(flags, environ=env), options)
     assert (summarise(options).queued, summarise(options).pending) == (1, 0)
+
+    # Redis restarted without its data: the report claims nothing, and says why
+    assert disagreements(summarise(options), [str(tmp_path / "r.jsonl")]) == []
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.xadd("q", {"id": doomed, "src": "x"})  # the next hour's enqueue of an older version
+    client.close()
+    emptied = summarise(options)
+    assert (len(emptied.latest), emptied.enqueued) == (0, None)
+    warnings = disagreements(emptied, [str(tmp_path / "r.jsonl")])
+    assert "marker is missing" in warnings[0]
+    assert "the result logs settle 4 ids, Redis 0" in warnings[1]

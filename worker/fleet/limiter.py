@@ -8,15 +8,18 @@ read by the same script) and cuts the shared rate, at most once per cool-down, t
 under what the server accepted; the rate then climbs back along the same cubic, computed from
 server time in every grant, so the recovery is shared too and costs no extra round trip.
 
-Cost: at most one EVALSHA per grant, fewer under load. Per process, one task asks Redis, for
-as many slots as there are waiters; the script reserves those less than 200 ms away, each
-waiter sleeps until its own slot, and a slot further away is refused with the time to ask
-again, so a pause set by a 429 stops every worker within that look-ahead.
+Cost: one EVALSHA for a tenth of a second's worth of grants. Per process, one task asks Redis,
+for as many slots as there are waiters and at least that tenth of a second's worth; the
+script reserves those less than 200 ms away, each waiter sleeps until its own slot, slots
+reserved beyond the waiters are kept for the next ones (dropped once 50 ms late, and on a
+429), and a slot further away is refused with the time to ask again, so a pause set by a 429
+stops every worker within that look-ahead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from worker.fleet.lifeline import Lifeline
+from worker.fleet.scripts import Lua
 from worker.run.control import Clock
 from worker.run.gate import RateGate, RateListener
 
@@ -32,10 +36,12 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("worker.fleet.limiter")
 
-_SCRIPT = resources.files("worker.fleet").joinpath("gcra.lua").read_text(encoding="utf-8")
+_LUA = Lua(resources.files("worker.fleet").joinpath("gcra.lua").read_text(encoding="utf-8"))
 _TTL_MS = 3_600_000  # an idle limiter forgets its state after an hour
 _LOOKAHEAD_US = 200_000  # slots reserved at most this far ahead
-_MAX_WANT = 32  # slots reserved in one round trip at most
+_MAX_WANT = 64  # slots reserved in one round trip at most
+_RESERVE_S = 0.1  # a round trip reserves this long's worth of slots, for later waiters too
+_STALE_S = 0.05  # a spare slot this far in the past is dropped, not used as a burst
 
 
 class SharedLimiter:
@@ -64,8 +70,9 @@ class SharedLimiter:
         self._cooldown = cooldown
         self._max_pause = max_pause
         self._lifeline = lifeline
-        self._script = redis.register_script(_SCRIPT)
+        self._redis = redis
         self._waiters: deque[asyncio.Future[float]] = deque()
+        self._spare: deque[float] = deque()  # slots reserved for no waiter yet (loop time)
         self._asker: asyncio.Task[None] | None = None
         self._on_change = on_change
 
@@ -74,13 +81,18 @@ class SharedLimiter:
 
     async def _eval(self, args: list[Any]) -> list[int]:
         self.round_trips += 1
-        reply = [int(x) for x in await self._script(keys=[self.key], args=args)]
+        reply = [int(x) for x in await _LUA(self._redis, [self.key], args)]
         self._seen_rate(reply[1] / 1000)
         return reply
 
     async def acquire(self) -> None:
         """Wait for a slot of the org-wide limit (FIFO within this process)."""
         loop = asyncio.get_running_loop()
+        if (spare := self._take_spare(loop.time())) is not None:
+            self.grants += 1
+            if spare > 0:
+                await asyncio.sleep(spare)
+            return
         slot: asyncio.Future[float] = loop.create_future()
         self._waiters.append(slot)
         if self._asker is None or self._asker.done():
@@ -94,16 +106,18 @@ class SharedLimiter:
         """The one task that asks Redis: for as many slots as there are waiters."""
         try:
             while self._waiters:
-                want = min(len(self._waiters), _MAX_WANT)
+                want = min(max(len(self._waiters), math.ceil(self.rate * _RESERVE_S)), _MAX_WANT)
                 reply = await self._lifeline.call(
                     "limiter",
                     lambda w=want: self._eval(self._args("acquire", w)),  # type: ignore[misc]
                 )
-                if reply[0] == 0:
-                    await asyncio.sleep(min(max(reply[2], 1000) / 1e6, 1.0))
-                    continue
+                now = asyncio.get_running_loop().time()
                 for wait_us in reply[2 : 2 + reply[0]]:
-                    self._hand_out(wait_us / 1e6)
+                    if not self._hand_out(wait_us / 1e6):
+                        self._spare.append(now + wait_us / 1e6)
+                if self._waiters:  # the look-ahead is full: the next batch in a while
+                    wait = reply[2] / 1e6 if reply[0] == 0 else 0.0
+                    await asyncio.sleep(min(max(wait, _RESERVE_S), 1.0))
         except BaseException as exc:  # Redis lost (or cancelled): every waiter learns it
             while self._waiters:
                 waiter = self._waiters.popleft()
@@ -116,15 +130,25 @@ class SharedLimiter:
             if not isinstance(exc, Exception):
                 raise
 
-    def _hand_out(self, wait: float) -> None:
+    def _hand_out(self, wait: float) -> bool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():  # a waiter cancelled meanwhile: the slot goes to the next
                 waiter.set_result(wait)
-                return
+                return True
+        return False
+
+    def _take_spare(self, now: float) -> float | None:
+        """The wait until the next spare slot, or None when there is none still fresh."""
+        while self._spare:
+            at = self._spare.popleft()
+            if at >= now - _STALE_S:
+                return at - now
+        return None
 
     async def throttled(self, retry_after: float | None) -> None:
         """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""
+        self._spare.clear()  # a pause set now stops these too
         ms = -1 if retry_after is None else round(retry_after * 1000)
         args = [*self._args("throttle"), ms, round(self._max_pause * 1000), self._cooldown]
         await self._lifeline.call("limiter", lambda: self._eval(args))

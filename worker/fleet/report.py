@@ -5,6 +5,12 @@ first worker to record it), so the stream holds one final record per id plus the
 The summary takes the latest record of each id: counts by outcome, and the failed ids with
 their reasons. ``--format ids --outcome failed`` prints the ids alone, one a line, ready for
 ``| devin-terminate enqueue -``.
+
+The counts are what Redis holds, never more: a Redis that lost its data (restarted without
+persistence) has lost the results stream with the queue. The queue's marker (``STREAM:meta``,
+written by ``enqueue``) tells: when it is missing, or fewer ids are settled and queued than
+were enqueued, a warning says so; with the workers' result logs given too (``report --redis
+URL W*.jsonl``), a warning names how many ids the logs settle that Redis does not.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class FleetSummary:
     finals: Counter[str] = field(default_factory=Counter)  # final records per session id
     pending: int = 0  # entries delivered and not yet acknowledged
     queued: int = 0  # entries in the stream (not yet settled)
+    enqueued: int | None = None  # entries the queue's marker counts; None: no marker
+    done: int = 0  # entries settled or dropped (acknowledged and deleted), by the marker
 
     @property
     def counts(self) -> Counter[str]:
@@ -66,6 +74,9 @@ async def _summarise(options: FleetOptions) -> FleetSummary:
             if len(entries) < _PAGE:
                 break
         summary.queued = int(await lifeline.call("report", lambda: redis.xlen(keys.stream)))
+        meta = await lifeline.call("report", lambda: redis.hgetall(keys.meta))
+        summary.enqueued = int(meta.get("enqueued", 0)) if meta else None
+        summary.done = int(meta.get("done", 0)) if meta else 0
         summary.pending = await lifeline.call("report", lambda: _pending(redis, options))
     finally:
         await redis.aclose()
@@ -132,4 +143,35 @@ def report_command(args: argparse.Namespace, outcomes: tuple[str, ...]) -> int:
     summary = summarise(options)
     print_summary(summary, args.format, outcomes, sys.stdout)
     sys.stderr.write(f"read {summary.records} records from {mask_url(options.url)}\n")
+    for warning in disagreements(summary, args.results):
+        sys.stderr.write(f"warning: {warning}\n")
     return 0
+
+
+def disagreements(summary: FleetSummary, logs: list[str]) -> list[str]:
+    """What says the fleet's Redis lost part of its record: no marker, fewer ids settled
+    and queued than enqueued, or worker logs settling ids that Redis does not."""
+    said: list[str] = []
+    settled = sum(1 for r in summary.latest.values() if r.get("outcome") in FINAL_OUTCOMES)
+    if summary.enqueued is None and (summary.records or summary.queued):
+        said.append(
+            "the queue's marker is missing: this Redis lost its data (restarted without "
+            "persistence?) or was filled by an older version; the counts are what it holds"
+        )
+    elif summary.enqueued is not None and summary.done + summary.queued < summary.enqueued:
+        said.append(
+            f"{summary.enqueued} entries were enqueued, {summary.done} done and "
+            f"{summary.queued} queued: Redis lost part of the queue; the workers' result "
+            "logs are the record (report W*.jsonl)"
+        )
+    if logs:
+        from worker.output.report import summarize
+
+        finals = {sid for sid, e in summarize(logs).latest.items() if e.outcome in FINAL_OUTCOMES}
+        missing = finals - set(summary.finals)
+        if missing:
+            said.append(
+                f"the result logs settle {len(finals)} ids, Redis {settled}: {len(missing)} "
+                "settled ids are not in Redis (it lost data); trust the logs"
+            )
+    return said

@@ -21,13 +21,16 @@ out: the attempt starts uncertain, a 404 or 409 is reconciled with a GET); else 
 flight and the idle time of their entries (XCLAIM JUSTID). ``{0}`` when another worker took the
 name meanwhile.
 
-``SETTLE`` (after the result is in the worker's JSONL log): a final outcome is written to the
+``SETTLE`` (after the results are in the worker's JSONL log; one call for a batch): a final
+outcome is written to the
 settled hash first-writer-wins (``HSETNX``), and only the first writer appends it to the
 results stream, so the fleet holds exactly one final record per id however often the id was
 delivered; a ``failed`` result is appended as it is and its claim lapses at once (the id can
 be enqueued again, and starts uncertain). Then the entries are acknowledged and deleted from
 the stream, in the same script: there is no moment where an entry is acknowledged and its
 result not recorded. Running it twice (a reply lost to a dropped connection) changes nothing.
+The marker counts the entries done (``done``, beside ``enqueued``): entries enqueued and
+neither done nor in the stream were lost with Redis's data.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
 
 _PRELUDE = """
 local t = redis.call('TIME')
@@ -145,34 +147,41 @@ if cur and string.match(cur, '^%d+ (.*)$') == ARGV[2] then redis.call('HDEL', KE
 return 1
 """
 
-# KEYS: settled, claims, results, stream, meta. ARGV: group, id, outcome, final, record, maxlen,
-# name, epoch, entry ids...
+# KEYS: settled, claims, results, stream, meta. ARGV: group, name, epoch, maxlen, then for
+# each result: id, outcome, final (1/0), record, count of entries, entry ids...
 SETTLE = (
     _PRELUDE
     + """
-local gone = lost(KEYS[5], ARGV[8])
+local gone = lost(KEYS[5], ARGV[3])
 if gone then return gone end
-local first = 1
-if ARGV[4] == '1' then
-  first = redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[3])
-  redis.call('HDEL', KEYS[2], ARGV[2])
-else
-  local before = redis.call('HGET', KEYS[2], ARGV[2])
-  if before then
-    local till, held, owner = string.match(before, '^(%d+) (%S+) (.*)$')
-    if owner == ARGV[7] then redis.call('HSET', KEYS[2], ARGV[2], '0 ' .. held .. ' ' .. owner) end
+local firsts, done, i = 0, 0, 5
+while i <= #ARGV do
+  local id, outcome, final, record = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local n = tonumber(ARGV[i + 4])
+  local first = 1
+  if final == '1' then
+    first = redis.call('HSETNX', KEYS[1], id, outcome)
+    redis.call('HDEL', KEYS[2], id)
+  else
+    local before = redis.call('HGET', KEYS[2], id)
+    if before then
+      local till, held, owner = string.match(before, '^(%d+) (%S+) (.*)$')
+      if owner == ARGV[2] then redis.call('HSET', KEYS[2], id, '0 ' .. held .. ' ' .. owner) end
+    end
   end
+  if first == 1 then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'id', id, 'outcome', outcome,
+      'record', record)
+  end
+  firsts = firsts + first
+  for j = i + 5, i + 4 + n do
+    redis.call('XACK', KEYS[4], ARGV[1], ARGV[j])
+    done = done + redis.call('XDEL', KEYS[4], ARGV[j])
+  end
+  i = i + 5 + n
 end
-if first == 1 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
-    'id', ARGV[2], 'outcome', ARGV[3], 'record', ARGV[5])
-end
-local acked = 0
-for i = 9, #ARGV do
-  acked = acked + redis.call('XACK', KEYS[4], ARGV[1], ARGV[i])
-  redis.call('XDEL', KEYS[4], ARGV[i])
-end
-return {first, acked}
+redis.call('HINCRBY', KEYS[5], 'done', done)
+return firsts
 """
 )
 
@@ -182,11 +191,13 @@ DISCARD = (
     + """
 local gone = lost(KEYS[2], ARGV[2])
 if gone then return gone end
+local done = 0
 for i = 3, #ARGV do
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
+  done = done + redis.call('XDEL', KEYS[1], ARGV[i])
 end
-return #ARGV - 2
+redis.call('HINCRBY', KEYS[2], 'done', done)
+return done
 """
 )
 
@@ -195,7 +206,8 @@ return #ARGV - 2
 class Lua:
     """One script, sent as ``EVALSHA`` (one command); on ``NOSCRIPT`` (a restarted Redis, a
     ``SCRIPT FLUSH``) it is loaded once and sent again. redis-py's own ``Script`` objects
-    send ``SCRIPT EXISTS`` before every pipeline that holds them: a second command each."""
+    send ``SCRIPT EXISTS`` before every pipeline that holds them: a second command each.
+    (Each script is idempotent: running it again after a lost reply changes nothing.)"""
 
     source: str
     sha: str = field(init=False)
@@ -211,30 +223,6 @@ class Lua:
         except NoScriptError:
             await redis.script_load(self.source)
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
-
-    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[Any]) -> None:
-        """Add a call to ``pipe`` (run it with `run_pipeline`)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
-
-
-async def run_pipeline(redis: Redis, fill: Any, scripts: Sequence[Lua]) -> list[Any]:
-    """``fill(pipe)`` queues idempotent script calls; run them in one round trip. On
-    ``NOSCRIPT``, ``scripts`` are loaded and the whole pipeline is sent once more."""
-    from redis.exceptions import NoScriptError
-
-    for attempt in (1, 2):
-        async with redis.pipeline(transaction=False) as pipe:
-            fill(pipe)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-        if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
-            for script in scripts:
-                await redis.script_load(script.source)
-            continue
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
-    raise AssertionError("unreachable")
 
 
 OPEN_LUA, BEGIN_LUA, RENEW_LUA, RELEASE_LUA = Lua(OPEN), Lua(BEGIN), Lua(RENEW), Lua(RELEASE)

@@ -2,7 +2,7 @@
 
 `FleetSink` is the pipeline's sink. It writes each result to the worker's own result log
 (one ``os.write`` on an ``O_APPEND`` file, as ``run`` does) before anything else, then hands
-it to one background task that runs the ``SETTLE`` script, batched in a pipeline, through the
+it to one background task that runs the ``SETTLE`` script, one call per batch, through the
 lifeline: the entry is acknowledged only in the same script that records the result for the
 fleet. A ``cancelled`` result (shutdown before an answer) is logged and left pending, so
 another delivery finishes it.
@@ -11,6 +11,7 @@ another delivery finishes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,12 +22,11 @@ from worker.outcomes import FINAL_OUTCOMES, SessionResult
 from worker.output.results import ResultLog
 
 if TYPE_CHECKING:
-    from redis.asyncio.client import Pipeline
-
     from worker.fleet.reader import StreamReader
 
 RESULTS_MAXLEN = 1_000_000
-_BATCH = 128
+_BATCH = 256
+_WINDOW = 0.05  # results settled in one command: those within this long of the first
 _REDIS_ERRORS = tuple(
     f"internal error: {name}" for name in ("RedisUnavailable", "RedisRefused", "QueueLost")
 )
@@ -56,11 +56,14 @@ class FleetSink:
             self._queue.put_nowait((result, entries))
 
     async def run(self) -> None:
-        """Settle results as they come; runs until cancelled (after `flush`)."""
+        """Settle results as they come, a batch per call: what arrived within ``_WINDOW``
+        of the first (one Redis command for many results); runs until cancelled."""
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < _BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_WINDOW):
+                    while len(batch) < _BATCH:
+                        batch.append(await self._queue.get())
             await self._reader.lifeline.call("settle", lambda b=batch: self._send(b))  # type: ignore[misc]
             for result, _ in batch:
                 self._reader.awaiting.discard(result.session_id or "")
@@ -74,25 +77,18 @@ class FleetSink:
         reader = self._reader
         queue, options = reader.keys, reader.options
         keys = [queue.settled, queue.claims, queue.results, queue.stream, queue.meta]
-
-        def fill(pipe: Pipeline) -> None:
-            for result, entries in batch:
-                final = result.outcome in FINAL_OUTCOMES
-                args: list[str | int] = [
-                    options.group,
-                    result.session_id or "",
-                    result.outcome,
-                    "1" if final else "0",
-                    _record(result, options.consumer),
-                    RESULTS_MAXLEN,
-                    options.consumer,
-                    reader.lease.epoch,
-                    *entries,
-                ]
-                scripts.SETTLE_LUA.queue(pipe, keys, args)
-
-        replies = await scripts.run_pipeline(reader.redis, fill, [scripts.SETTLE_LUA])
-        self.settled_first += sum(int(reply[0]) for reply in replies)
+        args: list[str | int] = [
+            options.group,
+            options.consumer,
+            reader.lease.epoch,
+            RESULTS_MAXLEN,
+        ]
+        for result, entries in batch:
+            final = "1" if result.outcome in FINAL_OUTCOMES else "0"
+            record = _record(result, options.consumer)
+            args += [result.session_id or "", result.outcome, final, record, len(entries)]
+            args += entries
+        self.settled_first += int(await scripts.SETTLE_LUA(reader.redis, keys, args))
 
 
 def _record(result: SessionResult, consumer: str) -> str:
