@@ -150,7 +150,7 @@ _fields = st.one_of(
     st.integers(-2, 2),
     st.sampled_from([0.0, 1.0, 0.5]),
     st.sampled_from(["yes", "NO", "On", "t", "F", "1", "0", "x", "", "exit"]),
-    st.lists(st.integers(), max_size=1),
+    st.lists(st.integers(-5, 5), max_size=1),
 )
 
 
