@@ -11,7 +11,7 @@ server time in every grant, so the recovery is shared too and costs no extra rou
 Cost: one EVALSHA for a tenth of a second's worth of grants. Per process, one task asks Redis,
 for as many slots as there are waiters and at least that tenth of a second's worth; the
 script reserves those less than 200 ms away, each waiter sleeps until its own slot, slots
-reserved beyond the waiters are kept for the next ones (dropped once 50 ms late, and on a
+reserved beyond the waiters are kept for the next ones (dropped once 5 ms late, and on a
 429), and a slot further away is refused with the time to ask again, so a pause set by a 429
 stops every worker within that look-ahead.
 """
@@ -41,7 +41,7 @@ _TTL_MS = 3_600_000  # an idle limiter forgets its state after an hour
 _LOOKAHEAD_US = 200_000  # slots reserved at most this far ahead
 _MAX_WANT = 64  # slots reserved in one round trip at most
 _RESERVE_S = 0.1  # a round trip reserves this long's worth of slots, for later waiters too
-_STALE_S = 0.05  # a spare slot this far in the past is dropped, not used as a burst
+_STALE_S = 0.005  # a spare slot this far in the past is dropped, not used as a burst
 
 
 class SharedLimiter:

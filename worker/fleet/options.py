@@ -53,7 +53,8 @@ def add_work_arguments(parser: argparse.ArgumentParser) -> None:
         "--org-rate",
         type=float,
         metavar="R",
-        help="requests per second for the whole fleet on this org (default: --rate)",
+        help="requests per second for the whole fleet on this org (default: --rate); "
+        "given alone, it paces each worker (no --rate under it)",
     )
     parser.add_argument(
         "--claim-idle",

@@ -158,8 +158,11 @@ def _gate(
         max_pause=settings.retry_after_max,
         on_change=_rate_changed,
     )
+    # --org-rate alone: the shared limit paces the worker, no second pacing under it (the
+    # default --rate of one process, 20/s, would hold it far below the org's budget)
+    local = settings.rate if "rate" in settings.model_fields_set or not options.org_rate else 0
     return FleetGate(
-        shared, settings.rate or None, burst=settings.burst, max_pause=settings.retry_after_max
+        shared, local or None, burst=settings.burst, max_pause=settings.retry_after_max
     )
 
 
