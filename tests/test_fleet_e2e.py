@@ -149,3 +149,22 @@ def test_three_workers_one_killed_then_requeued(
     assert report.counts == {"skipped": 240}
     assert sim.stats()["deletes_total"] == stats["deletes_total"]  # no DELETE sent again
     _assert_one_final_each(redis_server, sim.ids())
+
+
+def test_enqueue_quiet_says_nothing_on_a_clean_run(
+    simulator: Any,
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sim = simulator("--sessions", "5")
+    done = run_cli(
+        ["enqueue", str(sim.ids_path), "--redis", redis_server.url, "-q"],
+        cli_env(sim, DEVIN_TERMINATE_LOG_FORMAT="console"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert client.xlen(STREAM) == len(sim.ids())
+    finally:
+        client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -142,3 +143,16 @@ def test_cli_nothing_listening_exit_3_few_lines_within_seconds(tmp_path: Path) -
     assert 1 <= len(lines) <= 10 and "cannot reach the API" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not [r for r in read_results(tmp_path / "r.jsonl") if r["event"] == "session.result"]
+
+
+def test_messages_name_where_the_token_and_org_id_came_from(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "3")
+    token = tmp_path / "token"
+    token.write_text("cog_wrong_token_from_file\n")
+    token.chmod(0o600)
+    env = cli_env(sim, DEVIN_API_KEY="")
+    refused = run_cli(["list", "--token-file", str(token)], env, cwd=tmp_path)
+    assert refused.returncode == 3 and f"check the token file {token}" in refused.stderr
+    assert "DEVIN_API_KEY" not in refused.stderr
+    other = run_cli(["list"], cli_env(sim, DEVIN_ORG_ID="org-other"), cwd=tmp_path)
+    assert other.returncode == 3 and "the org id from DEVIN_ORG_ID" in other.stderr

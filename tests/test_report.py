@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import quick_settings, read_results
+from conftest import quick_settings, read_results, run_cli
 
 from worker import cli
 from worker.output.report import summarize
@@ -201,3 +201,11 @@ def test_report_reads_one_moment_of_a_live_log(tmp_path: Path) -> None:
         with open(log, "ab") as run:  # the live run writes on, a line half-written at the end
             run.write(b'{"c": 3}\n{"d": ')
         assert [first, *lines] == before
+
+
+def test_report_takes_quiet_and_verbose(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    log.write_text("")
+    for flag in ("-q", "-v"):
+        proc = run_cli(["report", str(log), flag], {}, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr

@@ -98,3 +98,41 @@ def test_concurrency_out_of_bounds_says_what_it_takes(value: object) -> None:
 
 def test_concurrency_is_auto_by_default() -> None:
     assert load_settings({}, environ={}).concurrency == "auto"
+
+
+def test_a_toml_switch_must_be_a_toml_boolean(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text('archive = "yes"\n')
+    with pytest.raises(ConfigError, match=r"archive \(from .*c\.toml\): must be true or false"):
+        load_settings({}, config=str(toml), environ={})
+    toml.write_text("archive = true\n")
+    assert load_settings({}, config=str(toml), environ={}).archive is True
+
+
+def test_an_unknown_variable_of_ours_is_one_warning_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from worker.output.logs import configure_logging
+
+    configure_logging()
+    env = {"DEVIN_TERMINATE_MAX_ATEMPTS": "3", "DEVIN_TERMINATE_REDIS_URL": "redis://h/0"}
+    settings = load_settings({}, environ=env)
+    assert settings.max_attempts == 10
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "DEVIN_TERMINATE_MAX_ATEMPTS" in lines[0]
+    assert "did you mean DEVIN_TERMINATE_MAX_ATTEMPTS?" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "HTTPS://API.Devin.AI",
+        "https://api.devin.ai:443/",
+        "https://api.devin.ai///",
+        " https://api.devin.ai",
+    ],
+)
+def test_one_api_has_one_name(url: str) -> None:
+    assert load_settings({"base_url": url}, environ={}).base_url == "https://api.devin.ai"
+    kept = load_settings({"base_url": "http://127.0.0.1:8080/x/"}, environ={}).base_url
+    assert kept == "http://127.0.0.1:8080/x"

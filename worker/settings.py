@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
+from worker._layers import from_env, read_toml
 from worker._names import TOKEN_ENV, env_name, flag_name
 from worker._table import default
 from worker._token import read_token
@@ -88,6 +96,16 @@ class Settings(BaseModel):
     progress_interval: float | None = Field(default("progress_interval"), ge=0.01, le=86400)
 
     token: SecretStr | None = Field(None, exclude=True, repr=False)
+    # where each value came from: its flag, variable or config file (absent: the default)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def origin(self, name: str) -> str:
+        """Where the setting ``name`` came from, as a message names it."""
+        return self._origins.get(name, "the default")
+
+    @property
+    def token_origin(self) -> str:
+        return f"the token file {self.token_file}" if self.token_file else TOKEN_ENV
 
     @field_validator("rate")
     @classmethod
@@ -97,6 +115,11 @@ class Settings(BaseModel):
                 f"must be 0 (no limit) or at least {_MIN_RATE} requests per second, not {rate}"
             )
         return rate
+
+    @field_validator("base_url")
+    @classmethod
+    def _one_name(cls, url: str) -> str:
+        return normalized_base_url(url)
 
     @field_validator("concurrency", mode="before")
     @classmethod
@@ -143,16 +166,19 @@ def load_settings(
     environ = os.environ if environ is None else environ
     layers: dict[str, tuple[Any, str]] = {}
     if config:
-        layers.update({k: (v, f"{config}") for k, v in _read_toml(config).items()})
-    layers.update(_from_env(environ))
+        booleans = [n for n, f in Settings.model_fields.items() if f.annotation is bool]
+        layers.update({k: (v, f"{config}") for k, v in read_toml(config, booleans).items()})
+    layers.update(from_env(environ, [name for name in Settings.model_fields if name != "token"]))
     layers.update({k: (v, flag_name(k)) for k, v in flags.items() if v is not None})
     values = {key: value for key, (value, _) in layers.items()}
     values["token"] = read_token(values.get("token_file"), environ)
+
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, layers)) from None
     check_base_url(settings.base_url)
+    settings._origins.update({key: origin for key, (_, origin) in layers.items()})
     return settings
 
 
@@ -168,32 +194,21 @@ def library_settings(values: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def _read_toml(path: str) -> dict[str, Any]:
+def normalized_base_url(url: str) -> str:
+    """``url`` as one API has one name: scheme and host in lower case, no default port, no
+    trailing slash (``HTTPS://API.devin.ai:443/`` is ``https://api.devin.ai``)."""
+    parts = urlsplit(url.strip())
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
-    section = data.get("devin_terminate", data)
-    if "token" in section:
-        raise ConfigError(
-            f"{path}: the token must not be stored in the config file; "
-            f"set {TOKEN_ENV} or token_file instead"
-        )
-    return dict(section)
-
-
-def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
-    found: dict[str, tuple[Any, str]] = {}
-    for name in Settings.model_fields:
-        if name == "token":
-            continue
-        key = env_name(name)
-        if environ.get(key, "") != "":
-            found[name] = (environ[key], key)
-    return found
+        port = parts.port
+    except ValueError:
+        return url  # check_base_url says what is wrong
+    if not parts.hostname:
+        return url
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    scheme = parts.scheme.lower()
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        host += f":{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, parts.fragment))
 
 
 def check_base_url(url: str) -> None:

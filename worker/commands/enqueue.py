@@ -20,14 +20,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from worker.commands.options import log_level_of
     from worker.fleet.connect import mask_url
     from worker.fleet.enqueue import enqueue
     from worker.fleet.options import fleet_options
     from worker.output.logs import configure_logging
 
-    configure_logging(fmt=args.log_format or "auto")
+    level = log_level_of(args) or "info"
+    configure_logging(level=level, fmt=args.log_format or "auto")
     options = fleet_options(args)
     report = enqueue(options, args.inputs, column=args.column)
+    if level in ("warning", "error") and not report.exit_code:
+        return 0  # -q: a clean enqueue says nothing
     print(
         f"enqueued {report.enqueued} ids on {options.stream} at {mask_url(options.url)}"
         f" ({report.invalid} invalid lines, {report.duplicate} duplicates)",

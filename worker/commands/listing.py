@@ -179,7 +179,13 @@ async def _list(
     try:
         async with DevinClient(options) as client:
             # who the token is first: an unreachable API or another org is one line, exit 3
-            await check_identity(client, org_id=settings.org_id or "", base_url=settings.base_url)
+            await check_identity(
+                client,
+                org_id=settings.org_id or "",
+                base_url=settings.base_url,
+                token_from=settings.token_origin,
+                org_from=settings.origin("org_id"),
+            )
             while True:
                 page = await pager.fetch(client, query)
                 if page is None:

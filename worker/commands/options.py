@@ -74,6 +74,16 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
     loud.add_argument("-v", "--verbose", action="store_true", help="debug lines, every retry")
 
 
+def log_level_of(args: argparse.Namespace) -> str | None:
+    """``--log-level``, else ``warning`` for ``-q`` and ``debug`` for ``-v``; None: not given."""
+    level: str | None = getattr(args, "log_level", None)
+    if level is None and getattr(args, "quiet", False):
+        return "warning"
+    if level is None and getattr(args, "verbose", False):
+        return "debug"
+    return level
+
+
 def parse_duration(text: str) -> float:
     """Seconds in ``90m``, ``1h``, ``7d``, ``2w`` (also ``s``); argparse type."""
     match = _DURATION.match(text)
@@ -161,10 +171,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     from worker.settings import load_settings
 
     flags = {row.name: getattr(args, row.name, None) for row in _table.ROWS}
-    if flags.get("log_level") is None and getattr(args, "quiet", False):
-        flags["log_level"] = "warning"
-    if flags.get("log_level") is None and getattr(args, "verbose", False):
-        flags["log_level"] = "debug"
+    flags["log_level"] = log_level_of(args)
     configure_logging()  # until the settings say otherwise, so config errors are rendered
     settings = load_settings(flags, config=args.config)
     _check_network(settings)

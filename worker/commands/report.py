@@ -50,6 +50,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="write one self-contained page instead: counts, the listed sessions with their "
         "reasons, a timeline of results per second",
     )
+    from worker.commands.options import add_verbosity
+
+    add_verbosity(parser)
     parser.epilog = "Retry what failed: report r.jsonl --outcome failed --format ids | run -"
 
 
@@ -57,9 +60,12 @@ def main(args: argparse.Namespace) -> int:
     """0 when the report was written; 2 when a log cannot be read or an outcome is unknown."""
     import orjson
 
+    from worker.commands.options import log_level_of
     from worker.errors import InputError
+    from worker.output.logs import configure_logging
     from worker.output.report import as_json, summarize, write_csv, write_ids
 
+    configure_logging(level=log_level_of(args) or "info")
     outcomes = _outcomes(args.outcome, args.format)
     if args.redis and args.html:
         raise InputError("--html reads result logs, not --redis")

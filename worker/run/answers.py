@@ -33,7 +33,7 @@ def refusal(answer: Answer) -> str | None:
     for a 403 about this one session."""
     text = answer.error
     if answer.status == 401:
-        return f"the API rejected the token ({text}); check DEVIN_API_KEY"
+        return f"the API rejected the token ({text}); check it (DEVIN_API_KEY or --token-file)"
     if answer.status == 403 and (
         "permission" in text.lower() or "manageorgsessions" in text.lower()
     ):

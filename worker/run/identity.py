@@ -53,13 +53,21 @@ class Identity:
     principal: str | None = None
 
 
-async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> Identity:
+async def check_identity(
+    client: DevinClient,
+    *,
+    org_id: str,
+    base_url: str,
+    token_from: str = TOKEN_ENV,
+    org_from: str = "--org-id",
+) -> Identity:
     """Raise ``PreflightError``/``AuthError`` unless the token may act on ``org_id`` at
     ``base_url``; return who the token is (nothing known when a flaky API gave no readable
-    answer after the retries: the DELETEs have their own)."""
+    answer after the retries: the DELETEs have their own). ``token_from``, ``org_from``:
+    where the token and the org id came from, as the messages name them."""
     url = f"{base_url.rstrip('/')}/v3/self"
     answer = await _ask(client)
-    _refuse(answer, url, base_url)
+    _refuse(answer, url, base_url, token_from)
     me = _body(answer)
     if me is None:
         log.warning(
@@ -79,14 +87,15 @@ async def check_identity(client: DevinClient, *, org_id: str, base_url: str) -> 
     token_org = org or None
     if token_org is not None and token_org != org_id:
         raise PreflightError(
-            f"the token belongs to org {token_org}, not to --org-id {org_id}; nothing was "
-            f"sent. Pass --org-id {token_org}, or use a token of {org_id}."
+            f"the token belongs to org {token_org}, not to {org_id} (the org id from "
+            f"{org_from}); nothing was sent. Use org id {token_org} there, or a token of "
+            f"{org_id}."
         )
     log.debug("self.checked", org_id=org_id, scope=token_org or "enterprise")
     return Identity(token_org, principal)
 
 
-def _refuse(answer: Answer, url: str, base_url: str) -> None:
+def _refuse(answer: Answer, url: str, base_url: str, token_from: str) -> None:
     """Raise for the answers that make the run pointless; the transient ones pass."""
     if _transient(answer):
         return
@@ -97,7 +106,7 @@ def _refuse(answer: Answer, url: str, base_url: str) -> None:
         )
     if answer.status in (401, 403):
         raise AuthError(
-            f"the API refused the token at {url}: {_line(answer.error)}; check {TOKEN_ENV}. "
+            f"the API refused the token at {url}: {_line(answer.error)}; check {token_from}. "
             "Nothing was sent."
         )
     if answer.status == 404:

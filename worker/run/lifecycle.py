@@ -26,6 +26,7 @@ from worker.errors import ConfigError, ResultLogError
 from worker.output.history import PriorRuns, scan_results
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog
+from worker.settings import normalized_base_url
 
 if TYPE_CHECKING:
     from worker.settings import Settings
@@ -125,7 +126,7 @@ def _check_owner(prior: PriorRuns, settings: Settings) -> None:
     """A result log belongs to one org and one API: resuming from another's is refused."""
     api = api_root(settings.base_url)
     for org, url in sorted(prior.owners, key=str):
-        if (org is None or org == settings.org_id) and (url is None or url == api):
+        if (org is None or org == settings.org_id) and (url is None or api_root(url) == api):
             continue
         where = url or "an unrecorded URL"
         raise ConfigError(
@@ -136,4 +137,5 @@ def _check_owner(prior: PriorRuns, settings: Settings) -> None:
 
 
 def api_root(base_url: str) -> str:
-    return base_url.rstrip("/")
+    """The name of an API that keys a log: logs written before names were normalized too."""
+    return normalized_base_url(base_url)

@@ -107,7 +107,7 @@ def _refuse(status: int | None, error: str) -> None:
     if status in (401, 403):
         raise AuthError(
             f"the API refused the token ({error}); listing needs a service-user key with "
-            "ViewOrgSessions for this organization: check DEVIN_API_KEY and --org-id"
+            "ViewOrgSessions for this organization: check the token and the org id"
         )
     if status is not None and status != 429 and 400 <= status < 500:
         raise ConfigError(f"the API rejected the list query ({error}); check the filters")

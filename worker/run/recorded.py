@@ -157,7 +157,13 @@ class _Start:
 
     async def __call__(self, client: DevinClient) -> None:
         s, sink = self._run.settings, self._run.sink
-        who = await check_identity(client, org_id=s.org_id or "", base_url=s.base_url)
+        who = await check_identity(
+            client,
+            org_id=s.org_id or "",
+            base_url=s.base_url,
+            token_from=s.token_origin,
+            org_from=s.origin("org_id"),
+        )
         if who.principal is not None and who.principal in self._run.prior.terminators:
             self._authority.succeeded()  # this service user terminated sessions before
         if sink is not None:
