@@ -15,8 +15,16 @@ from worker.errors import ConfigError
 
 __all__ = ["from_env", "read_toml"]
 
-# variables of the tool that are not settings of the table
-_OTHER_ENV = frozenset({PASSWORD_ENV, "DEVIN_TERMINATE_REDIS_URL", "DEVIN_TERMINATE_REDIS_SERVER"})
+# variables of the tool that are not settings of the table, and of its test suite
+_OTHER_ENV = frozenset(
+    {
+        PASSWORD_ENV,
+        "DEVIN_TERMINATE_REDIS_URL",
+        "DEVIN_TERMINATE_REDIS_SERVER",
+        "DEVIN_TERMINATE_PRISM_SERVERS",
+        "DEVIN_TERMINATE_REQUIRE_PRISM",
+    }
+)
 
 
 def read_toml(path: str, booleans: Iterable[str]) -> dict[str, Any]:
