@@ -60,7 +60,7 @@ import pytest
 from conftest import cli_env, read_results, run_cli
 from pydantic import BaseModel
 
-from worker.output.results import RunFinished, RunStarted, SessionRecord, SessionSending
+from worker.output.records import RunFinished, RunStarted, SessionRecord, SessionSending
 
 REPO = Path(__file__).resolve().parent.parent
 ORG = "org-abc123def456"

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import cli_env, read_results, run_cli, session_results
 
-from worker.output.results import RunFinished, RunStarted, SessionRecord
+from worker.output.records import RunFinished, RunStarted, SessionRecord
 
 
 def test_archives_every_session_once(simulator: Any, tmp_path: Path) -> None:

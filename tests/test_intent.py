@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests.conftest import read_results
 from tests.servers import ORG, TOKEN, serve, settings, simulator_app
-from worker.output.results import ResultLog, SessionSending, scan_results
+from worker.output.records import SessionSending
+from worker.output.results import ResultLog, scan_results
 from worker.run.job import run_job
 from worker.simulator import terminable_ids
 

@@ -12,7 +12,8 @@ import pytest
 
 from worker.outcomes import SessionResult
 from worker.output import results
-from worker.output.results import ResultLog, SessionRecord, read_records, scan_results
+from worker.output.records import SessionRecord
+from worker.output.results import ResultLog, read_records, scan_results
 
 
 def test_records_validate_and_the_file_is_private(tmp_path: Path) -> None:

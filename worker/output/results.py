@@ -34,16 +34,11 @@ import orjson
 from worker.errors import ConfigError, ResultLogError
 from worker.outcomes import SessionResult
 from worker.output.history import PriorRuns, read_records, scan_results
-from worker.output.records import RunFinished, RunStarted, SessionRecord, SessionSending
 from worker.output.redact import scrub, scrub_bytes
 
 __all__ = [
     "PriorRuns",
     "ResultLog",
-    "RunFinished",
-    "RunStarted",
-    "SessionRecord",
-    "SessionSending",
     "check_results_path",
     "read_records",
     "scan_results",
