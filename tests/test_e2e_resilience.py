@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,7 +144,10 @@ def test_breaker_trips_when_most_sessions_fail(simulator: Any, tmp_path: Path) -
 
 
 @pytest.mark.subprocess
-def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_drains_and_records_every_request(
+    simulator: Any, tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
     sim = simulator("--sessions", "400", "--latency-ms", "50")
     out = tmp_path / "r.jsonl"
     proc = _popen(
@@ -153,9 +157,9 @@ def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path
     )
     _wait_for_results(out, 20, proc)
     sent_at = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     proc.wait(20)
-    assert proc.returncode == 143
+    assert proc.returncode == code
     assert time.monotonic() - sent_at < 5 + 2
     records = read_results(out)
     assert records[-1]["event"] == "run.finished" and records[-1]["interrupted"] is True
@@ -164,6 +168,36 @@ def test_sigterm_drains_and_records_every_request(simulator: Any, tmp_path: Path
     recorded = {r["session_id"] for r in results}
     assert set(deletes) <= recorded  # a record for every request sent
     assert len(results) < len(sim.ids())
+
+
+@pytest.mark.subprocess
+def test_a_signal_during_a_stuck_identity_check_exits_at_once(tmp_path: Path) -> None:
+    """An API that takes the connection and never answers GET /v3/self: SIGTERM does not
+    wait out the drain (nothing was sent), and no record is written."""
+    with socket.socket() as api:
+        api.bind(("127.0.0.1", 0))
+        api.listen()
+        env = cli_env(
+            DEVIN_API_KEY="cog_test_token_5f3a9c1e",
+            DEVIN_ORG_ID="org-test",
+            DEVIN_API_URL=f"http://127.0.0.1:{api.getsockname()[1]}",
+        )
+        ids = tmp_path / "ids.txt"
+        ids.write_text("devin-a\n")
+        out = tmp_path / "r.jsonl"
+        proc = _popen(
+            ["run", str(ids), "--results", str(out), "--drain-timeout", "30"], env, tmp_path
+        )
+        api.settimeout(20)
+        held, _ = api.accept()  # the identity check is waiting for its answer
+        with held:
+            held.recv(4096)
+            sent_at = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    assert proc.returncode == 143
+    assert time.monotonic() - sent_at < 3
+    assert read_results(out) == []
 
 
 @pytest.mark.subprocess

@@ -30,6 +30,7 @@ MEANING = {
     2: "usage, configuration or input error",
     3: "aborted: token refused or failure breaker tripped",
     4: "another run holds the lock",
+    129: "interrupted (SIGHUP)",
     130: "interrupted (SIGINT)",
     143: "interrupted (SIGTERM)",
 }

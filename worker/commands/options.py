@@ -116,7 +116,7 @@ EXIT_CODES = """exit codes:
   3    aborted: the token was refused (401/403), the failure breaker tripped,
        or the API kept throttling
   4    another run holds the lock
-  130  interrupted by SIGINT, 143 by SIGTERM (after draining)"""
+  130  interrupted by SIGINT, 143 by SIGTERM, 129 by SIGHUP (after draining)"""
 CONNECTION = (
     "org_id",
     "base_url",

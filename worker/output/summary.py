@@ -61,6 +61,7 @@ _EXIT_MEANING = {
     0: "every id reached a final state",
     1: "some sessions failed or input lines were invalid",
     3: "aborted",
+    129: "interrupted",
     130: "interrupted",
     143: "interrupted",
 }

@@ -34,7 +34,7 @@ from worker.settings import Settings
 
 @contextmanager
 def _exit_on_sigterm(on_exit: Callable[[int], None] | None) -> Iterator[None]:
-    """Until the pipeline takes the signals over: SIGTERM exits 143, like SIGINT's 130,
+    """Until the pipeline takes the signals over: SIGTERM exits 143 (SIGHUP 129), like SIGINT's 130,
     even while a FIFO is being opened or stdin spooled. Nothing was sent yet, the lock is
     a ``flock`` the kernel drops and a spool is an unlinked file, so the process leaves
     at once: an exception raised from a signal handler could land in a ``__del__`` and be
@@ -43,16 +43,18 @@ def _exit_on_sigterm(on_exit: Callable[[int], None] | None) -> Iterator[None]:
         yield
         return
 
-    def terminate(signum: int, frame: object) -> None:
+    def leave(signum: int, frame: object) -> None:
+        code = 129 if signum == signal.SIGHUP else 143
         if on_exit is not None:
-            on_exit(143)
-        os._exit(143)
+            on_exit(code)
+        os._exit(code)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_job(

@@ -124,8 +124,10 @@ class Pipeline:
         self, items: AsyncIterator[InputItem], term: Terminator, first: ClientCheck | None
     ) -> None:
         try:
-            if first is not None:  # a signal during it ends the run like any other
+            if first is not None:  # a signal during it ends the run at once: nothing sent
+                self._shutdown.immediate = True
                 await first(term.client)
+                self._shutdown.immediate = False
             async with asyncio.TaskGroup() as tg:
                 self._intake_task = tg.create_task(self._intake(items, tg, term))
         except asyncio.CancelledError:

@@ -1,6 +1,8 @@
-"""Two-phase shutdown: the first SIGINT/SIGTERM stops intake (``stop``) and lets the requests
-in flight finish within ``drain_timeout``; the deadline or a second signal cancels the main
-task, which then leaves its TaskGroup with every session recorded."""
+"""Two-phase shutdown: the first SIGINT/SIGTERM/SIGHUP stops intake (``stop``) and lets the
+requests in flight finish within ``drain_timeout``; the deadline or a second signal cancels
+the main task, which then leaves its TaskGroup with every session recorded. While nothing
+can have been sent yet (``immediate``: the identity check), a signal cancels at once.
+SIGHUP (the terminal or the ssh session closed) drains like SIGTERM, and exits 129."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import structlog
 
 log = structlog.get_logger("worker.run.shutdown")
 
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
 class Shutdown:
@@ -23,6 +25,7 @@ class Shutdown:
         self.signal: signal.Signals | None = None
         self._main: asyncio.Task[object] | None = None
         self._cancel_handle: asyncio.TimerHandle | None = None
+        self.immediate = False  # nothing sent yet: a signal need not wait for a drain
 
     @property
     def exit_code(self) -> int | None:
@@ -66,6 +69,9 @@ class Shutdown:
             hint="waiting for requests in flight; send the signal again to stop at once",
         )
         self._stop(f"interrupted by {sig.name}")
+        if self.immediate:
+            self._cancel_now()
+            return
         loop = asyncio.get_running_loop()
         self._cancel_handle = loop.call_later(self._drain, self._cancel_now)
 
