@@ -128,3 +128,15 @@ def test_a_run_whose_stderr_reader_died_finishes_and_records(
     assert finished["event"] == "run.finished"
     failed = finished["counts"].get("failed", 0)
     assert failed > 0 and code == finished["exit_code"] == 1
+
+
+def test_a_run_with_stdout_closed_exits_with_its_own_code(simulator: Any, tmp_path: Path) -> None:
+    sim = simulator("--sessions", "5")
+    results = tmp_path / "r.jsonl"
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m worker run "$1" --results "$2" >&-', sys.executable,
+         str(sim.ids_path), str(results)],
+        cwd=tmp_path, env=cli_env(sim), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(results.read_text().splitlines()[-1])["exit_code"] == 0
