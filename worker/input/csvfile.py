@@ -166,7 +166,7 @@ class CsvReader:
         if cells is None:
             return None if is_comment(rec) else (number, None, error, raw)
         index = self._index or 0
-        if is_comment(rec) and (index >= len(cells) or not is_session_id(cells[index])):
+        if raw[:1] == b"#" and (index >= len(cells) or not is_session_id(cells[index])):
             return None  # a comment: a "#" record that holds no id
         if index >= len(cells):
             return number, None, f"missing {self._label} (the row has {len(cells)} cells)", raw

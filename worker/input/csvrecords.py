@@ -81,7 +81,9 @@ def records(lines: Iterator[Line], delimiter: str) -> Iterator[Record]:
             else:
                 yield number, None, f"line longer than {MAX_RECORD_BYTES} bytes", data
             continue
-        start = clean_start(data, spaces)
+        start = data.strip(spaces)  # `clean_start` written out: this runs for every line
+        if start.startswith(_BOM):
+            start = start[len(_BOM) :].strip(spaces)
         if not start or (delimiter == "\t" and not start.strip(b"\t")):
             continue  # a blank line
         if b'"' in start and _scan(start, delim, False):

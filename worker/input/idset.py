@@ -52,11 +52,12 @@ class IdSet:
     the resume scan's and the intake's inner loops, a million times each in a big rerun.
     """
 
-    __slots__ = ("_limit", "_size", "_slots", "_used")
+    __slots__ = ("_limit", "_n", "_size", "_slots", "_used")
 
     def __init__(self, capacity: int = 716) -> None:
         self._slots = _table(max(_MIN_SLOTS, int(capacity / _FILL) + 1))
-        self._limit = int(len(self._slots) * _FILL)  # slots in use past which it grows
+        self._n = len(self._slots)  # slots, kept: read on every probe
+        self._limit = int(self._n * _FILL)  # slots in use past which it grows
         self._size = 0  # ids held
         self._used = 0  # slots not empty: ids and tombstones
 
@@ -72,8 +73,7 @@ class IdSet:
         if not isinstance(session_id, str):
             return False
         key = id_key(session_id)
-        slots = self._slots
-        size = len(slots)
+        slots, size = self._slots, self._n
         index = key % size
         while found := slots[index]:
             if found & _KEY == key and found != _DELETED:
@@ -86,8 +86,7 @@ class IdSet:
         key = hash(session_id) & _KEY
         if not _EMPTY < key < _KEY:
             key = 1
-        slots = self._slots
-        size = len(slots)
+        slots, size = self._slots, self._n
         index = key % size
         while found := slots[index]:
             if found & _KEY == key and found != _DELETED:
@@ -103,8 +102,7 @@ class IdSet:
     def discard(self, session_id: str) -> None:
         """Remove an id (rare: a later record says it is not settled after all)."""
         key = id_key(session_id)
-        slots = self._slots
-        size = len(slots)
+        slots, size = self._slots, self._n
         index = key % size
         while found := slots[index]:
             if found & _KEY == key and found != _DELETED:
@@ -118,8 +116,7 @@ class IdSet:
         key = hash(session_id) & _KEY
         if not _EMPTY < key < _KEY:
             key = 1
-        slots = self._slots
-        size = len(slots)
+        slots, size = self._slots, self._n
         index = key % size
         while found := slots[index]:
             if found & _KEY == key and found != _DELETED:
@@ -141,7 +138,7 @@ class IdSet:
         old = self._slots
         grow = self._size * 2 > self._limit
         slots = self._slots = _table(len(old) * 2 if grow else len(old))
-        size = len(slots)
+        size = self._n = len(slots)
         self._limit = int(size * _FILL)
         for entry in old:
             if entry != _EMPTY and entry != _DELETED:

@@ -80,9 +80,8 @@ def _scan(prior: PriorRuns, fh: BinaryIO, archive: bool) -> None:
         try:
             record = loads(line)
         except orjson.JSONDecodeError:
-            _bad_line(prior, number, line)
+            _bad_line(prior, number, line)  # torn: only a last line can lack its newline
             continue
-        prior.torn_tail = False
         if type(record) is not dict:
             continue
         if record.get("event") != "session.result":
