@@ -53,6 +53,23 @@ def test_short_flags() -> None:
         parser.parse_args(["run", "-q", "-v"])
 
 
+def test_every_command_takes_q() -> None:
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) >= {"run", "demo", "list", "report", "compact", "config"}
+    for name, sub in commands.choices.items():
+        assert any("-q" in action.option_strings for action in sub._actions), name
+
+
+def test_demo_q_prints_the_verdict_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["demo", "-q", "--sessions", "20", "--dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "demo: OK, every id and every malformed line is accounted for\n"
+    assert err == ""
+
+
 def test_list_refuses_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["list", "--status", "running,runing"]) == 2
     err = capsys.readouterr().err

@@ -23,6 +23,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="print config/example.toml to stdout (redirect it to a file, then edit)",
     )
+    from worker.commands.options import add_verbosity
+
+    add_verbosity(parser)  # taken by every command; this one prints nothing but the TOML
 
 
 def main(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
@@ -53,10 +53,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir", default="demo-output", help="where to write the input and result log"
     )
+    from worker.commands.options import add_verbosity
+
+    add_verbosity(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    return run_demo(sessions=args.sessions, directory=args.dir)
+    return run_demo(sessions=args.sessions, directory=args.dir, quiet=args.quiet)
 
 
 def write_sample(path: Path, sim: RunningSimulator) -> tuple[set[str], int]:
@@ -71,7 +74,9 @@ def write_sample(path: Path, sim: RunningSimulator) -> tuple[set[str], int]:
     return set(live) | set(done) | set(unknown), len(_MALFORMED)
 
 
-def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
+def run_demo(*, sessions: int = 300, directory: str = "demo-output", quiet: bool = False) -> int:
+    """The whole job against the simulator; with ``quiet``, only the verdict line (and what
+    failed) instead of the walk-through."""
     from worker.output.logs import configure_logging
     from worker.run.job import run_job
     from worker.settings import load_settings
@@ -108,34 +113,32 @@ def run_demo(*, sessions: int = 300, directory: str = "demo-output") -> int:
             },
             environ={"DEVIN_API_KEY": config.token},
         )
-        print(
-            f"simulator: {sim.base_url}, {len(sim.sessions)} sessions; input: {sample}",
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(
+                f"simulator: {sim.base_url}, {len(sim.sessions)} sessions; input: {sample}",
+                file=sys.stderr,
+            )
         report = run_job(settings, [str(sample)])
         stats = sim.stats.snapshot()
-    return _explain(report, settings.results, expected_ids, malformed, stats)
+    return _explain(report, settings.results, expected_ids, malformed, stats, quiet=quiet)
 
 
 def _explain(
-    report: RunReport, results: Path, expected: set[str], malformed: int, stats: dict[str, object]
+    report: RunReport,
+    results: Path,
+    expected: set[str],
+    malformed: int,
+    stats: dict[str, object],
+    *,
+    quiet: bool = False,
 ) -> int:
     from worker.output.results import read_records
 
     records = [r for r in read_records(results) if r.get("event") == "session.result"]
     by_id = Counter(r["session_id"] for r in records if r["session_id"] is not None)
     invalid = sum(1 for r in records if r["outcome"] == "invalid")
-    print(f"\nresult log: {results}")
-    print(f"outcomes:   {_plain(Counter(r['outcome'] for r in records))}")
-    print(f"counted:    {_plain(report.counts)} (duplicates and skipped ids have no record)")
-    faults = stats.get("faults_injected")
-    injected = _plain(faults) if isinstance(faults, dict) and faults else "none"
-    print(
-        f"requests:   {report.requests} sent; the simulator saw {stats.get('requests_total')} "
-        f"and injected faults: {injected}"
-    )
-    print(f"exit code:  {report.exit_code}: {MEANING.get(report.exit_code, '?')}")
-    print(f"next:       devin-terminate report {results}   (counts, failures, exports)")
+    if not quiet:
+        _walk_through(report, results, records, stats)
     problems = []
     if set(by_id) != expected or any(n != 1 for n in by_id.values()):
         problems.append("not exactly one result per distinct valid id")
@@ -151,6 +154,22 @@ def _explain(
         else "demo: FAILED"
     )
     return 1 if problems else 0
+
+
+def _walk_through(
+    report: RunReport, results: Path, records: list[dict[str, Any]], stats: dict[str, object]
+) -> None:
+    print(f"\nresult log: {results}")
+    print(f"outcomes:   {_plain(Counter(r['outcome'] for r in records))}")
+    print(f"counted:    {_plain(report.counts)} (duplicates and skipped ids have no record)")
+    faults = stats.get("faults_injected")
+    injected = _plain(faults) if isinstance(faults, dict) and faults else "none"
+    print(
+        f"requests:   {report.requests} sent; the simulator saw {stats.get('requests_total')} "
+        f"and injected faults: {injected}"
+    )
+    print(f"exit code:  {report.exit_code}: {MEANING.get(report.exit_code, '?')}")
+    print(f"next:       devin-terminate report {results}   (counts, failures, exports)")
 
 
 def _plain(counts: Mapping[str, object]) -> str:

@@ -29,6 +29,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _add_limit_flags(parser)
     _add_fault_flags(parser)
     _add_answer_flags(parser)
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no start-up line on stderr (give a --port, or --write-ids, to know where it is)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         from .server import serve
 
-        serve(config, args.host, args.port, args.write_ids)
+        serve(config, args.host, args.port, args.write_ids, quiet=args.quiet)
     except ValueError as error:
         print(f"devin-terminate simulate: {error}", file=sys.stderr)
         return 2

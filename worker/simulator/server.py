@@ -71,13 +71,18 @@ async def running_simulator(
         await runner.cleanup()
 
 
-def serve(config: SimulatorConfig, host: str, port: int, write_ids: str | None) -> None:
-    """Serve until SIGINT/SIGTERM, after one line on stderr saying where and how."""
+def serve(
+    config: SimulatorConfig, host: str, port: int, write_ids: str | None, *, quiet: bool = False
+) -> None:
+    """Serve until SIGINT/SIGTERM, after one line on stderr saying where and how (none if
+    ``quiet``)."""
     check_loopback(host)
-    asyncio.run(_serve(config, host, port, write_ids))
+    asyncio.run(_serve(config, host, port, write_ids, quiet))
 
 
-async def _serve(config: SimulatorConfig, host: str, port: int, write_ids: str | None) -> None:
+async def _serve(
+    config: SimulatorConfig, host: str, port: int, write_ids: str | None, quiet: bool
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -87,6 +92,9 @@ async def _serve(config: SimulatorConfig, host: str, port: int, write_ids: str |
         if write_ids is not None:
             write_ids_csv(write_ids, ids)
         wrote = f", ids written to {write_ids}" if write_ids else ""
+        if quiet:
+            await stop.wait()
+            return
         print(
             f"devin simulator at {sim.base_url} org {config.org_id} "
             f"({len(sim.sessions)} sessions, {len(ids)} terminable{wrote}); "
