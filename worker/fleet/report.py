@@ -153,10 +153,10 @@ def disagreements(summary: FleetSummary, logs: list[str]) -> list[str]:
     and queued than enqueued, or worker logs settling ids that Redis does not."""
     said: list[str] = []
     settled = sum(1 for r in summary.latest.values() if r.get("outcome") in FINAL_OUTCOMES)
-    if summary.enqueued is None and (summary.records or summary.queued):
+    if summary.enqueued is None:
         said.append(
-            "the queue's marker is missing: this Redis lost its data (restarted without "
-            "persistence?) or was filled by an older version; the counts are what it holds"
+            "the queue's marker is missing: nothing was enqueued on this stream, or this "
+            "Redis lost its data (restarted without persistence?); the counts are what it holds"
         )
     elif summary.enqueued is not None and summary.done + summary.queued < summary.enqueued:
         said.append(
