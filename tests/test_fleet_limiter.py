@@ -62,20 +62,19 @@ async def test_workers_share_one_limit(limiters: Make) -> None:
     # stamped late, across the edge of a one-second window (the limit holds on Redis's clock)
     assert _peak(grants) <= RATE + BURST + 1
     assert len(grants) >= 0.8 * RATE * 1.5  # the limit is used, not just respected
-    assert all(w.grants > 0.15 * len(grants) for w in workers)  # every worker gets its share
+    assert all(w.grants > 0.1 * len(grants) for w in workers)  # every worker gets a share
     trips = sum(w.round_trips for w in workers) / len(grants)
     assert trips < 1.0  # a tenth of a second's worth a call (three workers share 60/s here)
 
 
-async def test_a_throttle_pauses_and_slows_every_worker(limiters: Make) -> None:
+async def test_a_pause_stops_every_worker(limiters: Make) -> None:
     key = limiter_key("org-test", "http://127.0.0.1:2")
     one, other = limiters(key), limiters(key)
     await one.acquire()
     started = time.monotonic()  # before the report: the pause runs on Redis's clock from it
-    await one.throttled(0.3)  # a 429 seen by one worker, Retry-After 0.3 s
+    await one.pause(0.3)  # one worker's controller decided a pause (a wave of 429s)
     await other.acquire()
-    assert time.monotonic() - started >= 0.28  # the other worker waited out the pause
-    assert other.rate < RATE  # and sees the lowered shared rate
+    assert time.monotonic() - started >= 0.28  # the other worker waited it out
 
 
 async def test_a_flushed_script_cache_is_reloaded(limiters: Make) -> None:

@@ -1,12 +1,15 @@
-"""The org-wide rate limit, kept in Redis, layered over the per-process gate.
+"""The org-wide rate limit, kept in Redis, under the adaptive control of each worker.
 
-One Lua script (``gcra.lua``) holds a GCRA on the server's clock (``TIME``), so hosts with
-drifting clocks agree. It is shared by every worker on the same org id and base URL
-(`worker.fleet.connect.limiter_key`). The adaptive rules of the local gate carry over: a 429
-seen by any worker pauses every worker until its ``Retry-After`` (``paused`` in the same hash,
-read by the same script) and cuts the shared rate, at most once per cool-down, to a little
-under what the server accepted; the rate then climbs back along the same cubic, computed from
-server time in every grant, so the recovery is shared too and costs no extra round trip.
+One Lua script (``gcra.lua``) holds a GCRA at ``--org-rate`` on the server's clock (``TIME``),
+so hosts with drifting clocks agree. It is shared by every worker on the same org id and base
+URL (`worker.fleet.connect.limiter_key`): the fleet never sends faster than that, whatever
+each worker's controller decides. The adaptive control is the one of a single process
+(`worker.run.control`, through the gate of `FleetGate`), run by each worker on its own
+grants and answers: a 429 arms a sample of that worker's later grants, and the cut goes to
+what the server accepted from that worker, so the workers' rates add up to the limit found;
+an isolated 429 cuts nothing. A pause the controller decides (a wave of 429s far over the
+limit, or an overload) is shared: written to Redis (``paused``), it stops every worker's
+grants until it ends.
 
 Cost: one EVALSHA for a tenth of a second's worth of grants. Per process, one task asks Redis,
 for as many slots as there are waiters and at least that tenth of a second's worth; the
@@ -45,7 +48,7 @@ _STALE_S = 0.005  # a spare slot this far in the past is dropped, not used as a 
 
 
 class SharedLimiter:
-    """``await acquire()`` before every request; `throttled` on a 429. State lives in Redis."""
+    """``await acquire()`` before every request; `pause` for everyone. State lives in Redis."""
 
     def __init__(
         self,
@@ -55,35 +58,24 @@ class SharedLimiter:
         rate: float,
         *,
         burst: int = 1,
-        max_pause: float = 60.0,
-        plateau: float = 12.0,
-        cooldown: float = 1.0,
-        on_change: RateListener | None = None,
     ) -> None:
         self.key = key
         self.rate = rate
         self.round_trips = 0
         self.grants = 0
-        self._ceiling = rate
         self._burst = max(1, burst)
-        self._plateau = plateau
-        self._cooldown = cooldown
-        self._max_pause = max_pause
         self._lifeline = lifeline
         self._redis = redis
         self._waiters: deque[asyncio.Future[float]] = deque()
         self._spare: deque[float] = deque()  # slots reserved for no waiter yet (loop time)
         self._asker: asyncio.Task[None] | None = None
-        self._on_change = on_change
 
     def _args(self, op: str, want: int = 1) -> list[Any]:
-        return [op, self._ceiling, self._burst, self._plateau, _TTL_MS, _LOOKAHEAD_US, want]
+        return [op, self.rate, self._burst, _TTL_MS, _LOOKAHEAD_US, want]
 
     async def _eval(self, args: list[Any]) -> list[int]:
         self.round_trips += 1
-        reply = [int(x) for x in await _LUA(self._redis, [self.key], args)]
-        self._seen_rate(reply[1] / 1000)
-        return reply
+        return [int(x) for x in await _LUA(self._redis, [self.key], args)]
 
     async def acquire(self) -> None:
         """Wait for a slot of the org-wide limit (FIFO within this process)."""
@@ -112,11 +104,11 @@ class SharedLimiter:
                     lambda w=want: self._eval(self._args("acquire", w)),  # type: ignore[misc]
                 )
                 now = asyncio.get_running_loop().time()
-                for wait_us in reply[2 : 2 + reply[0]]:
+                for wait_us in reply[1 : 1 + reply[0]]:
                     if not self._hand_out(wait_us / 1e6):
                         self._spare.append(now + wait_us / 1e6)
                 if self._waiters:  # the look-ahead is full: the next batch in a while
-                    wait = reply[2] / 1e6 if reply[0] == 0 else 0.0
+                    wait = reply[1] / 1e6 if reply[0] == 0 else 0.0
                     await asyncio.sleep(min(max(wait, _RESERVE_S), 1.0))
         except BaseException as exc:  # Redis lost (or cancelled): every waiter learns it
             while self._waiters:
@@ -146,11 +138,10 @@ class SharedLimiter:
                 return at - now
         return None
 
-    async def throttled(self, retry_after: float | None) -> None:
-        """Tell the fleet: pause everyone, and lower the shared rate (once per cool-down)."""
+    async def pause(self, seconds: float) -> None:
+        """Every worker waits ``seconds`` from now (Redis's clock) before its next grant."""
         self._spare.clear()  # a pause set now stops these too
-        ms = -1 if retry_after is None else round(retry_after * 1000)
-        args = [*self._args("throttle"), ms, round(self._max_pause * 1000), self._cooldown]
+        args = [*self._args("pause"), round(seconds * 1000)]
         await self._lifeline.call("limiter", lambda: self._eval(args))
 
     async def aclose(self) -> None:
@@ -158,52 +149,64 @@ class SharedLimiter:
             self._asker.cancel()
             await asyncio.gather(self._asker, return_exceptions=True)
 
-    def _seen_rate(self, rate: float) -> None:
-        if abs(rate - self.rate) < 0.01 * self.rate:
-            return
-        old, self.rate = self.rate, rate
-        if self._on_change is not None:
-            self._on_change(old, rate, "fleet throttled" if rate < old else "fleet recovering")
-
 
 class FleetGate(RateGate):
-    """The local gate (per-process pacing and pause) with the shared limiter on top.
-
-    Throttle reports are sent to Redis by one background task, so `throttled` stays
-    synchronous for the terminator; a report lost to an outage only delays the shared cut.
-    """
+    """The gate of one process (its controller, pacing and pauses) with the shared limit on
+    top. A pause the controller decides is sent to Redis by one background task, so the
+    reports stay synchronous for the terminator; one lost to an outage pauses this worker
+    alone."""
 
     def __init__(
         self,
         shared: SharedLimiter,
-        local_rate: float | None,
+        ceiling: float | None,
         *,
+        adaptive: bool = True,
         burst: int | None = None,
         max_pause: float = 60.0,
         clock: Clock | None = None,
+        on_change: RateListener | None = None,
     ) -> None:
-        super().__init__(local_rate, burst=burst, adaptive=False, max_pause=max_pause, clock=clock)
+        super().__init__(
+            ceiling,
+            burst=burst,
+            adaptive=adaptive,
+            max_pause=max_pause,
+            clock=clock,
+            on_change=on_change,
+        )
         self.shared = shared
-        self._reports: asyncio.Queue[float | None] = asyncio.Queue()
+        self._reports: asyncio.Queue[float] = asyncio.Queue()
         self._reporter: asyncio.Task[None] | None = None
-
-    @property
-    def rate(self) -> float | None:
-        return self.shared.rate
 
     def at_once(self) -> float | None:
         return None  # every grant asks the shared limiter, whatever the local rate
 
     async def acquire(self) -> float:
         if self._reporter is None:
-            self._reporter = asyncio.get_running_loop().create_task(self._report_throttles())
+            self._reporter = asyncio.get_running_loop().create_task(self._report_pauses())
         sent = await super().acquire()
         await self.shared.acquire()
         return sent
 
     def throttled(self, retry_after: float | None, sent: float) -> None:
+        before = self.paused_until
         super().throttled(retry_after, sent)
-        self._reports.put_nowait(retry_after)
+        self._share_pause(before)
+
+    def overloaded(self, retry_after: float | None, sent: float) -> None:
+        before = self.paused_until
+        super().overloaded(retry_after, sent)
+        self._share_pause(before)
+
+    def _share_pause(self, before: float) -> None:
+        """A pause the controller just decided (not a hold, which waits for this worker's
+        own answers) goes to every worker."""
+        control = self._control
+        if control is None or control.holding or control.pause_until <= before:
+            return
+        if (left := control.pause_until - self.now()) > 0:
+            self._reports.put_nowait(left)
 
     async def aclose(self) -> None:
         if self._reporter is not None:
@@ -213,10 +216,10 @@ class FleetGate(RateGate):
         await self.shared.aclose()
         await super().aclose()
 
-    async def _report_throttles(self) -> None:
+    async def _report_pauses(self) -> None:
         while True:
-            retry_after = await self._reports.get()
+            seconds = await self._reports.get()
             try:
-                await self.shared.throttled(retry_after)
+                await self.shared.pause(seconds)
             except Exception as exc:  # the lifeline gave up: the worker is stopping anyway
-                log.warning("fleet.throttle_unreported", error=str(exc))
+                log.warning("fleet.pause_unreported", error=str(exc))

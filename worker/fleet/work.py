@@ -147,6 +147,9 @@ def _watched(
 def _gate(
     settings: Settings, options: FleetOptions, redis: object, lifeline: Lifeline
 ) -> FleetGate:
+    """The shared limit at ``--org-rate`` over this worker's own controller, whose ceiling
+    is ``--rate`` when given, else the org's rate (the default --rate of one process,
+    20/s, would hold a worker far below the org's budget)."""
     assert settings.org_id is not None
     org_rate = options.org_rate or settings.rate or 1000.0
     shared = SharedLimiter(
@@ -155,14 +158,16 @@ def _gate(
         limiter_key(settings.org_id, settings.base_url),
         org_rate,
         burst=settings.burst or max(1, round(org_rate / 20)),
+    )
+    explicit = "rate" in settings.model_fields_set or not options.org_rate
+    ceiling = min(settings.rate, org_rate) if explicit and settings.rate else org_rate
+    return FleetGate(
+        shared,
+        ceiling,
+        adaptive=settings.adaptive,
+        burst=settings.burst,
         max_pause=settings.retry_after_max,
         on_change=_rate_changed,
-    )
-    # --org-rate alone: the shared limit paces the worker, no second pacing under it (the
-    # default --rate of one process, 20/s, would hold it far below the org's budget)
-    local = settings.rate if "rate" in settings.model_fields_set or not options.org_rate else 0
-    return FleetGate(
-        shared, local or None, burst=settings.burst, max_pause=settings.retry_after_max
     )
 
 
