@@ -97,12 +97,15 @@ class SharedLimiter:
     async def _ask(self) -> None:
         """The one task that asks Redis: for as many slots as there are waiters."""
         try:
+            ahead = math.ceil(self.rate * _RESERVE_S)
             while self._waiters:
-                want = min(max(len(self._waiters), math.ceil(self.rate * _RESERVE_S)), _MAX_WANT)
+                want = min(max(len(self._waiters), ahead), _MAX_WANT)
                 reply = await self._lifeline.call(
                     "limiter",
                     lambda w=want: self._eval(self._args("acquire", w)),  # type: ignore[misc]
                 )
+                # short of slots: the others want them too, so none are kept spare here
+                ahead = 0 if reply[0] < want else math.ceil(self.rate * _RESERVE_S)
                 now = asyncio.get_running_loop().time()
                 for wait_us in reply[1 : 1 + reply[0]]:
                     if not self._hand_out(wait_us / 1e6):
