@@ -40,7 +40,7 @@ class Drained:
     outcomes: dict[str, int]
     stats: dict[str, Any]
     requests: int  # requests the workers sent
-    round_trips: int  # limiter round trips to Redis
+    round_trips: int  # Redis round trips (every command the workers sent; a script call is one)
     max_finals_per_id: int  # final records of one id in the fleet's results stream
     left: int  # entries still queued or pending at the end
 
@@ -108,7 +108,7 @@ def drain(
         outcomes=dict(summary.counts),
         stats=stats,
         requests=sum(int(f.get("requests", 0)) for f in finished),
-        round_trips=sum(int(f.get("round_trips", 0)) for f in finished),
+        round_trips=sum(int(f.get("redis_round_trips", 0)) for f in finished),
         max_finals_per_id=max(summary.finals.values(), default=0),
         left=summary.queued + summary.pending,
     )
@@ -153,7 +153,7 @@ def main() -> int:
     print(f"accepted / limit:          {run.accepted_share_of_limit:.2f}")
     print(f"peak 1-s rate at server:   {run.stats['peak_requests_per_second']} (limit {limit:g})")
     print(f"429 share:                 {run.throttled_share:.1%}")
-    print(f"limiter round trips/req:   {run.round_trips / max(1, run.requests):.2f}")
+    print(f"Redis round trips/req:     {run.round_trips / max(1, run.requests):.2f}")
     ok = run.exit_codes == [0, 0, 0] and sum(run.outcomes.values()) == run.ids
     print("demo-fleet: OK, every id settled once" if ok else "demo-fleet: FAILED")
     return 0 if ok else 1
