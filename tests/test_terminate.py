@@ -27,7 +27,7 @@ from worker.api import RunSummary
 from worker.devin.answer import Answer
 from worker.devin.client import ClientOptions, DevinClient
 from worker.outcomes import SessionResult
-from worker.run.authority import PROOF
+from worker.run.authority import PROOF, Authority
 from worker.run.backoff import RetryBudget
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
@@ -295,6 +295,19 @@ async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
         lacks = await decide({"DELETE": [problem(403, detail)] * PROOF}, ids=ids)
         assert lacks.halt.auth and "lacks a permission" in str(lacks.halt.reason)
         assert "needs ManageOrgSessions (and ViewOrgSessions" in str(lacks.halt.reason)
+
+
+async def test_a_refused_token_names_where_it_came_from() -> None:
+    server = Hostile({"DELETE": [problem(401, "bad token")]})
+    halt, source = Halt(), "the token file /etc/devin/token"
+    options = ClientOptions("", ORG, TOKEN, timeout=5.0)
+    async with serving(server) as url, DevinClient(replace(options, base_url=url)) as client:
+        term = Terminator(
+            client, RateGate(None), False, halt=halt, authority=Authority(token_from=source)
+        )
+        await term.terminate(SID)
+    assert halt.reason is not None and halt.reason.endswith(f"check the token from {source}")
+    assert "DEVIN_API_KEY" not in halt.reason
 
 
 async def test_a_permission_403_after_a_success_is_about_its_session() -> None:

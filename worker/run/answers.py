@@ -4,6 +4,7 @@ recorded for a session."""
 
 from __future__ import annotations
 
+from worker._names import TOKEN_ENV
 from worker.devin.answer import Answer
 from worker.devin.state import SessionState
 from worker.outcomes import FINAL_OUTCOMES, Outcome, SessionResult
@@ -28,12 +29,13 @@ def read_session(answer: Answer, session_id: str) -> tuple[SessionState | None, 
     return session, None
 
 
-def refusal(answer: Answer) -> str | None:
+def refusal(answer: Answer, token_from: str = TOKEN_ENV) -> str | None:
     """Why the run must halt on this 401/403 (the token, or a permission it lacks); None
-    for a 403 about this one session."""
+    for a 403 about this one session. ``token_from``: where the token came from, as the
+    message names it (``DEVIN_API_KEY``, or the token file)."""
     text = answer.error
     if answer.status == 401:
-        return f"the API rejected the token ({text}); check it (DEVIN_API_KEY or --token-file)"
+        return f"the API rejected the token ({text}); check the token from {token_from}"
     if answer.status == 403 and (
         "permission" in text.lower() or "manageorgsessions" in text.lower()
     ):

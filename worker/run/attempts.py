@@ -241,7 +241,7 @@ class Attempts:
     def _refused(self, answer: Answer) -> SessionResult:
         """A 401 stops the run; a 403 naming a permission stops it only when the run knows
         the token can terminate nothing (`worker.run.authority`); else the session failed."""
-        reason = refusal(answer)
+        reason = refusal(answer, self.t.authority.token_from)
         if reason is not None and (answer.status == 401 or self.t.authority.refuses_token()):
             self.t.halt(reason, auth=True)
         return self._result("failed", answer, error=answer.error)

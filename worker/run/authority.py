@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker._names import TOKEN_ENV
+
 PROOF = 8  # permission 403s with no success between them: the token can terminate nothing
 
 
@@ -23,6 +25,7 @@ class Authority:
 
     can_terminate: bool = False
     refused: int = 0  # permission 403s while nothing succeeded
+    token_from: str = TOKEN_ENV  # where the token came from, as a refusal names it
 
     def succeeded(self) -> None:
         """A DELETE or an archive with this token was carried out."""
