@@ -64,8 +64,7 @@ class Pipeline:
         self._admission = Admission(self.tally, settled=settled, limit=settings.limit)
         self._sent = sent
         self._before_send = before_send
-        # what the run knows of its token's right to terminate, and where the token came from
-        self.authority = Authority(token_from=settings.token_origin)
+        self.authority = Authority(token_from=settings.token_origin)  # may this token terminate?
         self._unarchived = unarchived or {}
         self._log_error: str | None = None  # the result log failed: stop, exit 3
         self._halt = Halt(listener=self._halted)
