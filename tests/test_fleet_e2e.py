@@ -168,3 +168,21 @@ def test_enqueue_quiet_says_nothing_on_a_clean_run(
         assert client.xlen(STREAM) == len(sim.ids())
     finally:
         client.close()
+
+
+def test_enqueue_reads_an_input_in_the_encoding_it_is_given(
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    ids = [f"devin-{n:032x}" for n in range(3)]
+    text = "session_id;owner\n" + "".join(f"{sid};Müller\n" for sid in ids)
+    (tmp_path / "sheet.csv").write_bytes(text.encode("utf-16-le"))  # no BOM: only the flag says
+    args = ["enqueue", "sheet.csv", "--redis", redis_server.url, "-q"]
+    done = run_cli([*args, "--encoding", "utf-16-le"], cli_env(), cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        queued = [fields["id"] for _, fields in client.xrange(STREAM)]
+    finally:
+        client.close()
+    assert queued == ids

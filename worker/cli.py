@@ -34,7 +34,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 _FLAGS: dict[str, Sequence[str] | None] = {
     "run": None,
     "list": CONNECTION,
-    "enqueue": ("column", "log_format", "log_level"),
+    "enqueue": ("column", "encoding", "log_format", "log_level"),
     "work": tuple(
         n
         for n in _table.BY_NAME

@@ -29,7 +29,7 @@ def main(args: argparse.Namespace) -> int:
     level = log_level_of(args) or "info"
     configure_logging(level=level, fmt=args.log_format or "auto")
     options = fleet_options(args)
-    report = enqueue(options, args.inputs, column=args.column)
+    report = enqueue(options, args.inputs, column=args.column, encoding=args.encoding)
     if level in ("warning", "error") and not report.exit_code:
         return 0  # -q: a clean enqueue says nothing
     print(

@@ -53,21 +53,28 @@ def enqueue(
     *,
     column: str | None = None,
     stdin: BinaryIO | None = None,
+    encoding: str | None = None,
 ) -> EnqueueReport:
-    """Put every valid id of ``inputs`` on the stream. Raises WorkerError subclasses."""
-    check_inputs(inputs, column=column)
-    return asyncio.run(_enqueue(options, inputs, column, stdin))
+    """Put every valid id of ``inputs`` (written in ``encoding``, else detected as `run`
+    does) on the stream. Raises WorkerError subclasses."""
+    check_inputs(inputs, column=column, encoding=encoding)
+    return asyncio.run(_enqueue(options, inputs, column, stdin, encoding))
 
 
 async def _enqueue(
-    options: FleetOptions, inputs: Sequence[str], column: str | None, stdin: BinaryIO | None
+    options: FleetOptions,
+    inputs: Sequence[str],
+    column: str | None,
+    stdin: BinaryIO | None,
+    encoding: str | None,
 ) -> EnqueueReport:
     redis, lifeline = connect(options.url, options.password_file, options.redis_timeout)
     report = EnqueueReport()
     seen = IdSet()
     batch: list[InputItem] = []
     try:
-        async for item in threaded(read_inputs(inputs, column=column, stdin=stdin)):
+        items = read_inputs(inputs, column=column, stdin=stdin, encoding=encoding)
+        async for item in threaded(items):
             if item.session_id is None:
                 _invalid(report, item)
             elif not seen.add(item.session_id):
