@@ -179,6 +179,24 @@ def test_parse_state_reads_as_the_model_did(
     )
 
 
+_ARCHIVED = [True, False, 0, 1, 2, -1, 0.0, 1.0, 0.5, 2.0, None, [], {}, "x", ""]
+_ARCHIVED += ["yes", "NO", "On", "off", "t", "F", "Y", "n", "1", "0", "true", "FALSE"]
+
+
+@pytest.mark.parametrize("archived", [*_ARCHIVED, "absent"])
+def test_parse_state_reads_is_archived_as_the_model_did(archived: object) -> None:
+    doc: dict[str, object] = {"session_id": "devin-a", "status": "exit"}
+    if archived != "absent":
+        doc["is_archived"] = archived
+    body = orjson.dumps(doc)
+    try:
+        want: bool | None = _PydanticState.model_validate_json(body).is_archived
+    except ValidationError:
+        want = None
+    got = parse_state(body)
+    assert (got.is_archived if got is not None else None) == want
+
+
 @pytest.mark.parametrize("body", [b"", b"[]", b"nope", b'"devin-a"', b"{"])
 def test_parse_state_of_what_is_no_session(body: bytes) -> None:
     assert parse_state(body) is None

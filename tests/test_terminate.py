@@ -297,6 +297,13 @@ async def test_a_refused_token_halts_the_run_as_an_auth_failure() -> None:
         assert "needs ManageOrgSessions (and ViewOrgSessions" in str(lacks.halt.reason)
 
 
+def test_a_token_is_refused_by_proof_permission_403s_and_never_after_a_success() -> None:
+    authority = Authority()
+    assert [authority.refuses_token() for _ in range(PROOF)] == [False] * (PROOF - 1) + [True]
+    authority.succeeded()
+    assert not any(authority.refuses_token() for _ in range(PROOF * 2))
+
+
 async def test_a_refused_token_names_where_it_came_from() -> None:
     server = Hostile({"DELETE": [problem(401, "bad token")]})
     halt, source = Halt(), "the token file /etc/devin/token"
