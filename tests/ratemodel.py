@@ -136,7 +136,7 @@ async def drive(
     rng = random.Random(server.seed)
     server.start()
 
-    slots = Slots.auto(lambda: gate.rate) if concurrency == "auto" else Slots(concurrency)
+    slots = Slots.auto(lambda: gate.rate, gate.now) if concurrency == "auto" else Slots(concurrency)
     run.slots = slots
 
     def answer_time() -> float:

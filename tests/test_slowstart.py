@@ -54,6 +54,23 @@ def test_a_grant_unanswered_for_a_second_no_longer_holds_the_window() -> None:
     assert start.room(EXPIRE_S + 0.01)  # the first has expired (a hang, a lost report)
 
 
+def test_a_grant_that_lapsed_from_a_full_window_widens_it_when_answered() -> None:
+    start = SlowStart(window=2)
+    start.granted(0.0)
+    start.granted(0.5)
+    assert start.room(EXPIRE_S + 0.01)  # the first lapsed from a full window: one may go
+    start.granted(1.1)
+    start.answered(0.0, accepted=True, grow=True)  # 2 s later, accepted: it held others back
+    assert start.window == 3
+    start.answered(0.5, accepted=True, grow=True)  # answered in time, window not full
+    assert start.window == 3
+    quiet = SlowStart(window=2)
+    quiet.granted(0.0)
+    assert quiet.room(EXPIRE_S + 0.01)  # lapsed from a window that was not full
+    quiet.answered(0.0, accepted=True, grow=True)
+    assert quiet.window == 2
+
+
 def test_the_controller_drops_the_window_once_the_rate_is_cut() -> None:
     now = [0.0]
     control = RateController(600.0, clock=lambda: now[0])

@@ -93,6 +93,17 @@ class Exchange:
         else:
             self.gate.accepted(sent)
 
+    async def _out(self, send: Callable[[], Awaitable[Answer]]) -> Answer:
+        """One attempt out: the slots know it is out until it ends, answered or not."""
+        slots, sent = self.slots, self.sent
+        if slots is None:
+            return await send()
+        slots.sending(sent)
+        try:
+            return await send()
+        finally:
+            slots.answered(sent, self.gate.now())
+
     async def ask(
         self,
         tries: Tries,
@@ -116,9 +127,7 @@ class Exchange:
         while (stop := await self.turn(tries)) is None:
             tries.attempts += 1
             self.tally.requests += 1
-            answer = await send()
-            if self.slots is not None:
-                self.slots.answered(self.gate.now() - self.sent)
+            answer = await self._out(send)
             (heard or self.heard)(answer)
             done = settled(answer)
             if done if isinstance(done, bool) else await done:

@@ -84,8 +84,8 @@ class Pipeline:
             max_pause=settings.retry_after_max,
             on_change=self._rate_changed,
         )
-        fixed = settings.concurrency
-        self._slots = Slots.auto(lambda: self._gate.rate) if fixed == "auto" else Slots(fixed)
+        fixed, gate = settings.concurrency, self._gate
+        self._slots = Slots.auto(lambda: gate.rate, gate.now) if fixed == "auto" else Slots(fixed)
 
     @property
     def draining(self) -> bool:

@@ -9,8 +9,11 @@ answers take 50 ms, whatever ``--rate`` says. ``auto`` therefore keeps
 
 slots, between 8 and 256: twice what the rate needs at the answer times seen, so a spell of
 slow answers or of requests hanging until ``--timeout`` does not starve the gate. The mean is
-a moving one (each answer weighs 1/32) that starts at the first answer's time; before it,
-a quarter of a second is assumed. With no rate ceiling (``--rate 0``) nothing bounds the
+a moving one (each answer weighs 1/32) that starts at the first answer's time. Before it,
+a quarter of a second is assumed, or the mean age of the requests out if that is longer:
+each of them will have taken at least its age, so with answers in 2 s the slots have grown
+to what the rate needs before the first answer (a guess alone would hold a run at
+``--rate 40`` to 11/s until then). With no rate ceiling (``--rate 0``) nothing bounds the
 load but the slots: ``auto`` is then 8.
 
 A session waiting out a backoff or a ``Retry-After`` hands its slot on (``release``, then
@@ -29,11 +32,16 @@ from worker.settings import AUTO_CONCURRENCY_MAX
 
 FLOOR = 8  # auto never keeps fewer (and is this without a rate ceiling)
 CEILING = AUTO_CONCURRENCY_MAX  # nor more: the connections one worker opens at most
-FIRST_GUESS_S = 0.25  # the answer time assumed before the first answer
+FIRST_GUESS_S = 0.25  # the answer time assumed before the first answer, at least
 WEIGHT = 1 / 32  # of each answer in the moving mean
 HEADROOM = 2.0  # slots kept per slot the rate needs at the mean answer time
 
 RateNow = Callable[[], float | None]
+Clock = Callable[[], float]
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def needed(rate: float | None, answer_s: float) -> int:
@@ -48,17 +56,24 @@ class Slots:
     """A semaphore whose size can change: fixed (``Slots(n)``), or ``Slots.auto(rate)``
     which resizes itself on each answer (``answered``) from the gate's rate now."""
 
-    def __init__(self, limit: int, *, rate: RateNow | None = None) -> None:
+    def __init__(
+        self, limit: int, *, rate: RateNow | None = None, clock: Clock = _loop_time
+    ) -> None:
         self._limit = limit
         self._held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._rate = rate  # None: fixed
+        self._clock = clock
         self._mean = FIRST_GUESS_S
         self._guessing = True  # no answer yet
+        self._out = 0  # requests out, and the sum of their send times, until the first answer
+        self._out_sum = 0.0
+        self._timer: asyncio.TimerHandle | None = None  # when the requests out want more
 
     @classmethod
-    def auto(cls, rate: RateNow) -> Slots:
-        return cls(needed(rate(), FIRST_GUESS_S), rate=rate)
+    def auto(cls, rate: RateNow, clock: Clock = _loop_time) -> Slots:
+        """``clock``: the one the send times given to ``sending`` and ``answered`` are on."""
+        return cls(needed(rate(), FIRST_GUESS_S), rate=rate, clock=clock)
 
     @property
     def limit(self) -> int:
@@ -89,6 +104,7 @@ class Slots:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        self._arm()
         try:
             await waiter
         except asyncio.CancelledError:
@@ -102,15 +118,59 @@ class Slots:
         self._held -= 1
         self._wake()
 
-    def answered(self, seconds: float) -> None:
-        """A request was answered (or failed) ``seconds`` after it was sent."""
+    def sending(self, sent: float) -> None:
+        """A request goes out (sent at ``sent``); ``answered`` must follow, whatever comes."""
+        if self._rate is not None and self._guessing:
+            self._out += 1
+            self._out_sum += sent
+            if self._waiters:
+                self._arm()
+
+    def answered(self, sent: float, now: float) -> None:
+        """The request sent at ``sent`` was answered (or failed, or was given up) at ``now``."""
         if self._rate is None:
             return
+        seconds = max(0.0, now - sent)
         if self._guessing:  # the first answer replaces the guess: it is no measurement
-            self._guessing, self._mean = False, max(0.0, seconds)
-        self._mean += WEIGHT * (max(0.0, seconds) - self._mean)
+            self._guessing, self._mean = False, seconds
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        self._mean += WEIGHT * (seconds - self._mean)
         self._limit = needed(self._rate(), self._mean)
         self._wake()
+
+    def _answer_time(self) -> float:
+        """The mean answer time to size on: the moving mean, or before any answer the
+        guess or the mean age of the requests out, whichever is longer."""
+        if not self._guessing or not self._out:
+            return self._mean
+        return max(self._mean, self._clock() - self._out_sum / self._out)
+
+    def _arm(self) -> None:
+        """Before any answer, with sessions waiting: wake them when the requests out will
+        have been out long enough to want one more slot (Little's law)."""
+        if self._timer is not None or not self._guessing or not self._out:
+            return
+        if self._limit >= CEILING:
+            return
+        rate = self._rate() if self._rate is not None else None
+        if not rate:
+            return
+        # needed(rate, age) = ceil(HEADROOM x rate x age + burst) reaches limit + 1 at:
+        age = (self._limit + 1 - max(1.0, rate * BURST_S)) / (HEADROOM * rate)
+        due = self._out_sum / self._out + age - self._clock()
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, due), self._grown)
+
+    def _grown(self) -> None:
+        self._timer = None
+        if not self._guessing:
+            return
+        before = self._limit
+        self._limit = needed(self._rate() if self._rate else None, self._answer_time())
+        self._wake()
+        if self._waiters and self._limit > before:  # else the next send or answer re-arms
+            self._arm()
 
     def _wake(self) -> None:
         while self._waiters and self._held < self._limit:
