@@ -39,6 +39,7 @@ SCENARIOS = (
     "cpu",
     "first_request",
     "resume",
+    "fleet",
 )
 HERE = Path(__file__).resolve().parent
 

@@ -1,5 +1,10 @@
 """``python -m bench.fleet`` (``make bench-fleet``): 1 to 4 workers drain one queue, one org limit.
 
+``python -m bench --only fleet`` (part of ``make bench``) runs issue 21's two checks: one
+worker at ``--org-rate`` = L (accepted ÷ L, and Redis commands per DELETE from ``INFO
+commandstats``, the scripts' own commands included), and three workers at ``--org-rate``
+1.5 L, the limit unknown (accepted ÷ L over the body, share of 429s).
+
 Each run: a throw-away Redis on loopback, the simulator limiting the org to L requests/s
 (bucket L/10), 10,000 ids enqueued, N ``work --until-empty`` processes. Figures: accepted
 requests per second over the body of the run ÷ L, the peak one-second count the server saw,
@@ -18,9 +23,54 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.harness import Figure, Scenario
 from worker.fleet.demo import Drained, drain
 
 HERE = Path(__file__).resolve().parent
+LIMIT = 250.0  # the simulator's org limit L (answers in 15 ms)
+
+
+def run(sc: Scenario) -> None:
+    """The scenario of ``python -m bench``: issue 21's two rate checks, one run each."""
+    sessions = 1_500 if sc.quick else 4_000  # 4,000 and 6,000 ids (three in four terminable)
+    one = _drain(sc, "one", workers=1, sessions=sessions, org_rate=LIMIT)
+    _figure(sc, "one_worker_accepted_share_of_limit", one.accepted_share_of_limit, ">= 0.9")
+    per_delete = one.redis_commands / max(1, one.deletes)
+    sc.add(
+        "one_worker_redis_commands_per_delete",
+        Figure(round(per_delete, 3), "commands", "<= 0.5", per_delete <= 0.5),
+    )
+    three = _drain(sc, "three", workers=3, sessions=sessions * 3 // 2, org_rate=1.5 * LIMIT)
+    share = three.accepted_share_of_limit
+    _figure(sc, "three_workers_x1.5_accepted_share_of_limit", share, ">= 0.9")
+    throttled = three.throttled_share
+    sc.add(
+        "three_workers_x1.5_share_429",
+        Figure(round(throttled, 4), "fraction of requests", "<= 0.03", throttled <= 0.03),
+    )
+    sc.note(
+        f"simulator limit L = {LIMIT:g}/s (bucket L/10), answers in 15 ms; Valkey on loopback; "
+        f"one worker: {one.ids} ids, --org-rate L, {one.deletes} DELETEs, "
+        f"{one.redis_commands} Redis commands while the workers drained (INFO commandstats, "
+        "reset after enqueue: the commands the scripts run inside Redis counted too, the INFO "
+        f"call left out); three workers: {three.ids} ids, --org-rate 1.5 L, the limit "
+        f"unknown, peak 1-s {three.stats['peak_requests_per_second']}, body {three.body_s:.1f} s"
+    )
+    for run in (one, three):
+        if run.exit_codes != [0] * run.workers or run.max_finals_per_id != 1 or run.left:
+            sc.note(f"{run.workers} worker(s): exit {run.exit_codes}, left {run.left}")
+
+
+def _drain(sc: Scenario, tag: str, *, workers: int, sessions: int, org_rate: float) -> Drained:
+    directory = sc.work / tag
+    directory.mkdir()
+    return drain(
+        workers=workers, sessions=sessions, limit=LIMIT, org_rate=org_rate, directory=directory
+    )
+
+
+def _figure(sc: Scenario, name: str, value: float, goal: str) -> None:
+    sc.add(name, Figure(round(value, 3), "fraction", goal, value >= float(goal.split()[-1])))
 
 
 def figures(run: Drained, org_rate: float) -> dict[str, Any]:
@@ -35,6 +85,7 @@ def figures(run: Drained, org_rate: float) -> dict[str, Any]:
         "wall_s": round(run.wall_s, 1),
         "body_s": round(run.body_s, 1),
         "round_trips_per_request": round(run.round_trips / max(1, run.requests), 2),
+        "redis_commands_per_delete": round(run.redis_commands / max(1, run.deletes), 3),
         "exit_codes": run.exit_codes,
         "settled": sum(run.outcomes.values()),
         "max_final_records_per_id": run.max_finals_per_id,

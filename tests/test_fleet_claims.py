@@ -13,7 +13,8 @@ from worker.fleet.connect import Keys, open_redis
 from worker.fleet.lease import ConsumerClash, ReadOptions
 from worker.fleet.lifeline import Lifeline, QueueLost
 from worker.fleet.reader import StreamReader
-from worker.outcomes import Tally
+from worker.fleet.sink import FleetSink
+from worker.outcomes import SessionResult, Tally
 
 Make = Callable[..., StreamReader]
 
@@ -109,3 +110,38 @@ async def test_a_queue_emptied_under_the_workers_is_lost(readers: Make) -> None:
     with pytest.raises(QueueLost, match="was lost"):
         await _take(reader)
     assert reader.lifeline.lost.is_set()
+
+
+async def _commands(redis: Any) -> int:
+    """Every command Redis ran since the last ``CONFIG RESETSTAT``, scripts' own included
+    (``INFO commandstats``, less the INFO and RESETSTAT calls themselves)."""
+    stats = await redis.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info",))
+
+
+async def test_a_batch_costs_a_fixed_number_of_commands_whatever_its_size(readers: Make) -> None:
+    """The issue's reading: Redis commands per DELETE from INFO commandstats, which counts
+    what the scripts run inside Redis too; per-id commands there would be several per id."""
+    reader = readers("w0", batch=200)
+    await reader.open()
+    redis = reader.redis
+    ids = [f"devin-{n:04d}" for n in range(200)]
+    for session_id in ids + ids[:50]:  # 50 enqueued twice: their second entries dropped
+        await redis.xadd("q", {"id": session_id, "src": "x"})
+    sink = FleetSink(None, reader)  # type: ignore[arg-type] # no log: _send is Redis alone
+    await redis.config_resetstat()
+
+    taken = await _take(reader)
+    results = [
+        SessionResult(sid, "failed" if n % 10 == 0 else "terminated") for n, sid in enumerate(taken)
+    ]
+    await sink._send([(r, reader.inflight.pop(r.session_id or "")) for r in results])
+
+    assert sorted(taken) == ids
+    assert (await redis.xlen("q")) == 0  # every entry acknowledged and deleted
+    records = [
+        line for _, f in await redis.xrange("q:results") for line in f["records"].splitlines()
+    ]
+    assert len(records) == 200  # one record per id, in one entry
+    # reads (2 XREADGROUP, XAUTOCLAIM), BEGIN, DISCARD, SETTLE: about 30, not 3 per id
+    assert await _commands(redis) <= 36

@@ -65,7 +65,8 @@ def _finish(procs: list[subprocess.Popen[str]]) -> list[int]:
 def _fleet_results(server: RedisServer) -> list[dict[str, Any]]:
     client = redis.Redis.from_url(server.url, decode_responses=True)
     try:
-        return [json.loads(f["record"]) for _, f in client.xrange(f"{STREAM}:results")]
+        entries = client.xrange(f"{STREAM}:results")
+        return [json.loads(line) for _, f in entries for line in f["records"].splitlines()]
     finally:
         client.close()
 

@@ -28,6 +28,7 @@ from worker.simulator.server import simulator_in_thread
 STREAM = "devin-terminate:ids"
 _CONCURRENCY = 8  # requests in flight per worker
 _LATENCY_MS = 15.0  # the simulator's answer time
+_NOT_COUNTED = ("cmdstat_info", "cmdstat_config|resetstat")  # the measurement's own calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,14 @@ class Drained:
     round_trips: int  # Redis round trips (every command the workers sent; a script call is one)
     max_finals_per_id: int  # final records of one id in the fleet's results stream
     left: int  # entries still queued or pending at the end
+    # every command Redis ran while the workers drained, the scripts' own included (INFO
+    # commandstats, reset once the ids were enqueued; the INFO call itself left out)
+    redis_commands: int = 0
+
+    @property
+    def deletes(self) -> int:
+        """DELETE requests the server saw."""
+        return int(self.stats["requests_by_method"].get("DELETE", 0))
 
     @property
     def body_s(self) -> float:
@@ -83,6 +92,7 @@ def drain(
             config_ids = list(sim.sessions)
             ids.write_text("\n".join(config_ids) + "\n")
             enqueue(FleetOptions(redis.url, None, STREAM), [str(ids)])
+            _commandstats(redis.url, reset=True)
             env = {**os.environ, "DEVIN_API_KEY": config.token, "DEVIN_ORG_ID": config.org_id}
             env |= {"DEVIN_API_URL": sim.base_url, "DEVIN_TERMINATE_LOG_FORMAT": "json"}
             started = time.monotonic()
@@ -95,6 +105,7 @@ def drain(
             logs = [proc.communicate(timeout=3600)[1] for proc in procs]
             wall = time.monotonic() - started
             stats = sim.stats.snapshot()
+        commands = _commandstats(redis.url)
         summary = summarise(FleetOptions(redis.url, None, STREAM))
     finally:
         redis.stop()
@@ -111,7 +122,20 @@ def drain(
         round_trips=sum(int(f.get("redis_round_trips", 0)) for f in finished),
         max_finals_per_id=max(summary.finals.values(), default=0),
         left=summary.queued + summary.pending,
+        redis_commands=commands,
     )
+
+
+def _commandstats(url: str, *, reset: bool = False) -> int:
+    """The calls of every command in ``INFO commandstats`` (the INFO calls left out);
+    ``reset``: zero them first (``CONFIG RESETSTAT``)."""
+    from redis import Redis
+
+    with Redis.from_url(url) as client:
+        if reset:
+            client.config_resetstat()
+        stats: dict[str, dict[str, int]] = client.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k not in _NOT_COUNTED)
 
 
 def _start_worker(
@@ -154,6 +178,7 @@ def main() -> int:
     print(f"peak 1-s rate at server:   {run.stats['peak_requests_per_second']} (limit {limit:g})")
     print(f"429 share:                 {run.throttled_share:.1%}")
     print(f"Redis round trips/req:     {run.round_trips / max(1, run.requests):.2f}")
+    print(f"Redis commands/DELETE:     {run.redis_commands / max(1, run.deletes):.2f}")
     ok = run.exit_codes == [0, 0, 0] and sum(run.outcomes.values()) == run.ids
     print("demo-fleet: OK, every id settled once" if ok else "demo-fleet: FAILED")
     return 0 if ok else 1

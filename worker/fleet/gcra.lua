@@ -4,22 +4,29 @@
 --   returns {granted n, then n waits in us until each reserved slot, or when none is
 --   granted, the wait in us before asking again}
 -- pause    ARGV: ceiling, burst, ttl ms, look-ahead us, wanted, pause ms. Returns {pause us}
--- Fields: tat (us), paused (until, us). The adaptive control is each worker's own
--- (worker.run.control); only its pauses are shared, here.
+-- Fields: tat (us), paused (until, us), renew (when the key's expiry is next pushed back,
+-- us: every half ttl, not every call). The adaptive control is each worker's own
+-- (worker.run.control); only its pauses are shared, here. Three commands a call (TIME,
+-- HMGET, HSET): INFO commandstats counts them.
 local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, lookahead, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local f = redis.call('HMGET', key, 'tat', 'paused')
+local f = redis.call('HMGET', key, 'tat', 'paused', 'renew')
 local paused = tonumber(f[2]) or 0
 
 local function int(x) return string.format('%.0f', x) end
+-- HSET of these fields, and the key's expiry pushed back when it is due
+local function save(...)
+  if (tonumber(f[3]) or 0) > now then return redis.call('HSET', key, ...) end
+  redis.call('HSET', key, 'renew', int(now + ttl * 500), ...)
+  redis.call('PEXPIRE', key, ttl)
+end
 
 if ARGV[1] == 'pause' then
   paused = math.max(paused, now + tonumber(ARGV[7]) * 1000)
-  redis.call('HSET', key, 'paused', int(paused))
-  redis.call('PEXPIRE', key, ttl)
+  save('paused', int(paused))
   return {paused - now}
 end
 
@@ -42,7 +49,6 @@ for _ = 1, want do
   out[#out + 1] = math.max(0, math.ceil(wait))
 end
 if out[1] > 0 then
-  redis.call('HSET', key, 'tat', int(tat))
-  redis.call('PEXPIRE', key, ttl)
+  save('tat', int(tat))
 end
 return out

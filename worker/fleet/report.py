@@ -1,7 +1,9 @@
 """``report --redis URL``: what the whole fleet did, from the results stream.
 
-Every worker appends each settled result to ``STREAM:results`` (a final outcome only by the
-first worker to record it), so the stream holds one final record per id plus the failures.
+Every worker appends its settled results to ``STREAM:results`` (a final outcome only by the
+first worker to record it), one entry per settle call whose ``records`` field holds one JSON
+record a line (entries of earlier versions hold one, in ``id`` and ``record``), so the stream
+holds one final record per id plus the failures.
 The summary takes the latest record of each id: counts by outcome, and the failed ids with
 their reasons. ``--format ids --outcome failed`` prints the ids alone, one a line, ready for
 ``| devin-terminate enqueue -``.
@@ -94,16 +96,20 @@ async def _pending(redis: Any, options: FleetOptions) -> int:
 
 
 def _add(summary: FleetSummary, fields: dict[str, str]) -> None:
-    summary.records += 1
-    try:
-        record = orjson.loads(fields.get("record", "{}"))
-    except orjson.JSONDecodeError:
-        return
-    session_id = fields.get("id")
-    if isinstance(record, dict) and session_id:
-        summary.latest[session_id] = record
-        if record.get("outcome") in FINAL_OUTCOMES:
-            summary.finals[session_id] += 1
+    lines = fields["records"].splitlines() if "records" in fields else [fields.get("record", "")]
+    for line in lines:
+        summary.records += 1
+        try:
+            record = orjson.loads(line or "{}")
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        session_id = record.get("session_id") or fields.get("id")
+        if isinstance(session_id, str) and session_id:
+            summary.latest[session_id] = record
+            if record.get("outcome") in FINAL_OUTCOMES:
+                summary.finals[session_id] += 1
 
 
 def print_summary(summary: FleetSummary, fmt: str, outcomes: tuple[str, ...], out: TextIO) -> None:

@@ -1,4 +1,5 @@
-"""The Lua scripts of the queue, and how they are sent (EVALSHA, loaded again on NOSCRIPT).
+"""The Lua scripts of the queue (``queue_*.lua``), and how they are sent (EVALSHA, loaded again
+on NOSCRIPT).
 
 Every script first checks the queue's marker (``STREAM:meta``, field ``epoch``): a Redis that
 restarted without its data has no marker, or another one (``enqueue`` made a new one), and the
@@ -17,17 +18,21 @@ another live worker holds the claim for this very entry (left alone); ``1`` when
 there but has lapsed, or is this worker's name from before a restart (a DELETE may have gone
 out: the attempt starts uncertain, a 404 or 409 is reconciled with a GET); else ``0``.
 
+Each script runs a fixed number of commands inside Redis, whatever its batch: one ``HMGET``
+for the batch's ids, one ``HSET`` with every field, one ``XACK`` and one ``XDEL`` with every
+entry (``INFO commandstats`` counts these too, beside the ``EVALSHA``).
+
 ``RENEW`` (every third of the shortest lease): the name's lease, the claims of the ids in
 flight and the idle time of their entries (XCLAIM JUSTID). ``{0}`` when another worker took the
 name meanwhile.
 
 ``SETTLE`` (after the results are in the worker's JSONL log; one call for a batch): a final
-outcome is written to the
-settled hash first-writer-wins (``HSETNX``), and only the first writer appends it to the
-results stream, so the fleet holds exactly one final record per id however often the id was
-delivered; a ``failed`` result is appended as it is and its claim lapses at once (the id can
-be enqueued again, and starts uncertain). Then the entries are acknowledged and deleted from
-the stream, in the same script: there is no moment where an entry is acknowledged and its
+outcome is written to the settled hash first-writer-wins, and only the first writer appends it
+to the results stream, so the fleet holds exactly one final record per id however often the id
+was delivered; a ``failed`` result is appended as it is and its claim lapses at once (the id
+can be enqueued again, and starts uncertain). The batch's records go to the results stream as
+one entry (``records``: one JSON record a line). Then the entries are acknowledged and deleted
+from the stream, in the same script: there is no moment where an entry is acknowledged and its
 result not recorded. Running it twice (a reply lost to a dropped connection) changes nothing.
 The marker counts the entries done (``done``, beside ``enqueued``): entries enqueued and
 neither done nor in the stream were lost with Redis's data.
@@ -38,168 +43,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-_PRELUDE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function ms(x) return string.format('%.0f', x) end
-local function lost(meta, epoch)
-  if redis.call('HGET', meta, 'epoch') ~= epoch then
-    return redis.error_reply('LOSTQUEUE the queue marker ' .. meta .. ' is gone or replaced')
-  end
-end
--- the name's lease: 0 when taken (or still ours), else the ms another live worker holds it
-local function hold_name(names, name, token, lease)
-  local cur = redis.call('HGET', names, name)
-  if cur then
-    local till, tok = string.match(cur, '^(%d+) (.*)$')
-    if till and tok ~= token and tonumber(till) > now then return tonumber(till) - now end
-  end
-  redis.call('HSET', names, name, ms(now + lease) .. ' ' .. token)
-  return 0
-end
-"""
-
-# KEYS: stream, meta, names. ARGV: group, new epoch, name, token, name lease ms.
-OPEN = (
-    _PRELUDE
-    + """
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('HSET', KEYS[2], 'epoch', epoch, 'created_ms', ms(now))
-end
-local made = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-if type(made) == 'table' and made.err and not string.find(made.err, 'BUSYGROUP') then
-  return made
-end
-return {epoch, hold_name(KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[5]))}
-"""
-)
-
-# KEYS: settled, claims, meta. ARGV: name, lease ms, epoch, then (session id, entry id) pairs.
-BEGIN = (
-    _PRELUDE
-    + """
-local gone = lost(KEYS[3], ARGV[3])
-if gone then return gone end
-local expiry = ms(now + tonumber(ARGV[2]))
-local out = {}
-for i = 4, #ARGV, 2 do
-  local id, entry = ARGV[i], ARGV[i + 1]
-  local code = 0
-  if redis.call('HEXISTS', KEYS[1], id) == 1 then
-    code = 2
-  else
-    local before = redis.call('HGET', KEYS[2], id)
-    if before then
-      code = 1
-      local till, held, owner = string.match(before, '^(%d+) (%S+) (.*)$')
-      if till and owner ~= ARGV[1] and tonumber(till) > now then
-        if held == entry then code = 4 else code = 3 end
-      end
-    end
-    if code < 2 then redis.call('HSET', KEYS[2], id, expiry .. ' ' .. entry .. ' ' .. ARGV[1]) end
-  end
-  out[#out + 1] = code
-end
-return out
-"""
-)
-
-# KEYS: claims, names, stream, meta. ARGV: group, name, token, claim lease ms, name lease ms,
-# epoch, count of session ids, session ids..., entry ids...
-RENEW = (
-    _PRELUDE
-    + """
-local gone = lost(KEYS[4], ARGV[6])
-if gone then return gone end
-if hold_name(KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[5])) > 0 then return {0} end
-local expiry = ms(now + tonumber(ARGV[4]))
-local n = tonumber(ARGV[7])
-for i = 8, 7 + n do
-  local before = redis.call('HGET', KEYS[1], ARGV[i])
-  if before then
-    local till, held, owner = string.match(before, '^(%d+) (%S+) (.*)$')
-    if owner == ARGV[2] then
-      redis.call('HSET', KEYS[1], ARGV[i], expiry .. ' ' .. held .. ' ' .. owner)
-    end
-  end
-end
-if #ARGV > 7 + n then
-  local claim = {'XCLAIM', KEYS[3], ARGV[1], ARGV[2], 0}
-  for i = 8 + n, #ARGV do claim[#claim + 1] = ARGV[i] end
-  claim[#claim + 1] = 'JUSTID'
-  redis.call(unpack(claim))
-end
-return {1}
-"""
-)
-
-# KEYS: names. ARGV: name, token. A worker that stops frees its name for a restart.
-RELEASE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and string.match(cur, '^%d+ (.*)$') == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 1
-"""
-
-# KEYS: settled, claims, results, stream, meta. ARGV: group, name, epoch, maxlen, then for
-# each result: id, outcome, final (1/0), record, count of entries, entry ids...
-SETTLE = (
-    _PRELUDE
-    + """
-local gone = lost(KEYS[5], ARGV[3])
-if gone then return gone end
-local firsts, done, i = 0, 0, 5
-while i <= #ARGV do
-  local id, outcome, final, record = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local n = tonumber(ARGV[i + 4])
-  local first = 1
-  if final == '1' then
-    first = redis.call('HSETNX', KEYS[1], id, outcome)
-    redis.call('HDEL', KEYS[2], id)
-  else
-    local before = redis.call('HGET', KEYS[2], id)
-    if before then
-      local till, held, owner = string.match(before, '^(%d+) (%S+) (.*)$')
-      if owner == ARGV[2] then redis.call('HSET', KEYS[2], id, '0 ' .. held .. ' ' .. owner) end
-    end
-  end
-  if first == 1 then
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'id', id, 'outcome', outcome,
-      'record', record)
-  end
-  firsts = firsts + first
-  for j = i + 5, i + 4 + n do
-    redis.call('XACK', KEYS[4], ARGV[1], ARGV[j])
-    done = done + redis.call('XDEL', KEYS[4], ARGV[j])
-  end
-  i = i + 5 + n
-end
-redis.call('HINCRBY', KEYS[5], 'done', done)
-return firsts
-"""
-)
-
-# KEYS: stream, meta. ARGV: group, epoch, entry ids... Entries that carry nothing to send.
-DISCARD = (
-    _PRELUDE
-    + """
-local gone = lost(KEYS[2], ARGV[2])
-if gone then return gone end
-local done = 0
-for i = 3, #ARGV do
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  done = done + redis.call('XDEL', KEYS[1], ARGV[i])
-end
-redis.call('HINCRBY', KEYS[2], 'done', done)
-return done
-"""
-)
 
 
 @dataclass(slots=True)
@@ -225,5 +73,15 @@ class Lua:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
 
 
-OPEN_LUA, BEGIN_LUA, RENEW_LUA, RELEASE_LUA = Lua(OPEN), Lua(BEGIN), Lua(RENEW), Lua(RELEASE)
-SETTLE_LUA, DISCARD_LUA = Lua(SETTLE), Lua(DISCARD)
+def _source(name: str) -> str:
+    return resources.files("worker.fleet").joinpath(f"queue_{name}.lua").read_text("utf-8")
+
+
+def _script(name: str) -> Lua:
+    """``queue_NAME.lua`` after ``queue_prelude.lua`` (the clock, the marker's check, ...)."""
+    return Lua(_source("prelude") + _source(name))
+
+
+OPEN_LUA, BEGIN_LUA, RENEW_LUA = _script("open"), _script("begin"), _script("renew")
+SETTLE_LUA, DISCARD_LUA = _script("settle"), _script("discard")
+RELEASE_LUA = Lua(_source("release"))

@@ -80,7 +80,9 @@ async def _work(
     read = ReadOptions(
         group=options.group,
         consumer=options.consumer,
-        batch=64 if settings.concurrency == "auto" else max(32, settings.concurrency * 4),
+        # one read (and one BEGIN script) for 64 ids at least: their Redis commands are
+        # a constant per read, so a small read costs more per id
+        batch=64 if settings.concurrency == "auto" else max(64, settings.concurrency * 4),
         # a blocking read returns well before the socket times out (redis-py#2807)
         block_ms=round(min(1000.0, socket_timeout_for(options.redis_timeout) * 500)),
         claim_idle_ms=round(options.claim_idle * 1000),
