@@ -83,9 +83,7 @@ async def _run_rate(directory: Path, intent: bool, seed: int) -> float:
     async with running_simulator(config) as sim:
         ids = terminable_ids(sim.sessions)
         log = ResultLog(directory / f"run-{intent}-{seed}.jsonl", "bench")
-        settings = Settings.model_validate(
-            {"org_id": ORG, "token": TOKEN, "base_url": sim.base_url, "rate": 0, "concurrency": 16}
-        )
+        settings = Settings(org_id=ORG, token=TOKEN, base_url=sim.base_url, rate=0, concurrency=16)
         pipeline = Pipeline(settings, log.result, before_send=log.sending if intent else None)
         started = time.perf_counter()
         await pipeline.run(_items(ids))

@@ -92,7 +92,7 @@ def settings(base_url: str, results: object, **extra: object) -> Settings:
         "progress": "off",
         **extra,
     }
-    return Settings.model_validate(values)
+    return Settings(**values)
 
 
 # The hostile API: each session id names the answer its DELETE gets, e.g. devin-s403-json.

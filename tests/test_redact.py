@@ -105,7 +105,7 @@ def test_every_sink_of_a_run_against_an_echoing_api(
             s = settings(api.base_url, tmp_path / f"{fmt}.jsonl", concurrency=16, max_attempts=2)
             report = run_job(s, [str(ids)])
             print_summary(report, s)
-            print_summary(report, s.model_copy(update={"progress": "on"}))
+            print_summary(report, s.replace(progress="on"))
     assert report.exit_code == 3 and report.reason is not None  # the 401 halted the run
     records = (tmp_path / "json.jsonl").read_text() + (tmp_path / "console.jsonl").read_text()
     out, err = capsys.readouterr()

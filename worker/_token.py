@@ -13,7 +13,32 @@ from typing import Any
 from worker._names import TOKEN_ENV
 from worker.errors import ConfigError
 
-__all__ = ["read_token"]
+__all__ = ["Secret", "read_token"]
+
+
+class Secret:
+    """The token as the settings hold it: its value only on asking (``get_secret_value``),
+    stars wherever it is printed, logged or put in a traceback's locals."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
 
 
 def read_token(token_file: Any, environ: Mapping[str, str]) -> str | None:

@@ -8,29 +8,20 @@ environment or ``--token-file`` only, never a flag or TOML value), ``DEVIN_ORG_I
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
-
+import worker._checks as c
+import worker._rules as r
+from worker._base_url import check_base_url, normalized_base_url
 from worker._layers import from_env, read_toml
 from worker._names import TOKEN_ENV, env_name, flag_name
-from worker._table import default
-from worker._token import read_token
+from worker._table import ROWS
+from worker._token import Secret, read_token
 from worker.errors import ConfigError
-from worker.outcomes import Outcome
+from worker.outcomes import OUTCOMES, Outcome
 
 __all__ = [
     "TOKEN_ENV",
@@ -41,63 +32,145 @@ __all__ = [
     "load_settings",
 ]
 
-_MIN_RATE = 0.01  # one request every 100 s: anything slower is a typo
-_MAX_RATE = 100_000.0
-_MAX_CONCURRENCY = 1024
 AUTO_CONCURRENCY_MAX = 256  # connections one worker opens at most with --concurrency auto
 
 
-class Settings(BaseModel):
-    """Every setting of ``run`` (and the connection settings of ``list``): types and bounds
-    here, defaults and help text in the one table (``worker._table``)."""
+def _secret(value: Any) -> Secret:
+    return value if isinstance(value, Secret) else Secret(c.text(value))
 
-    # inf and nan are refused everywhere: "--timeout inf" is a typo, not a wish
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    org_id: str | None = Field(default("org_id"), pattern=r"^org-[A-Za-z0-9_-]{1,128}$")
-    base_url: str = default("base_url")
-    token_file: Path | None = default("token_file")
-    ca_bundle: Path | None = default("ca_bundle")
-    proxy: str | None = default("proxy")
-    archive: bool = default("archive")
+# Every setting's type and bounds (defaults and help text: the one table, worker._table).
+# inf and nan are refused everywhere: "--timeout inf" is a typo, not a wish.
+_CHECKS: dict[str, c.Check] = {
+    "org_id": c.optional(c.matching(r"^org-[A-Za-z0-9_-]{1,128}$")),
+    "base_url": c.steps(c.text, normalized_base_url),
+    "token_file": c.optional(c.path),
+    "ca_bundle": c.optional(c.path),
+    "proxy": c.optional(c.text),
+    "archive": c.boolean,
     # "auto": sized from the rate and the answer times seen (worker/run/slots.py)
-    concurrency: int | Literal["auto"] = default("concurrency")
-    rate: float = Field(default("rate"), ge=0, le=_MAX_RATE)
-    burst: int | None = Field(default("burst"), ge=1)
-    adaptive: bool = default("adaptive")
-    max_attempts: int = Field(default("max_attempts"), ge=1, le=100)
-    timeout: float = Field(default("timeout"), ge=0.01, le=3600)
-    backoff_base: float = Field(default("backoff_base"), ge=0)
-    backoff_max: float = Field(default("backoff_max"), ge=0)
-    retry_after_max: float = Field(default("retry_after_max"), ge=0)
-    retry_budget: int = Field(default("retry_budget"), ge=0)
-    session_timeout: float = Field(default("session_timeout"), gt=0, le=86400)
-    throttle_timeout: float = Field(default("throttle_timeout"), gt=0, le=86400)
-    breaker_window: int = Field(default("breaker_window"), ge=1)
-    breaker_threshold: float = Field(default("breaker_threshold"), gt=0, le=1)
-    drain_timeout: float = Field(default("drain_timeout"), ge=0, le=3600)
-    results: Path = default("results")
-    resume: bool = default("resume")
-    dry_run: bool = default("dry_run")
-    max_sessions: int | None = Field(default("max_sessions"), ge=0)
-    limit: int | None = Field(default("limit"), ge=1)
-    yes: bool = default("yes")
-    column: str | None = default("column")
-    encoding: str | None = default("encoding")
+    "concurrency": c.steps(r.auto_or_count),
+    "rate": c.steps(c.number(ge=0, le=r.MAX_RATE), r.rate_floor),
+    "burst": c.optional(c.integer(ge=1)),
+    "adaptive": c.boolean,
+    "max_attempts": c.integer(ge=1, le=100),
+    "timeout": c.number(ge=0.01, le=3600),
+    "backoff_base": c.number(ge=0),
+    "backoff_max": c.number(ge=0),
+    "retry_after_max": c.number(ge=0),
+    "retry_budget": c.integer(ge=0),
+    "session_timeout": c.number(gt=0, le=86400),
+    "throttle_timeout": c.number(gt=0, le=86400),
+    "breaker_window": c.integer(ge=1),
+    "breaker_threshold": c.number(gt=0, le=1),
+    "drain_timeout": c.number(ge=0, le=3600),
+    "results": c.path,
+    "resume": c.boolean,
+    "dry_run": c.boolean,
+    "max_sessions": c.optional(c.integer(ge=0)),
+    "limit": c.optional(c.integer(ge=1)),
+    "yes": c.boolean,
+    "column": c.optional(c.text),
+    "encoding": c.optional(c.steps(c.text, r.known_encoding)),
     # outcomes of a result log given as input whose ids are taken (None: failed,
-    # cancelled, would_terminate); a string is split on commas (env, TOML)
-    outcome: tuple[Outcome, ...] | None = default("outcome")
-    metrics_file: Path | None = default("metrics_file")
-    lock: Path | None = default("lock")
-    log_format: Literal["auto", "console", "json"] = default("log_format")
-    log_level: Literal["debug", "info", "warning", "error"] = default("log_level")
-    progress: Literal["auto", "on", "off"] = default("progress")
+    # cancelled, would_terminate)
+    "outcome": c.optional(c.steps(r.split_outcomes, c.items(c.choice(*OUTCOMES)))),
+    "metrics_file": c.optional(c.path),
+    "lock": c.optional(c.path),
+    "log_format": c.choice("auto", "console", "json"),
+    "log_level": c.choice("debug", "info", "warning", "error"),
+    "progress": c.choice("auto", "on", "off"),
     # None: every 30 s in JSON, every 300 s in text
-    progress_interval: float | None = Field(default("progress_interval"), ge=0.01, le=86400)
+    "progress_interval": c.optional(c.number(ge=0.01, le=86400)),
+    "token": c.optional(_secret),
+}
+_DEFAULTS: dict[str, Any] = {row.name: row.default for row in ROWS} | {"token": None}
 
-    token: SecretStr | None = Field(None, exclude=True, repr=False)
-    # where each value came from: its flag, variable or config file (absent: the default)
-    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+class Settings:
+    """Every setting of ``run`` (and the connection settings of ``list``), checked:
+    ``Settings(rate=5)``, the rest their defaults; frozen. Types and bounds are the checks
+    above, defaults and help text the one table (``worker._table``). A value that does not
+    pass raises ``SettingsError`` (``load_settings`` and ``library_settings`` turn it into a
+    ``ConfigError`` that names where the value came from)."""
+
+    NAMES: tuple[str, ...] = tuple(name for name in _CHECKS if name != "token")
+    SWITCHES: tuple[str, ...] = tuple(n for n in NAMES if _CHECKS[n] is c.boolean)
+    __slots__ = (*_CHECKS, "_given", "_origins")
+
+    org_id: str | None
+    base_url: str
+    token_file: Path | None
+    ca_bundle: Path | None
+    proxy: str | None
+    archive: bool
+    concurrency: int | Literal["auto"]
+    rate: float
+    burst: int | None
+    adaptive: bool
+    max_attempts: int
+    timeout: float
+    backoff_base: float
+    backoff_max: float
+    retry_after_max: float
+    retry_budget: int
+    session_timeout: float
+    throttle_timeout: float
+    breaker_window: int
+    breaker_threshold: float
+    drain_timeout: float
+    results: Path
+    resume: bool
+    dry_run: bool
+    max_sessions: int | None
+    limit: int | None
+    yes: bool
+    column: str | None
+    encoding: str | None
+    outcome: tuple[Outcome, ...] | None
+    metrics_file: Path | None
+    lock: Path | None
+    log_format: Literal["auto", "console", "json"]
+    log_level: Literal["debug", "info", "warning", "error"]
+    progress: Literal["auto", "on", "off"]
+    progress_interval: float | None
+    token: Secret | None
+    _given: frozenset[str]
+    _origins: dict[str, str]
+
+    def __init__(self, **values: Any) -> None:
+        unknown = [name for name in values if name not in _CHECKS]
+        found, faults = c.run_checks(_CHECKS, values)
+        if faults or unknown:
+            raise SettingsError(faults, unknown)
+        for name, default in _DEFAULTS.items():
+            object.__setattr__(self, name, found.get(name, default))
+        object.__setattr__(self, "_given", frozenset(values))
+        object.__setattr__(self, "_origins", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"settings are frozen: {name} cannot be changed")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _CHECKS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:  # never the token
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.NAMES)
+        return f"Settings({shown})"
+
+    def replace(self, **changes: Any) -> Settings:
+        """These settings with ``changes`` (checked), as ``dataclasses.replace``."""
+        values = {name: getattr(self, name) for name in _CHECKS}
+        return Settings(**(values | changes))
+
+    def given(self, name: str) -> bool:
+        """Whether ``name`` was set (by any layer or argument), not left to its default."""
+        return name in self._given
 
     def origin(self, name: str) -> str:
         """Where the setting ``name`` came from, as a message names it."""
@@ -107,48 +180,6 @@ class Settings(BaseModel):
     def token_origin(self) -> str:
         return f"the token file {self.token_file}" if self.token_file else TOKEN_ENV
 
-    @field_validator("rate")
-    @classmethod
-    def _rate_floor(cls, rate: float) -> float:
-        if 0 < rate < _MIN_RATE:
-            raise ValueError(
-                f"must be 0 (no limit) or at least {_MIN_RATE} requests per second, not {rate}"
-            )
-        return rate
-
-    @field_validator("base_url")
-    @classmethod
-    def _one_name(cls, url: str) -> str:
-        return normalized_base_url(url)
-
-    @field_validator("concurrency", mode="before")
-    @classmethod
-    def _auto_or_count(cls, value: Any) -> Any:
-        text = value.strip().lower() if isinstance(value, str) else value
-        if text == "auto":
-            return "auto"
-        if isinstance(text, str) and text.isdecimal():
-            text = int(text)
-        if type(text) is int and 1 <= text <= _MAX_CONCURRENCY:
-            return text
-        raise ValueError(
-            f"must be a number of requests from 1 to {_MAX_CONCURRENCY}, or auto, not {value!r}"
-        )
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str | None) -> str | None:
-        from worker.input.decoding import check_encoding
-
-        return None if value is None else check_encoding(value)
-
-    @field_validator("outcome", mode="before")
-    @classmethod
-    def _split_outcomes(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
     @property
     def in_flight_max(self) -> int:
         """The most requests in flight ever: ``--concurrency``, or auto's ceiling."""
@@ -156,7 +187,23 @@ class Settings(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The settings as written to ``run.started``: JSON-ready, no secret."""
-        return self.model_dump(mode="json", exclude={"token"})
+        return {name: _json(getattr(self, name)) for name in self.NAMES}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+class SettingsError(ValueError):
+    """Values ``Settings`` refused: ``faults`` [(name, what is wrong)], ``unknown`` names."""
+
+    def __init__(self, faults: list[tuple[str, str]], unknown: list[str]) -> None:
+        super().__init__("; ".join([*(f"{n}: {m}" for n, m in faults), *unknown]))
+        self.faults, self.unknown = faults, unknown
 
 
 def load_settings(
@@ -166,16 +213,16 @@ def load_settings(
     environ = os.environ if environ is None else environ
     layers: dict[str, tuple[Any, str]] = {}
     if config:
-        booleans = [n for n, f in Settings.model_fields.items() if f.annotation is bool]
-        layers.update({k: (v, f"{config}") for k, v in read_toml(config, booleans).items()})
-    layers.update(from_env(environ, [name for name in Settings.model_fields if name != "token"]))
+        toml = read_toml(config, Settings.SWITCHES)
+        layers.update({k: (v, f"{config}") for k, v in toml.items()})
+    layers.update(from_env(environ, Settings.NAMES))
     layers.update({k: (v, flag_name(k)) for k, v in flags.items() if v is not None})
     values = {key: value for key, (value, _) in layers.items()}
     values["token"] = read_token(values.get("token_file"), environ)
 
     try:
-        settings = Settings.model_validate(values)
-    except ValidationError as exc:
+        settings = Settings(**values)
+    except SettingsError as exc:
         raise ConfigError(_explain(exc, layers)) from None
     check_base_url(settings.base_url)
     settings._origins.update({key: origin for key, (_, origin) in layers.items()})
@@ -185,8 +232,8 @@ def load_settings(
 def library_settings(values: Mapping[str, Any]) -> Settings:
     """The settings of a library call, given by name; ConfigError like the CLI's."""
     try:
-        settings = Settings.model_validate(values)
-    except ValidationError as exc:
+        settings = Settings(**values)
+    except SettingsError as exc:
         raise ConfigError(
             _explain(exc, {k: (v, "an argument") for k, v in values.items()})
         ) from None
@@ -194,51 +241,12 @@ def library_settings(values: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def normalized_base_url(url: str) -> str:
-    """``url`` as one API has one name: scheme and host in lower case, no default port, no
-    trailing slash (``HTTPS://API.devin.ai:443/`` is ``https://api.devin.ai``)."""
-    parts = urlsplit(url.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        return url  # check_base_url says what is wrong
-    if not parts.hostname:
-        return url
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    scheme = parts.scheme.lower()
-    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
-        host += f":{port}"
-    return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, parts.fragment))
-
-
-def check_base_url(url: str) -> None:
-    """https anywhere; plain http only to a loopback host (the simulator, a local proxy)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base URL {url!r} is not an http(s) URL, e.g. https://api.devin.ai")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(
-            f"refusing plain http to {parts.hostname}: the token would travel unencrypted. "
-            "Use https, or http only for a loopback host such as 127.0.0.1."
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _explain(exc: ValidationError, layers: Mapping[str, tuple[Any, str]]) -> str:
+def _explain(exc: SettingsError, layers: Mapping[str, tuple[Any, str]]) -> str:
     lines = []
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "?"
+    for name, fault in exc.faults:
         origin = layers.get(name, (None, "default"))[1]
-        if error["type"] == "extra_forbidden":
-            lines.append(f"unknown setting {name!r} (from {origin}); see config/example.toml")
-        else:
-            lines.append(f"setting {name} (from {origin}): {error['msg']}")
+        lines.append(f"setting {name} (from {origin}): {fault}")
+    for name in exc.unknown:
+        origin = layers.get(name, (None, "default"))[1]
+        lines.append(f"unknown setting {name!r} (from {origin}); see config/example.toml")
     return "; ".join(lines)

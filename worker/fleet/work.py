@@ -161,7 +161,7 @@ def _gate(
         org_rate,
         burst=settings.burst or max(1, round(org_rate / 20)),
     )
-    explicit = "rate" in settings.model_fields_set or not options.org_rate
+    explicit = settings.given("rate") or not options.org_rate
     ceiling = min(settings.rate, org_rate) if explicit and settings.rate else org_rate
     return FleetGate(
         shared,

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from worker._base_url import normalized_base_url
 from worker._version import __version__
 from worker.errors import ConfigError, ResultLogError
 from worker.output.history import PriorRuns, scan_results
 from worker.output.lock import RunLock
 from worker.output.results import ResultLog
-from worker.settings import normalized_base_url
 
 if TYPE_CHECKING:
     from worker.settings import Settings
