@@ -18,7 +18,8 @@ import pytest
 from conftest import cli_env, run_cli, session_results
 from servers import ORG, TOKEN, serve, simulator_app
 
-from worker.devin.network import resolve_proxy
+from worker.devin.network import check_network, resolve_proxy, tls_context
+from worker.errors import ConfigError
 from worker.simulator.population import terminable_ids
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -205,3 +206,12 @@ def test_the_proxy_is_resolved_as_curl_does(monkeypatch: pytest.MonkeyPatch) -> 
     assert resolve_proxy("https://api.devin.ai", "http://other:8080") == "http://other:8080"
     monkeypatch.setenv("NO_PROXY", ".devin.ai")
     assert resolve_proxy("https://api.devin.ai", None) is None
+
+
+def test_plain_http_reads_no_ca_bundle(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    environ = {"SSL_CERT_FILE": missing}
+    assert tls_context("http://127.0.0.1:8080", missing, environ) is True  # no TLS to set up
+    check_network("http://127.0.0.1:8080", None, missing)
+    with pytest.raises(ConfigError, match="does not exist"):
+        tls_context("https://api.devin.ai", None, environ)

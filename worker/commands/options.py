@@ -181,7 +181,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def _check_network(settings: Settings) -> None:
-    """A proxy URL or CA bundle that cannot work: exit 2 now (ssl is imported only then)."""
+    """A proxy URL or CA bundle that cannot work: exit 2 now (ssl is imported only then).
+    Plain http (loopback) goes through neither."""
+    if not settings.base_url.startswith("https://"):
+        return
     proxied = any(key.lower() == "https_proxy" for key in os.environ)
     if settings.proxy or settings.ca_bundle or proxied or os.environ.get("SSL_CERT_FILE"):
         from worker.devin.network import check_network

@@ -80,7 +80,7 @@ class DevinClient:
 
     async def __aenter__(self) -> DevinClient:
         opts = self._options
-        ssl_context = tls_context(opts.ca_bundle)
+        ssl_context = tls_context(opts.base_url, opts.ca_bundle)
         connector = aiohttp.TCPConnector(
             limit=opts.concurrency + 2,
             limit_per_host=opts.concurrency + 2,

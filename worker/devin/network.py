@@ -41,7 +41,7 @@ __all__ = [
 def check_network(base_url: str, proxy: str | None, ca_bundle: str | None) -> None:
     """ConfigError (exit 2) now, at start-up, for a proxy URL or CA bundle that cannot work."""
     resolve_proxy(base_url, proxy)
-    tls_context(ca_bundle)
+    tls_context(base_url, ca_bundle)
 
 
 def resolve_proxy(base_url: str, flag: str | None) -> str | None:
@@ -84,11 +84,15 @@ def shown_proxy(url: str) -> str:
 
 
 def tls_context(
-    ca_bundle: str | None, environ: Mapping[str, str] | None = None
+    base_url: str, ca_bundle: str | None, environ: Mapping[str, str] | None = None
 ) -> ssl.SSLContext | bool:
     """The TLS context of every request: verified always, against ``ca_bundle``, else
-    ``SSL_CERT_FILE``, else the system's CAs (``True``: aiohttp's default)."""
+    ``SSL_CERT_FILE``, else the system's CAs (``True``: aiohttp's default). Plain http (a
+    loopback host only, `worker.settings.check_base_url`) has no TLS: no bundle is read
+    (loading one costs some 20 ms of every start)."""
     environ = os.environ if environ is None else environ
+    if urlsplit(base_url).scheme != "https":
+        return True
     if ca_bundle:
         return _context(ca_bundle, "--ca-bundle")
     if environ.get("SSL_CERT_FILE"):
