@@ -159,6 +159,8 @@ def worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env["DEVIN_API_KEY"] = TOKEN
     env["PYTHONHASHSEED"] = "0"
+    # the warm-up runs write the bytecode an installed package has (pip compiles it)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for name in list(env):
         if name.startswith("DEVIN_TERMINATE_"):
             del env[name]  # the benchmark's flags are the whole configuration
