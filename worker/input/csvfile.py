@@ -24,11 +24,12 @@ from worker.input.csvrecords import (
     clean_start,
     is_comment,
     records,
+    run_records,
     sniff_delimiter,
     starts_record,
 )
 from worker.input.ids import TRIMMED_FIRST, InvalidId, is_session_id, parse_session_id, trim
-from worker.input.lines import Line
+from worker.input.lines import IdRun, Line, LineStream
 
 __all__ = ["ID_HEADERS", "CsvReader", "Parsed", "header_key"]
 
@@ -64,8 +65,12 @@ class CsvReader:
         self._keys: list[str] | None = None  # the same, as `header_key` compares them
         self._pending: list[Record] = []
 
-    def rows(self, lines: Iterator[Line]) -> Iterator[Parsed]:
-        """One `Parsed` per record but the header (and the header repeated by ``cat``)."""
+    def rows(
+        self, lines: Iterator[Line], runs: LineStream | None = None
+    ) -> Iterator[Parsed | IdRun]:
+        """One `Parsed` per record but the header (and the header repeated by ``cat``);
+        with ``runs`` (the stream of ``lines``), its runs of plain ids as they are when
+        the ids are in the first column (each of their lines a valid id)."""
         delimiter = None
         for line in lines:
             if not (line[2] or starts_record(line[1])):
@@ -75,14 +80,17 @@ class CsvReader:
                 delimiter = directive.group(1).decode()
                 continue
             delimiter = delimiter or sniff_delimiter(line[1])
-            yield from self._parse(records(itertools.chain([line], lines), delimiter))
+            yield from self._parse(records(itertools.chain([line], lines), delimiter, runs))
+            if self._index is None and self._pending:
+                yield from self._decide()
             return
 
-    def _parse(self, recs: Iterator[Record]) -> Iterator[Parsed]:
+    def _parse(self, recs: Iterator[Record | IdRun]) -> Iterator[Parsed | IdRun]:
         for rec in recs:
-            cells = rec[1]  # the first cell says at once that most rows are not empty
-            first = cells[0][:1] if cells else ""
-            if cells is not None and first in TRIMMED_FIRST and not any(map(trim, cells)):
+            if isinstance(rec, IdRun):
+                yield from self._run(rec)
+                continue
+            if _empty_cells(rec[1]):
                 continue  # a row of empty cells (``;;``, a spreadsheet's trailing rows)
             if self._index is not None:
                 if (parsed := self._row(rec)) is not None:
@@ -96,8 +104,14 @@ class CsvReader:
                 yield rec[0], None, rec[2], rec[3]  # unreadable before anything is known
             else:
                 yield from self._probe(rec)
-        if self._index is None and self._pending:
-            yield from self._decide()
+
+    def _run(self, run: IdRun) -> Iterator[Parsed | IdRun]:
+        """A run of plain ids: whole when ids are in the first column (each line gives its
+        id), else its lines one by one, as records."""
+        if self._index == 0:
+            yield run
+        else:
+            yield from self._parse(run_records(run))
 
     def _read_header(self, cells: list[str]) -> bool:
         """Take the first record: True when it is a header, else pick the column of ids."""
@@ -176,6 +190,13 @@ class CsvReader:
             if self._keys is not None and [header_key(cell) for cell in cells] == self._keys:
                 return None  # the header again: files joined with cat
             return number, None, _reason(cells[index], exc), raw
+
+
+def _empty_cells(cells: list[str] | None) -> bool:
+    """Whether a record's cells are all empty; the first cell says at once that most
+    rows are not."""
+    first = cells[0][:1] if cells else ""
+    return cells is not None and first in TRIMMED_FIRST and not any(map(trim, cells))
 
 
 def _reason(cell: str, exc: InvalidId) -> str:

@@ -18,7 +18,7 @@ import csv
 import re
 from collections.abc import Iterator
 
-from worker.input.lines import MAX_RECORD_BYTES, Line
+from worker.input.lines import MAX_RECORD_BYTES, IdRun, Line, LineStream
 
 __all__ = [
     "DELIMITERS",
@@ -26,6 +26,7 @@ __all__ = [
     "clean_start",
     "is_comment",
     "records",
+    "run_records",
     "sniff_delimiter",
     "starts_record",
 ]
@@ -66,11 +67,15 @@ def starts_record(line: bytes) -> bool:
     return bool(data) and data[0] != 0x23
 
 
-def records(lines: Iterator[Line], delimiter: str) -> Iterator[Record]:
+def records(
+    lines: Iterator[Line], delimiter: str, runs: LineStream | None = None
+) -> Iterator[Record | IdRun]:
     """Group physical lines into records; blank lines between records vanish.
 
     A ``#`` line is a record too (its quotes are followed like any other's): the reader
-    drops it as a comment unless it holds an id (see `is_comment`).
+    drops it as a comment unless it holds an id (see `is_comment`). With ``runs`` (the
+    stream ``lines`` come from), the runs of plain ids it offers between records come as
+    they are: each of their lines is a record of one cell, the id (`run_records`).
     """
     delim = delimiter.encode()
     spaces = b" \x0b\x0c" if delimiter == "\t" else b" \t\x0b\x0c"
@@ -80,16 +85,24 @@ def records(lines: Iterator[Line], delimiter: str) -> Iterator[Record]:
                 yield _multiline(number, data, True, lines, delim, delimiter)
             else:
                 yield number, None, f"line longer than {MAX_RECORD_BYTES} bytes", data
-            continue
-        start = data.strip(spaces)  # `clean_start` written out: this runs for every line
-        if start.startswith(_BOM):
-            start = start[len(_BOM) :].strip(spaces)
-        if not start or (delimiter == "\t" and not start.strip(b"\t")):
-            continue  # a blank line
-        if b'"' in start and _scan(start, delim, False):
-            yield _multiline(number, start, False, lines, delim, delimiter)
         else:
-            yield number, *_cells(start, delimiter), start
+            start = data.strip(spaces)  # `clean_start` written out: this runs for every line
+            if start.startswith(_BOM):
+                start = start[len(_BOM) :].strip(spaces)
+            if not start or (delimiter == "\t" and not start.strip(b"\t")):
+                pass  # a blank line
+            elif b'"' in start and _scan(start, delim, False):
+                yield _multiline(number, start, False, lines, delim, delimiter)
+            else:
+                yield number, *_cells(start, delimiter), start
+        if runs is not None and runs.boundary:
+            yield from runs.runs()
+
+
+def run_records(run: IdRun) -> Iterator[Record]:
+    """The records `records` would have made of the lines of ``run``."""
+    for number, session_id in enumerate(run.ids, start=run.first):
+        yield number, [session_id], None, session_id.encode()
 
 
 def _multiline(

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from itertools import islice
+from typing import TypeVar
 
 from worker.errors import InputError
 from worker.input.ids import InvalidId, parse_session_id
+from worker.input.lines import IdRun
 from worker.input.sources import InputItem
 
+T = TypeVar("T")
 _BATCH = 512
 _DONE = object()
 _POLL_S = 0.5
@@ -36,7 +38,7 @@ class _Reader:
     unawaited when the loop closes first.
     """
 
-    def __init__(self, items: Iterator[InputItem], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, items: Iterator[object], loop: asyncio.AbstractEventLoop) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.slots = threading.Semaphore(_SLOTS)
         self.stop = threading.Event()
@@ -45,13 +47,25 @@ class _Reader:
 
     def produce(self) -> None:
         try:
-            while not self.stop.is_set() and (batch := list(islice(self._items, _BATCH))):
+            while not self.stop.is_set() and (batch := self._batch()):
                 if not self._put(batch):
                     return
             final: object = _DONE
         except BaseException as exc:  # handed to the event loop, raised there
             final = exc
         self._put(final)
+
+    def _batch(self) -> list[object]:
+        """The next entries, up to `_BATCH` ids (a run of plain ids counts its ids), so
+        that what waits in the queue stays bounded in ids, not in entries."""
+        batch: list[object] = []
+        size = 0
+        for item in self._items:
+            batch.append(item)
+            size += len(item.ids) if isinstance(item, IdRun) else 1
+            if size >= _BATCH:
+                break
+        return batch
 
     def _put(self, value: object) -> bool:
         """Hand ``value`` to the loop; False once the consumer has gone."""
@@ -67,7 +81,7 @@ class _Reader:
         return True
 
 
-async def threaded(items: Iterator[InputItem]) -> AsyncIterator[InputItem]:
+async def threaded(items: Iterator[T]) -> AsyncIterator[T]:
     """Iterate a blocking iterator in a daemon thread; exceptions surface here, in order."""
     reader = _Reader(items, asyncio.get_running_loop())
     threading.Thread(target=reader.produce, name="devin-terminate-reader", daemon=True).start()
@@ -87,8 +101,8 @@ async def threaded(items: Iterator[InputItem]) -> AsyncIterator[InputItem]:
 
 
 async def until_input_error(
-    items: AsyncIterator[InputItem], failures: list[InputError]
-) -> AsyncIterator[InputItem]:
+    items: AsyncIterator[T], failures: list[InputError]
+) -> AsyncIterator[T]:
     """``items`` until one raises `InputError`, which is kept in ``failures`` instead of
     escaping into the pipeline's task group: the caller lets the sessions already started
     finish, then raises it (one line, exit 2) rather than a traceback."""

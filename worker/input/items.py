@@ -14,7 +14,7 @@ from worker.input.csvfile import Parsed
 from worker.input.csvrecords import clean_start
 from worker.input.formats import LineFormat
 from worker.input.ids import InvalidId
-from worker.input.lines import Line
+from worker.input.lines import IdRun, Line
 
 MAX_LINE_BYTES = 4096
 _RAW_CHARS = 200
@@ -36,13 +36,23 @@ class InputItem(NamedTuple):
     uncertain: bool = False
 
 
-def csv_items(name: str, rows: Iterator[Parsed]) -> Iterator[InputItem]:
-    """An item per parsed CSV record of the input ``name``."""
-    for number, session_id, error, raw in rows:
+def csv_items(name: str, rows: Iterator[Parsed | IdRun]) -> Iterator[InputItem | IdRun]:
+    """An item per parsed CSV record of the input ``name``; runs of plain ids as they are."""
+    for row in rows:
+        if isinstance(row, IdRun):
+            yield row
+            continue
+        number, session_id, error, raw = row
         if session_id is None:
             yield InputItem(f"{name}:{number}", None, error, _printable(raw))
         else:
             yield InputItem(f"{name}:{number}", session_id)
+
+
+def run_items(run: IdRun) -> Iterator[InputItem]:
+    """The item of each line of a run of plain ids."""
+    for number, session_id in enumerate(run.ids, start=run.first):
+        yield InputItem(f"{run.source}:{number}", session_id)
 
 
 class _Unreadable:

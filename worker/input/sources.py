@@ -28,8 +28,15 @@ from typing import BinaryIO
 from worker.input.csvfile import CsvReader
 from worker.input.csvrecords import clean_start
 from worker.input.formats import Format, JsonlFormat, TextFormat, for_path, sniff
-from worker.input.items import MAX_LINE_BYTES, UNREADABLE, InputItem, csv_items, line_item
-from worker.input.lines import MAX_RECORD_BYTES, Line, physical_lines
+from worker.input.items import (
+    MAX_LINE_BYTES,
+    UNREADABLE,
+    InputItem,
+    csv_items,
+    line_item,
+    run_items,
+)
+from worker.input.lines import MAX_RECORD_BYTES, IdRun, Line, LineStream
 from worker.input.opening import Source, open_sources, rewind
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "count_distinct_ids",
     "count_sources",
     "count_up_to",
+    "read_entries",
     "read_inputs",
     "read_sources",
 ]
@@ -70,9 +78,26 @@ def read_sources(
     sources: Sequence[Source], *, column: str | None = None, outcomes: Iterable[str] | None = None
 ) -> Iterator[InputItem]:
     """`read_inputs` over inputs already opened by `worker.input.opening.open_sources`."""
+    for entry in read_entries(sources, column=column, outcomes=outcomes):
+        if isinstance(entry, IdRun):
+            yield from run_items(entry)
+        else:
+            yield entry
+
+
+def read_entries(
+    sources: Sequence[Source],
+    *,
+    column: str | None = None,
+    outcomes: Iterable[str] | None = None,
+    runs: bool = True,
+) -> Iterator[InputItem | IdRun]:
+    """`read_sources`, with the runs of plain ids it meets as they are (`IdRun`: each of
+    its lines holds exactly a valid id), for a reader that takes ids by the thousand.
+    ``runs=False``: none, every record read line by line (what the runs must agree with)."""
     for source in sources:
         fmt = None if source.name == "-" else for_path(source.name, column, outcomes)
-        lines = physical_lines(source.stream, source.name, encoding=source.encoding)
+        lines = LineStream(source.stream, source.name, encoding=source.encoding, runs=runs)
         yield from _read_stream(lines, source.name, fmt, column, outcomes)
 
 
@@ -177,13 +202,14 @@ class _HashBucket:
 
 
 def _read_stream(
-    lines: Iterator[Line],
+    stream: LineStream,
     name: str,
     fmt: Format | None,
     column: str | None,
     outcomes: Iterable[str] | None,
-) -> Iterator[InputItem]:
+) -> Iterator[InputItem | IdRun]:
     sniffing = fmt is None or isinstance(fmt, TextFormat)
+    lines = stream.lines
     for line in lines:
         if sniffing:  # decide on the first line holding something readable
             text = _sniffable(line)
@@ -191,13 +217,15 @@ def _read_stream(
                 sniffing = False
                 fmt = sniff(text, name, column, outcomes, text_only=fmt is not None)
         if isinstance(fmt, CsvReader):
-            yield from csv_items(name, fmt.rows(itertools.chain([line], lines)))
+            yield from csv_items(name, fmt.rows(itertools.chain([line], lines), stream))
             return
         if isinstance(fmt, JsonlFormat):
             fmt.line = line[0]
         item = line_item(name, line, fmt or UNREADABLE)
         if item is not None:
             yield item
+        if stream.boundary and type(fmt) is TextFormat and not sniffing:
+            yield from stream.runs()  # each of their lines would give its id
     if isinstance(fmt, JsonlFormat):  # a result log's ids, once its history is known
         for source, session_id, uncertain in fmt.log_items(name):
             yield InputItem(source, session_id, uncertain=uncertain)

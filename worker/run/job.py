@@ -18,7 +18,7 @@ from typing import BinaryIO
 from worker.errors import InputError
 from worker.input.intake import threaded, until_input_error
 from worker.input.opening import Source, open_sources
-from worker.input.sources import read_sources
+from worker.input.sources import read_entries
 from worker.outcomes import RunReport, Tally
 from worker.output.results import check_results_path
 from worker.run.preflight import (
@@ -98,5 +98,5 @@ def run_job(
 async def _run(run: RecordedRun, sources: Sequence[Source]) -> RunReport:
     settings = run.settings
     failures: list[InputError] = []
-    read = read_sources(sources, column=settings.column, outcomes=settings.outcome)
+    read = read_entries(sources, column=settings.column, outcomes=settings.outcome)
     return await run.run(until_input_error(threaded(read), failures), failures=failures)

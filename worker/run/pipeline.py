@@ -21,7 +21,7 @@ from worker.input.idset import IdSet
 from worker.input.sources import InputItem
 from worker.outcomes import RunReport, SessionResult, Tally, exit_code
 from worker.output.rates import RateNotes
-from worker.run.admission import Admission
+from worker.run.admission import Admission, Entry
 from worker.run.authority import Authority
 from worker.run.breaker import Breaker
 from worker.run.gate import RateGate
@@ -61,7 +61,8 @@ class Pipeline:
         self.settings = settings
         self.tally = tally or Tally()
         self._sink = sink
-        self._admission = Admission(self.tally, settled=settled, limit=settings.limit)
+        limit = settings.limit
+        self._admission = Admission(self.tally, settled=settled, limit=limit, invalid=self._invalid)
         self._sent = sent
         self._before_send = before_send
         self.authority = Authority(token_from=settings.token_origin)  # may this token terminate?
@@ -97,7 +98,7 @@ class Pipeline:
         return self._gate
 
     async def run(
-        self, items: AsyncIterator[InputItem], *, first: ClientCheck | None = None
+        self, items: AsyncIterator[Entry], *, first: ClientCheck | None = None
     ) -> RunReport:
         """Run every item; ``first`` is awaited with the run's client before any session."""
         started = time.monotonic()
@@ -121,7 +122,7 @@ class Pipeline:
         return self._report(time.monotonic() - started)
 
     async def _run_all(
-        self, items: AsyncIterator[InputItem], term: Terminator, first: ClientCheck | None
+        self, items: AsyncIterator[Entry], term: Terminator, first: ClientCheck | None
     ) -> None:
         try:
             if first is not None:  # a signal during it ends the run at once: nothing sent
@@ -137,30 +138,24 @@ class Pipeline:
             self._shutdown.done()
 
     async def _intake(
-        self, items: AsyncIterator[InputItem], tg: asyncio.TaskGroup, term: Terminator
+        self, items: AsyncIterator[Entry], tg: asyncio.TaskGroup, term: Terminator
     ) -> None:
         try:
-            async for item in items:
+            async for entry in items:
                 if self._halt:
                     break
-                if not self._admit(item):
-                    continue
-                await self._slots.acquire()
-                if self._halt:
-                    self._slots.release()
-                    break
-                tg.create_task(self._one(term, item))
+                for item in self._admission.to_send(entry):
+                    await self._slots.acquire()
+                    if self._halt:
+                        self._slots.release()
+                        return
+                    tg.create_task(self._one(term, item))
         except asyncio.CancelledError:
             return  # stop intake; the session tasks drain on their own
 
-    def _admit(self, item: InputItem) -> bool:
-        """Record what needs no request; True when the item must be sent."""
-        if item.session_id is None:
-            self._record(
-                SessionResult(None, "invalid", error=item.error, source=item.source, input=item.raw)
-            )
-            return False
-        return self._admission.admit(item.session_id)
+    def _invalid(self, item: InputItem) -> None:
+        why, raw = item.error, item.raw
+        self._record(SessionResult(None, "invalid", error=why, source=item.source, input=raw))
 
     async def _one(self, term: Terminator, item: InputItem) -> None:
         assert item.session_id is not None

@@ -21,10 +21,10 @@ import structlog
 
 from worker.devin.client import DevinClient
 from worker.errors import WorkerError
-from worker.input.sources import InputItem
 from worker.outcomes import RunReport, SessionResult, Tally
 from worker.output.history import PriorRuns
 from worker.output.results import ResultLog
+from worker.run.admission import Entry
 from worker.run.authority import Authority
 from worker.run.identity import check_identity
 from worker.run.lifecycle import LogLife
@@ -102,7 +102,7 @@ class RecordedRun:
         self._stack.close()
 
     async def run(
-        self, items: AsyncIterator[InputItem], *, failures: Sequence[WorkerError] = ()
+        self, items: AsyncIterator[Entry], *, failures: Sequence[WorkerError] = ()
     ) -> RunReport:
         """Run ``items``; ``failures`` (filled while they are read) raise once the rest
         settled, after ``run.finished`` says so."""
