@@ -165,6 +165,21 @@ def test_a_log_gone_is_seen_before_the_next_record(tmp_path: Path, how: str) -> 
     assert b"devin-b" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
 
 
+@pytest.mark.parametrize("how", ["deleted", "renamed or moved", "truncated", "replaced"])
+async def test_in_a_loop_a_log_gone_is_seen_at_the_next_turn(tmp_path: Path, how: str) -> None:
+    """One look at the path per turn of the loop speaks for the records written in that
+    turn (no wait between them); the first record of the next turn looks again."""
+    log = ResultLog(tmp_path / "r.jsonl", "run")
+    log.sending("devin-a")
+    _gone(tmp_path / "r.jsonl", how)
+    log.sending("devin-b")  # the same turn: written with devin-a, as one batch
+    await asyncio.sleep(0)
+    with pytest.raises(ResultLogError, match=how.split()[0]):
+        log.sending("devin-c")
+    log.close()
+    assert b"devin-c" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
+
+
 @pytest.mark.parametrize("how", ["deleted", "renamed or moved", "truncated"])
 def test_a_log_gone_mid_run_stops_it_exit_3_with_one_line(
     env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
