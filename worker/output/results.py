@@ -35,9 +35,10 @@ from typing import Any
 
 import orjson
 
-from worker.errors import ConfigError, ResultLogError
+from worker.errors import ResultLogError
 from worker.outcomes import SessionResult
 from worker.output.history import PriorRuns, read_records, scan_results
+from worker.output.logpath import check_results_path, open_error
 from worker.output.redact import scrub, scrub_bytes
 
 __all__ = [
@@ -83,7 +84,7 @@ class ResultLog:
             self.moved_to: Path | None = _move_aside(self.path) if fresh else None
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
-            raise _open_error(self.path, exc) from None
+            raise open_error(self.path, exc) from None
         with contextlib.suppress(OSError):  # a log made looser by hand: tighten it
             os.fchmod(self._fd, 0o600)  # (only its owner may; anyone else leaves it be)
         self._torn = _ends_without_newline(self.path, self._fd)  # never glue onto a torn line
@@ -122,10 +123,7 @@ class ResultLog:
         except RuntimeError:
             return
         self._seen = True
-        loop.call_soon(self._next_turn)
-
-    def _next_turn(self) -> None:
-        self._seen = False
+        loop.call_soon(setattr, self, "_seen", False)  # the next turn looks again
 
     def write(self, record: dict[str, Any]) -> None:
         """One record, redacted, whole or not at all as far as the reader can tell; raises
@@ -217,37 +215,6 @@ def _changed(
     if now is not None:
         return "replaced by another file"
     return "deleted" if os.fstat(fd).st_nlink == 0 else "renamed or moved"
-
-
-def _open_error(path: Path, exc: OSError) -> Exception:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
-        return ResultLogError(f"cannot write the result log {path}: {exc.strerror}")
-    return ConfigError(
-        f"cannot open the result log {path}: {exc.strerror}; "
-        "pass --results PATH naming a writable file"
-    )
-
-
-def check_results_path(path: str | os.PathLike[str]) -> None:
-    """Exit 2 before anything else when the result log cannot be a file we append to."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(
-            f"--results {path} is a directory; pass a file name, e.g. {path}/results.jsonl"
-        )
-    parent = path.parent
-    if not parent.is_dir():
-        what = "does not exist" if not parent.exists() else "is not a directory"
-        raise ConfigError(f"cannot create the result log {path}: {parent} {what}")
-    if not path.exists():  # created later, after the preflight: a refused run leaves no file
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise ConfigError(f"cannot create the result log {path}: {parent} is not writable")
-        return
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as exc:
-        raise _open_error(path, exc) from None
-    os.close(fd)
 
 
 def _clean(text: str | None) -> str | None:
