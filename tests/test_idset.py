@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from worker.input.idset import IdSet, Visit
 
-ops = st.lists(st.tuples(st.sampled_from(["add", "discard"]), st.integers(0, 60)), max_size=300)
+ops = st.lists(
+    st.tuples(st.sampled_from(["add", "discard", "add_all"]), st.integers(0, 60)), max_size=300
+)
 
 
 @given(ops=ops)
@@ -18,6 +20,10 @@ def test_behaves_like_a_set(ops: list[tuple[str, int]]) -> None:
         if op == "add":
             assert ids.add(sid) == (sid not in model)
             model.add(sid)
+        elif op == "add_all":  # n ids at once, one of them twice
+            batch = [f"devin-{k}" for k in range(n, 2 * n + 1)] + [sid]
+            ids.add_all(batch)
+            model.update(batch)
         else:
             ids.discard(sid)
             model.discard(sid)

@@ -187,3 +187,23 @@ def test_timestamp_is_the_second_and_its_milliseconds(
     monkeypatch.setattr(results, "_second", [-1, ""])
     monkeypatch.setattr(results.time, "time", lambda: 1_800_000_000.9995)
     assert results._now() == "2027-01-15T08:00:00.999Z"  # truncated, never rounded up
+
+
+def test_a_log_of_several_blocks_reads_as_its_lines(tmp_path: Path) -> None:
+    """Lines cut by the 1 MiB blocks the scan reads, one line longer than a block, settled
+    and unsettled ids between blocks, a torn last line: as line by line."""
+    pad = "x" * 700  # a record of about 800 bytes: a block ends inside a line
+    rows = [
+        {"event": "session.result", "session_id": f"devin-{n}", "outcome": "terminated", "e": pad}
+        for n in range(3000)
+    ]
+    rows[2000] = {"event": "session.result", "session_id": "devin-5", "outcome": "failed"}
+    lines = [json.dumps(row) for row in rows]
+    lines[1500] = "garbled " * 200_000  # 1.6 MiB: no line end in a whole block
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(lines) + '\n{"event": "session.res')
+    prior = scan_results(path)
+    assert prior.bad_lines == [1501, 3001] and prior.torn_tail
+    assert prior.records == 2999 and len(prior.settled) == 2997
+    assert "devin-5" not in prior.settled and "devin-1500" not in prior.settled
+    assert all(f"devin-{n}" in prior.settled for n in (0, 1499, 1501, 2001, 2999))

@@ -15,6 +15,7 @@ million ids) would make the run skip an id as if already seen, never send one tw
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from enum import IntEnum
 
 _EMPTY = 0
@@ -98,6 +99,28 @@ class IdSet:
         if self._used > self._limit:
             self._rebuild()
         return True
+
+    def add_all(self, ids: Iterable[str]) -> None:
+        """`add` each of ``ids``, in one loop: the resume scan inserts millions."""
+        slots, size, limit, used = self._slots, self._n, self._limit, self._used
+        for session_id in ids:
+            key = hash(session_id) & _KEY
+            if not _EMPTY < key < _KEY:
+                key = 1
+            index = key % size
+            while found := slots[index]:
+                if found & _KEY == key and found != _DELETED:
+                    break
+                index = index + 1 if index + 1 < size else 0
+            else:
+                slots[index] = key
+                self._size += 1
+                used += 1
+                if used > limit:
+                    self._used = used
+                    self._rebuild()
+                    slots, size, limit, used = self._slots, self._n, self._limit, self._used
+        self._used = used
 
     def discard(self, session_id: str) -> None:
         """Remove an id (rare: a later record says it is not settled after all)."""

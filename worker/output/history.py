@@ -74,13 +74,52 @@ def _count_lines(fh: io.BufferedReader) -> int:
 
 
 def _scan(prior: PriorRuns, fh: BinaryIO, archive: bool) -> None:
-    loads, settle, sent = orjson.loads, prior.settled.add, prior.sent
+    """Read every record, a block of lines at a time; the ids found settled wait in a list
+    and go into the table together (`IdSet.add_all`), before any is taken out again."""
+    pending: list[str] = []
+    number = 0
+    for lines, ended in _line_blocks(fh):
+        prior.records += _scan_lines(prior, lines, number, pending, archive, torn=not ended)
+        number += len(lines)
+        prior.settled.add_all(pending)
+        pending.clear()
+
+
+def _line_blocks(fh: BinaryIO) -> Iterator[tuple[list[bytes], bool]]:
+    """The lines of ``fh`` without their LF, a block's worth at a time, and whether they
+    ended with one (only a last line may not: it comes alone)."""
+    parts: list[bytes] = []  # the line that goes on past the blocks read so far
+    while block := fh.read(_BLOCK):
+        lines = block.split(b"\n")
+        if len(lines) == 1:  # no line ends in this block
+            parts.append(block)
+            continue
+        if parts:
+            lines[0] = b"".join([*parts, lines[0]])
+        parts = [lines.pop()]
+        yield lines, True
+    if last := b"".join(parts):
+        yield [last], False
+
+
+def _scan_lines(
+    prior: PriorRuns,
+    lines: list[bytes],
+    first: int,
+    pending: list[str],
+    archive: bool,
+    *,
+    torn: bool,
+) -> int:
+    """Read the records of ``lines`` (the first is line ``first + 1``) into ``prior``;
+    the ids settled go to ``pending``. Returns the count of results read."""
+    loads, settle, sent = orjson.loads, pending.append, prior.sent
     records = 0
-    for number, line in enumerate(fh, start=1):
+    for number, line in enumerate(lines, start=first + 1):
         try:
             record = loads(line)
         except orjson.JSONDecodeError:
-            _bad_line(prior, number, line)  # torn: only a last line can lack its newline
+            _bad_line(prior, number, line, torn=torn)
             continue
         if type(record) is not dict:
             continue
@@ -99,8 +138,10 @@ def _scan(prior: PriorRuns, fh: BinaryIO, archive: bool) -> None:
             if archive:
                 prior.unarchived.pop(session_id, None)
         else:
+            prior.settled.add_all(pending)  # in the order of the log: added, then taken out
+            pending.clear()
             _unsettled(prior, record, session_id, final=final, archive=archive)
-    prior.records = records
+    return records
 
 
 def _unsettled(
@@ -144,12 +185,13 @@ def _terminated_some(counts: dict[str, Any]) -> bool:
     return any(type(counts.get(k)) is int and counts[k] > 0 for k in ("terminated", "archived"))
 
 
-def _bad_line(prior: PriorRuns, number: int, line: bytes) -> None:
-    """An unreadable line: a blank one is nothing, a torn or garbled one is reported."""
+def _bad_line(prior: PriorRuns, number: int, line: bytes, *, torn: bool) -> None:
+    """An unreadable line: a blank one is nothing, a torn or garbled one is reported
+    (``torn``: it has no line end, only a last line can be so)."""
     if not line.strip():
         return
     prior.bad_lines.append(number)
-    prior.torn_tail = not line.endswith(b"\n")
+    prior.torn_tail = torn
 
 
 def snapshot_lines(fh: BinaryIO) -> Iterator[bytes]:
