@@ -420,6 +420,19 @@ def test_eight_429s_in_nine_answers_overwhelm_and_close_the_sample() -> None:
     assert even.overwhelmed()
 
 
+def test_eight_429s_after_a_whole_sample_overwhelm_it_whatever_its_own_answers() -> None:
+    sample = _sample(16)  # whole: 16 grants, 10.002 to 10.032; none answered yet
+    for i in range(8):
+        sample.answered(9.9 - i * 0.001, True)  # 429s sent before its 429: nothing
+        sample.answered(10.04 + i * 0.001, False)  # accepted after it: nothing
+    assert not sample.overwhelmed()
+    for i in range(7):
+        sample.answered(10.04 + i * 0.001, True)
+    assert not sample.overwhelmed() and sample.answers == 0  # seven: not yet
+    sample.answered(10.05, True)
+    assert sample.overwhelmed() and sample.answers == 0  # eight, none of them its own
+
+
 def test_a_gateway_s_quick_429s_hold_the_gate_until_the_slow_answers_are_in() -> None:
     """At twice the limit a gateway answers the 429s at once and the accepted requests
     50 ms later: the first answers back are all 429s. The gate holds (no grants) until the

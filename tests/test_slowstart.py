@@ -11,6 +11,7 @@ from tests.ratemodel import ModelServer, drive
 from tests.virtualtime import virtual
 from worker.run.control import RateController
 from worker.run.gate import RateGate
+from worker.run.sample import OVERWHELMED
 from worker.run.slowstart import EXPIRE_S, INITIAL, SlowStart
 
 
@@ -86,6 +87,32 @@ def test_the_controller_drops_the_window_once_the_rate_is_cut() -> None:
         else:
             control.on_throttled(1.0, at)
     assert control.rate < 600.0 and control.start is None and control.room(now[0])
+
+
+def test_quick_429s_after_a_sample_of_slow_answers_hold_the_gate() -> None:
+    """A gateway answers 429s at once while accepted requests take 60 ms. The first 429
+    arms a sample of the next 16 grants; when most of those are slow accepted requests the
+    sample waits for them, and each quick 429 meanwhile frees its place in the window for
+    another (measured: 135 requests in 0.1 s at 10x a limit of 300, 4% of the run 429s).
+    Eight 429s to requests sent after the sample hold the gate until it is decided."""
+    now = [0.0]
+    control = RateController(3000.0, clock=lambda: now[0])
+    for n in range(INITIAL):  # the window, filled at the gate's pace: slow answers
+        control.granted(n * 0.002)
+    now[0] = 0.031
+    control.on_throttled(1.0, 0.0)  # the first 429: the sample is the 15 slow ones and...
+    sent = 0
+    while now[0] < 0.06 and sent < 1000:  # ...until the slow answers come back
+        now[0] += 0.0002
+        if now[0] >= control.pause_until and control.room(now[0]):
+            control.granted(now[0])
+            sent += 1
+            control.on_throttled(1.0, now[0])  # answered at once: another 429
+    assert control.holding and control.start is not None  # the sample is still out
+    assert sent <= 1 + OVERWHELMED  # the sample's last grant, then eight more at most
+    for n in range(1, INITIAL):  # the slow answers: accepted; the sample is decided
+        control.on_accepted(n * 0.002)
+    assert not control.holding and control.rate < 3000.0
 
 
 @virtual

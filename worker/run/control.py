@@ -8,7 +8,8 @@ tells the whole story; in short:
 - **429** is the rate-limit signal. It arms a ``Sample`` (``worker.run.sample``) of the
   grants after that request's; once they are answered, the rate is cut once to ``margin``
   x what the server accepted (at most to ``min_cut`` of itself the first time, half
-  later). Eight 429s in a row first *hold* all grants until the sample is in.
+  later). Eight 429s in a row, or eight to requests sent after the sample's, first
+  *hold* all grants until the sample is in.
 - The fleet pauses until ``Retry-After`` only when most of the sample were 429s and the
   rate is ``far_over`` what is accepted; a probe's or an isolated 429 pauses nobody.
 - **5xx with Retry-After**: only that session waits, unless such answers are over
