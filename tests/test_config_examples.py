@@ -112,6 +112,25 @@ def test_parser_imports_nothing_heavy() -> None:
     assert [json.loads(line) for line in proc.stdout.splitlines()] == [[], False, True]
 
 
+@pytest.mark.subprocess
+def test_a_run_reaches_its_first_request_without_pydantic() -> None:
+    """The settings are checked without pydantic (70-100 ms of each start) and nothing a
+    run imports before its first DELETE loads it (the API's models come after), nor the
+    modules only a mistake needs."""
+    code = (
+        "import json, sys, worker.output.logs; "  # first, as the command line does
+        "import worker.run.job, worker.commands.run, worker.output.progress; "
+        "from worker.settings import load_settings; "
+        "load_settings({'org_id': 'org-x', 'rate': '5', 'concurrency': 16}, environ={}); "
+        "print(json.dumps(sorted(m for m in ('pydantic', 'html', 'difflib') if m in sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
 def test_a_command_builds_only_its_own_part_of_the_command_line() -> None:
     """``run`` imports no other command's module (start-up time); --help still lists all."""
     import argparse

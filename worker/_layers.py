@@ -5,7 +5,6 @@ is a warning line with a "did you mean", as a TOML typo is an error."""
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -59,6 +58,8 @@ def from_env(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, tupl
     found = {name: (environ[key], key) for name, key in known.items() if environ.get(key, "")}
     ours = {*known.values(), *_OTHER_ENV}
     for key in sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in ours):
+        import difflib  # only for a variable that names no setting: not at start-up
+
         import structlog
 
         close = difflib.get_close_matches(key, sorted(ours), n=1, cutoff=0.8)

@@ -4,7 +4,6 @@ that failed, with a "did you mean" when a flag, command or value is close to a k
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import time
@@ -26,6 +25,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`` (did you mean --dry-run?)`` when ``word`` is close to one of ``known``, else ``""``."""
+    import difflib  # only for a mistake: not at start-up
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 

@@ -35,7 +35,6 @@ def main(args: argparse.Namespace) -> int:
     from worker.commands.options import settings_from
     from worker.output.confirm import confirm_on_terminal
     from worker.output.progress import progress_for
-    from worker.output.summary import print_summary
     from worker.run.job import run_job
 
     settings = settings_from(args)
@@ -49,6 +48,8 @@ def main(args: argparse.Namespace) -> int:
         )
         if night is not None:
             night.report = report
+    from worker.output.summary import print_summary  # after the run: not at start-up
+
     print_summary(report, settings)
     return report.exit_code
 

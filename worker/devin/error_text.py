@@ -8,7 +8,6 @@ so it is flattened to one printable line and cut to a length.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +48,8 @@ def _html_heading(body: bytes) -> str | None:
     head = body[:512].lstrip().lower()
     if not head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<h1")):
         return None
+    import html  # only for an HTML page: not at start-up
+
     for match in _HEADING.finditer(body[:20000]):
         raw = match.group(2).decode("utf-8", errors="replace")
         text = _STATUS_PREFIX.sub("", html.unescape(_TAGS.sub(" ", raw))).strip()
