@@ -28,6 +28,8 @@ _RATIOS = (
     ("adaptive", "achieved_share_of_limit", "accepted ÷ limit, worker --rate 2R"),
     ("adaptive", "share_429", "429s ÷ requests, worker --rate 2R"),
     ("latency", "share_of_littles_law_bound", "achieved ÷ Little's-law bound"),
+    ("latency", "bare_loop_share_of_bound", "bare aiohttp loop ÷ Little's-law bound"),
+    ("latency", "share_of_bare_loop", "achieved ÷ bare aiohttp loop, 100 ms answers"),
     ("soak", "accepted_share_of_limit", "accepted ÷ limit, 20% faults, worker --rate 2R"),
     ("soak", "share_429", "429s ÷ requests, 20% faults, worker --rate 2R"),
     ("memory", "peak_rss_1000000_ids_skipped", "peak RSS (MiB), rerun of 1,000,000 settled ids"),
