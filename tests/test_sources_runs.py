@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import quick_settings, read_results
 from corpus import Trickle
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from worker.errors import InputError
@@ -24,7 +24,7 @@ from worker.simulator.config import SimulatorConfig
 from worker.simulator.population import terminable_ids
 from worker.simulator.server import RunningSimulator, simulator_in_thread
 
-_SETTINGS = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 _plain = st.from_regex(r"\Adevin-[A-Za-z0-9_-]{1,12}\Z").map(str.encode)
 _odd = st.sampled_from(
     [
@@ -42,7 +42,7 @@ _odd = st.sampled_from(
         b"devin-nul\x00",
         b"devin-" + b"x" * 200,
         b'{"session_id": "devin-json"}',
-        b"x" * 70_000,  # longer than a record may be
+        b"x" * 65_537,  # longer than a record may be
     ]
 )
 _line = st.one_of(_plain, _plain, _plain, _odd)
@@ -73,6 +73,9 @@ def _items(entries: Iterator[InputItem | IdRun]) -> list[InputItem] | str:
     st.lists(st.tuples(_line, _end), max_size=60),
     st.integers(min_value=1, max_value=200),
 )
+@example("ids.txt", b"", [(b"devin-a", b"\r\n")] * 8, 9)  # CRLF: a run's lines end in LF alone
+@example("ids.csv", b"session_id\n", [(b"devin-a", b"\r")] * 8, 9)
+@example("-", b"session_id\n", [(b"devin-a", b"\n"), (b'"devin-b', b"\n")] * 4, 9)
 def test_runs_give_what_the_lines_give(
     name: str, header: bytes, lines: list[tuple[bytes, bytes]], size: int
 ) -> None:

@@ -111,7 +111,7 @@ class LineStream:
         while (block := self._next_block()) is not None:
             lines, carry = _split(carry + block)
             last = -1  # the line after which the stream is at a boundary, if any
-            if runs and lines and len(carry) <= limit:  # the unfinished rest is read again
+            if runs and lines:  # the unfinished rest is read again, with the next block
                 last, self._held, carry = number + len(lines), carry, b""
             for line in lines:
                 number += 1
