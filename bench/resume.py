@@ -11,6 +11,7 @@ memory figure. Goals: ratio at most 2.0, growth at most 16 B/id, peak RSS at mos
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -68,13 +69,19 @@ def write_settled(work: Path, count: int) -> tuple[Path, Path]:
     log = work / f"settled-{count}.jsonl"
     with open(log, "w") as fh:
         fh.writelines(RECORD.format(sid=sid, n=n) for n, sid in enumerate(ids, start=2))
+        # On disk before the rerun, as a log that earlier runs wrote is: else the rerun's
+        # fsync at its end (for its own two records) writes out these hundreds of megabytes.
+        fh.flush()
+        os.fsync(fh.fileno())
     return inputs, log
 
 
 def _worker(sc: Scenario, ref: ReferenceServer, inputs: Path, log: Path, pair: int) -> ChildUsage:
     # a copy of the log each run: the rerun appends its run.started and run.finished
     results = sc.work / f"settled-run-{pair}.jsonl"
-    results.write_bytes(log.read_bytes())
+    with open(results, "wb") as fh:
+        fh.write(log.read_bytes())
+        os.fsync(fh.fileno())  # on disk, as an earlier run's log is (see `write_settled`)
     usage = run_measured(
         worker_run_argv([inputs], base_url=ref.base_url, results=results, rate=0, concurrency=32),
         env=worker_env(),
