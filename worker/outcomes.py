@@ -30,6 +30,9 @@ FINAL_OUTCOMES: frozenset[str] = frozenset(
 # The session statuses of a terminated session (``exit``; ``error`` ended on its own).
 TERMINAL_STATUSES: frozenset[str] = frozenset({"exit", "error"})
 
+# An HTTP status's class as the tally counts it ("2xx"): a status has three digits
+_CLASSES = tuple(f"{digit}xx" for digit in range(10))
+
 
 def refused_unsent(http_status: object) -> bool:
     """A non-final result with this status proves its DELETE did nothing: a plain 4xx
@@ -72,7 +75,7 @@ class Tally:
     def answered(self, method: str, status: int | None) -> None:
         """One request ended: with an HTTP ``status``, or None (no answer: a transport
         failure, a timeout, or cancelled at shutdown)."""
-        self.answers[method, "none" if status is None else f"{status // 100}xx"] += 1
+        self.answers[method, "none" if status is None else _CLASSES[status // 100]] += 1
         if status == 429:
             self.throttled += 1
 

@@ -72,11 +72,16 @@ class DevinClient:
             f"{options.base_url.rstrip('/')}/v3/organizations/{quote(options.org_id, safe='')}"
         )
         self._session: aiohttp.ClientSession | None = None
-        # the token goes with each request, not in the session's default headers, which
-        # aiohttp sends to a proxy too (Authorization as Proxy-Authorization, 3.14)
+        # Through a proxy the token goes with each request: aiohttp sends a session's default
+        # headers to the proxy too (Authorization as Proxy-Authorization, 3.14). Direct, it is
+        # one of the default headers (a merge of headers less on every request).
         auth = {"Authorization": f"Bearer {options.token}"}
-        self._fixed: dict[str, Any] = {"headers": auth, "allow_redirects": False}
-        self._fixed["proxy"] = options.proxy
+        self._fixed: dict[str, Any] = {"allow_redirects": False, "proxy": options.proxy}
+        self._auth: dict[str, str] = {}
+        if options.proxy is None:
+            self._auth = auth
+        else:
+            self._fixed["headers"] = auth
 
     async def __aenter__(self) -> DevinClient:
         opts = self._options
@@ -94,6 +99,7 @@ class DevinClient:
             headers={
                 "Accept": "application/json",
                 "User-Agent": f"devin-terminate/{__version__}",
+                **self._auth,
             },
             raise_for_status=False,
         )

@@ -155,8 +155,13 @@ class ResultLog:
     def sending(self, session_id: str) -> None:
         """The durable intent: a DELETE for ``session_id`` is about to be sent. Nothing in it
         needs redaction: our run id, the clock, and an id that passed validation."""
-        record = {"event": "session.sending", "run_id": self.run_id, "ts": _now()}
-        self._append(orjson.dumps({**record, "session_id": session_id}) + b"\n")
+        record = {
+            "event": "session.sending",
+            "run_id": self.run_id,
+            "ts": _now(),
+            "session_id": session_id,
+        }
+        self._append(orjson.dumps(record) + b"\n")
 
     def started(self, **fields: Any) -> None:
         self.write({"event": "run.started", "run_id": self.run_id, "ts": _now(), **fields})
