@@ -63,6 +63,18 @@ def test_a_429_measures_what_the_server_accepted_and_cuts_to_just_under_it() -> 
     assert control.pause_until < clock.now  # half accepted: the cut is enough, nobody waits
 
 
+def test_a_fleet_worker_measures_its_share_and_cuts_the_fleet_s_rate() -> None:
+    """The same wave seen by one of three workers (a third of the fleet's grants, 200/s of
+    600): what it measures, ÷ its share, is what the fleet's rate is cut to."""
+    clock = FakeClock()
+    control = RateController(600.0, clock=clock, share=lambda: 1 / 3)
+    _answers(control, clock, "." * 200, 200.0)
+    reasons = _answers(control, clock, "T" + ".T" * 16, 200.0)
+    assert reasons == ["throttled"]
+    assert control.limit == pytest.approx(300.0, rel=0.1)  # the fleet's, not its 100/s
+    assert control.rate == pytest.approx(0.97 * control.limit)
+
+
 def test_most_answers_429_pauses_every_worker_until_retry_after() -> None:
     control, clock = _controller(3000.0)
     # the first 429, then eight more in a row: decided at once, far over the limit

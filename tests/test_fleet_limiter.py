@@ -10,6 +10,7 @@ import pytest
 from redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
 from worker.fleet.connect import limiter_key, open_redis
+from worker.fleet.gate import FleetGate
 from worker.fleet.lifeline import Lifeline
 from worker.fleet.limiter import SharedLimiter
 
@@ -85,3 +86,27 @@ async def test_a_flushed_script_cache_is_reloaded(limiters: Make) -> None:
     limiter._spare.clear()  # no slot reserved ahead: the next grant asks Redis
     await limiter.acquire()  # NOSCRIPT: loaded again, sent again
     assert limiter.grants == 2
+
+
+async def test_the_fleet_runs_one_controller_with_its_state_in_redis(limiters: Make) -> None:
+    key = limiter_key("org-test", "http://127.0.0.1:4")
+    one, other = FleetGate(limiters(key), RATE), FleetGate(limiters(key), RATE)
+    try:
+        # one worker's cut opens the next generation; the other adopts it from any reply
+        assert await one.shared.decide("cut", 0, 30.0, 32.0)
+        await other.shared.acquire()
+        assert (other.rate, other.limit, other.generation) == (30.0, 32.0, 1)
+        # the other's measure of the same wave, made before it knew: the cut is the mean
+        assert await other.shared.decide("cut", 0, 50.0, 52.0)
+        assert one.shared.state is not None and other.shared.state is not None
+        assert (other.shared.state.generation, other.shared.state.rate) == (1, 40.0)
+        # a worker measuring a 429 stops the others' probes higher
+        assert await one.shared.decide("measure", 1, 0.0, 0.0)
+        assert not await other.shared.decide("probe", 1, 55.0, 42.0)
+        # a decision made in a generation that has gone by is refused
+        assert not await other.shared.decide("probe", 0, 58.0, 42.0)
+        await one.shared.acquire()
+        assert one.shared.state.rate == 40.0 and one.rate == 40.0  # one adopted the mean
+    finally:
+        await one.aclose()
+        await other.aclose()

@@ -19,9 +19,10 @@ import structlog
 from worker.devin.client import DevinClient
 from worker.errors import ConfigError
 from worker.fleet.connect import Keys, limiter_key, mask_url, socket_timeout_for
+from worker.fleet.gate import FleetGate
 from worker.fleet.lease import ReadOptions
 from worker.fleet.lifeline import Lifeline, RedisRefused, connect
-from worker.fleet.limiter import FleetGate, SharedLimiter
+from worker.fleet.limiter import SharedLimiter
 from worker.fleet.options import FleetOptions
 from worker.fleet.reader import StreamReader
 from worker.fleet.sink import FleetSink
@@ -167,6 +168,7 @@ def _gate(
         shared,
         ceiling,
         adaptive=settings.adaptive,
+        shared_control=ceiling >= org_rate,  # else this worker's own --rate, under the fleet's
         burst=settings.burst,
         max_pause=settings.retry_after_max,
         on_change=_rate_changed,

@@ -61,6 +61,7 @@ class RateController:
     overload_share: float = 0.25  # 5xx with Retry-After above this share: overloaded
     hold: float = 1.5  # seconds the rate holds after a cut before probing
     probe_step: float = 0.1  # the first second's step up, doubling every second
+    share: Callable[[], float] = lambda: 1.0  # of the grants rate counts (a fleet's: its own)
     # the state the gate obeys
     start: SlowStart | None = field(default_factory=SlowStart)  # None once over
     rate: float = 0.0
@@ -151,7 +152,8 @@ class RateController:
             )
         if kind == THROTTLED:
             since = (at for at in self._grants if at > sent)
-            self._sample = sample = Sample(sent, self._sample_size(), since, self.rate)
+            own = self.rate * self.share()  # a fleet worker measures on its own grants
+            self._sample = sample = Sample(sent, self._sample_size(), since, own)
             for early, what in self._recent.sent_after(sent):  # answered before this 429
                 sample.answered(early, what == THROTTLED)
             if self.limit is None and sample.grants >= 2 * self.min_sample:
@@ -184,7 +186,7 @@ class RateController:
         that a probe's cut is not thrown off by the noise of a small sample."""
         if self.limit is None:
             return 2 * self.min_sample
-        return min(self.max_sample, max(self.min_sample, int(self.limit / 5)))
+        return min(self.max_sample, max(self.min_sample, int(self.limit * self.share() / 5)))
 
     def _decide(self, now: float, sample: Sample) -> Change | None:
         """The grants after a 429 have been answered: cut, pause, or not."""
@@ -194,7 +196,9 @@ class RateController:
         sample.settle(now, None if quick is None else 2.0 * quick)
         if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
             return None  # one isolated 429: its own retry is paced, nothing else
-        accepted = accepted_rate(sample, self._recent, self.limit, self.rate)
+        share = self.share()  # what the fleet accepted: this worker's part ÷ its share
+        limit = None if self.limit is None else self.limit * share
+        accepted = accepted_rate(sample, self._recent, limit, self.rate * share) / share
         if accepted >= self.rate:
             return None  # a window spent at the rate it accepts: the next one opens soon
         if sample.share > self.pause_share and self.rate > self.far_over * accepted:
@@ -211,7 +215,7 @@ class RateController:
         if span < 0.1:
             return self.rate
         sent = len(self._grants) - bisect_left(self._grants, since)
-        return min(self.rate, sent / span)
+        return min(self.rate, sent / span / self.share())  # (a fleet worker's, scaled)
 
     # -- actions -----------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ def _loop_time() -> float:
 class RateGate:
     """Grants at the controlled rate, in arrival order. ``rate=None``: no limit."""
 
+    controller: type[RateController] = RateController  # (a fleet's shares its state)
+
     def __init__(
         self,
         rate: float | None,
@@ -61,7 +63,7 @@ class RateGate:
         self._clock: Clock = clock or _loop_time
         self._sleep: Sleep = sleep or asyncio.sleep
         self._control = (
-            RateController(
+            self.controller(
                 rate, clock=self._clock, max_pause=max_pause, fallback_pause=min(1.0, max_pause)
             )
             if rate
