@@ -97,9 +97,15 @@ def test_a_run_whose_stderr_reader_died_finishes_and_records(
     simulator: Any, tmp_path: Path
 ) -> None:
     # every third DELETE fails for good: a warning line each, long after the reader left
+    # (at 200/s the run lasts a second: the default 20/s made this test ten)
     sim = simulator("--sessions", "200", "--fault", "500=0.3")
     results = tmp_path / "r.jsonl"
-    env = cli_env(sim, DEVIN_TERMINATE_MAX_ATTEMPTS="1", DEVIN_TERMINATE_LOG_FORMAT="console")
+    env = cli_env(
+        sim,
+        DEVIN_TERMINATE_MAX_ATTEMPTS="1",
+        DEVIN_TERMINATE_LOG_FORMAT="console",
+        DEVIN_TERMINATE_RATE="200",
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
