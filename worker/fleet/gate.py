@@ -85,12 +85,20 @@ class FleetGate(RateGate):
         return None  # every grant asks the shared limiter, whatever the local rate
 
     async def acquire(self) -> float:
-        """The fleet's slot first (the shared limit paces the fleet), then this worker's
-        grant: its time is when the request goes, what the controller measures by."""
+        """This worker's grant (its pacing, holds and pauses), then the fleet's slot: a
+        request is granted when it goes, and the controller is told that time (what it
+        measures by), not the time it began to wait for the fleet's slot."""
         if self._reporter is None:
             self._reporter = asyncio.get_running_loop().create_task(self._report())
+        await super().acquire()
         await self.shared.acquire()
-        return await super().acquire()
+        now = self.now()
+        if self._control is not None:
+            self._control.granted(now)
+        return now
+
+    def _granted(self, now: float) -> None:
+        pass  # told in acquire, once the fleet's slot has come
 
     def throttled(self, retry_after: float | None, sent: float) -> None:
         control = self._ctl()

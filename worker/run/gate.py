@@ -204,6 +204,9 @@ class RateGate:
             if not grant.done():  # a waiter cancelled meanwhile has no use for it
                 now = self._clock()
                 grant.set_result(now)
-                assert self._control is not None
-                self._control.granted(now)
+                self._granted(now)
                 return
+
+    def _granted(self, now: float) -> None:  # (a fleet's gate tells it once the fleet has)
+        assert self._control is not None
+        self._control.granted(now)
