@@ -104,8 +104,8 @@ def _controller_figures(sc: Scenario, changes: list[tuple[float, float, float, s
             sc.note(
                 f"the first 429 ({drops[0][0]:.2f} s into the run) cut the granted rate from "
                 f"{drops[0][1]:g} to {drops[0][2]:g}/s, far below the {LIMIT:g}/s limit; the "
-                "rate then climbed back along the controller's cubic curve, so the run spent "
-                "most of its time well under the limit"
+                "rate held 1.5 s, then climbed back by the controller's probes (steps doubling "
+                "every second), so the run spent part of its time well under the limit"
             )
     back = next(
         (c[0] for c in changes if c[2] >= 0.9 * LIMIT and drops and c[0] > drops[0][0]), None
