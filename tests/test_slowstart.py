@@ -72,6 +72,41 @@ def test_a_grant_that_lapsed_from_a_full_window_widens_it_when_answered() -> Non
     assert quiet.window == 2
 
 
+def test_in_the_slow_start_a_429_or_two_among_accepted_answers_cut_nothing() -> None:
+    """The run's first moments: a 429, then the window's next grants held back 70 ms (the
+    first answers late, connections being opened), 15 of them at once and accepted. The
+    sample reads 230/s at --rate 1000 against a server that takes 500: the window set that
+    pace, not the server, and a cut to it took seconds to climb back."""
+    now = [0.0]
+    control = RateController(1000.0, clock=lambda: now[0])
+    control.granted(0.0)  # the request that draws the 429
+    control.granted(0.0001)
+    now[0] = 0.001
+    control.on_throttled(1.0, 0.0)  # a sample of the next 16 grants
+    control.on_throttled(1.0, 0.0001)
+    now[0] = 0.0695
+    late = [0.0695 + n * 1e-6 for n in range(15)]
+    for at in late:
+        control.granted(at)
+    now[0] = 0.071
+    for at in late:
+        control.on_accepted(at)
+    assert control.rate == 1000.0 and control.limit is None and control.start is not None
+    control.granted(0.072)  # another wave: three 429s in 16 are more than the window's noise
+    now[0] = 0.073
+    control.on_throttled(1.0, 0.072)
+    wave = [0.08 + n * 0.002 for n in range(16)]
+    for at in wave:
+        control.granted(at)
+    now[0] = 0.12
+    for n, at in enumerate(wave):
+        if n < 3:
+            control.on_throttled(1.0, at)
+        else:
+            control.on_accepted(at)
+    assert control.rate < 1000.0 and control.start is None
+
+
 def test_the_controller_drops_the_window_once_the_rate_is_cut() -> None:
     now = [0.0]
     control = RateController(600.0, clock=lambda: now[0])

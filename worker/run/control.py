@@ -9,7 +9,7 @@ tells the whole story; in short:
   grants after that request's; once they are answered, the rate is cut once to ``margin``
   x what the server accepted (at most to ``min_cut`` of itself the first time, half
   later). Eight 429s in a row, or eight to requests sent after the sample's, first
-  *hold* all grants until the sample is in.
+  *hold* all grants until the sample is in; in the slow start a ``touched`` one cuts nothing.
 - The fleet pauses until ``Retry-After`` only when most of the sample were 429s and the
   rate is ``far_over`` what is accepted; a probe's or an isolated 429 pauses nobody.
 - **5xx with Retry-After**: only that session waits, unless such answers are over
@@ -176,14 +176,12 @@ class RateController:
 
     @property
     def holding(self) -> bool:
-        """Whether grants wait for a sample's answers (see ``_hold``): a short pause that
-        ends as soon as the sample is decided."""
+        """Whether grants wait for a sample's answers (``_hold``): a pause that ends with it."""
         return self._held_from is not None
 
     def _sample_size(self) -> int:
-        """Answers measured after a 429: 16 before any limit is known (far above it, react
-        fast); then a fifth of a second's worth of the limit found, within 8 to 64, so
-        that a probe's cut is not thrown off by the noise of a small sample."""
+        """Answers measured after a 429: 16 before any limit is known (react fast); then a
+        fifth of a second of the limit found, 8 to 64 (a small sample's noise misleads)."""
         if self.limit is None:
             return 2 * self.min_sample
         return min(self.max_sample, max(self.min_sample, int(self.limit * self.share() / 5)))
@@ -196,6 +194,8 @@ class RateController:
         sample.settle(now, None if quick is None else 2.0 * quick)
         if sample.throttled == 0 and self._recent.share(THROTTLED) < self.noise_share:
             return None  # one isolated 429: its own retry is paced, nothing else
+        if self.start is not None and sample.touched():
+            return None  # in the slow start: the window set its pace, not the server
         share = self.share()  # what the fleet accepted: this worker's part ÷ its share
         limit = None if self.limit is None else self.limit * share
         accepted = accepted_rate(sample, self._recent, limit, self.rate * share) / share
