@@ -445,6 +445,21 @@ def test_eight_429s_after_a_whole_sample_overwhelm_it_whatever_its_own_answers()
     assert sample.overwhelmed() and sample.answers == 0  # eight, none of them its own
 
 
+def test_a_sample_is_touched_with_one_429_in_eight_at_most() -> None:
+    two = _sample(16)
+    for i in range(1, 17):
+        two.answered(10.0 + i * 0.002, i in (3, 9))
+    assert two.touched()  # 2 of 16: one in eight
+    few = _sample(15, size=15)
+    for i in range(1, 16):
+        few.answered(10.0 + i * 0.002, i in (3, 9))
+    assert not few.touched()  # 2 of 15: more than one in eight
+    three = _sample(16)
+    for i in range(1, 17):
+        three.answered(10.0 + i * 0.002, i in (3, 9, 12))
+    assert not three.touched()
+
+
 def test_a_gateway_s_quick_429s_hold_the_gate_until_the_slow_answers_are_in() -> None:
     """At twice the limit a gateway answers the 429s at once and the accepted requests
     50 ms later: the first answers back are all 429s. The gate holds (no grants) until the
