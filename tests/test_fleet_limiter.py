@@ -110,3 +110,21 @@ async def test_the_fleet_runs_one_controller_with_its_state_in_redis(limiters: M
     finally:
         await one.aclose()
         await other.aclose()
+
+
+async def test_a_probe_the_fleet_refuses_is_taken_back_here(limiters: Make) -> None:
+    key = limiter_key("org-test", "http://127.0.0.1:5")
+    one, other = FleetGate(limiters(key), RATE), FleetGate(limiters(key), RATE)
+    try:
+        assert await one.shared.decide("cut", 0, 30.0, 32.0)
+        await other.shared.acquire()
+        assert other.rate == 30.0
+        assert await one.shared.decide("measure", 1, 0.0, 0.0)  # one measures a 429
+        assert other._control is not None
+        other._control.rate = 33.0  # the other's controller probed higher meanwhile...
+        other._deciding += 1  # (as _apply counts a decision on its way)
+        await other._send("probe", 1, 33.0, 32.0)  # ...and the fleet refused it
+        assert other.rate == 30.0 and other._deciding == 0
+    finally:
+        await one.aclose()
+        await other.aclose()

@@ -167,17 +167,22 @@ class FleetGate(RateGate):
     async def _report(self) -> None:
         """Sends the controller's pauses and decisions to Redis, in order."""
         while True:
-            kind, a, b, c = await self._reports.get()
-            try:
-                if kind == "pause":
-                    await self.shared.pause(a)
-                    continue
-                generation = int(a)
-                await self.shared.decide(kind, generation, b, c)
-            except Exception as exc:  # the lifeline gave up: the worker is stopping anyway
-                log.warning("fleet.report_lost", what=kind, error=str(exc))
-            finally:
-                if kind != "pause":
-                    self._deciding -= 1
-            if self.shared.state is not None:  # what the fleet's controller holds now
-                self._adopt(self.shared.state)
+            await self._send(*await self._reports.get())
+
+    async def _send(self, kind: str, a: float, b: float, c: float) -> None:
+        try:
+            if kind == "pause":
+                await self.shared.pause(a)
+                return
+            if not await self.shared.decide(kind, int(a), b, c):
+                # refused (a probe while another worker measures, a decision of a generation
+                # gone by): what the fleet holds stands, whatever its version; this worker's
+                # controller, which already moved, takes it back
+                self.version = -1
+        except Exception as exc:  # the lifeline gave up: the worker is stopping anyway
+            log.warning("fleet.report_lost", what=kind, error=str(exc))
+        finally:
+            if kind != "pause":
+                self._deciding -= 1
+        if self.shared.state is not None:  # what the fleet's controller holds now
+            self._adopt(self.shared.state)
