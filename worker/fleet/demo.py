@@ -54,6 +54,11 @@ class Drained:
         return int(self.stats["requests_by_method"].get("DELETE", 0))
 
     @property
+    def commands_per_delete(self) -> float:
+        """Redis commands (``INFO commandstats``, the scripts' own included) per DELETE."""
+        return self.redis_commands / max(1, self.deletes)
+
+    @property
     def body_s(self) -> float:
         first, last = self.stats.get("first_request_at"), self.stats.get("last_request_at")
         return float(last) - float(first) if first is not None and last is not None else 0.0
@@ -178,7 +183,7 @@ def main() -> int:
     print(f"peak 1-s rate at server:   {run.stats['peak_requests_per_second']} (limit {limit:g})")
     print(f"429 share:                 {run.throttled_share:.1%}")
     print(f"Redis round trips/req:     {run.round_trips / max(1, run.requests):.2f}")
-    print(f"Redis commands/DELETE:     {run.redis_commands / max(1, run.deletes):.2f}")
+    print(f"Redis commands/DELETE:     {run.commands_per_delete:.2f}")
     ok = run.exit_codes == [0, 0, 0] and sum(run.outcomes.values()) == run.ids
     print("demo-fleet: OK, every id settled once" if ok else "demo-fleet: FAILED")
     return 0 if ok else 1
