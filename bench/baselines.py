@@ -19,6 +19,17 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+def baseline_argv(kind: str, ids: Path, base_url: str, concurrency: int) -> list[str]:
+    """The command line that runs baseline ``kind`` over the ids of ``ids`` (a CSV)."""
+    from bench.harness import ORG_ID  # (here: the baseline's own start stays as it was)
+
+    return [
+        sys.executable, "-m", "bench.baselines", kind, "--base-url", base_url,
+        "--org-id", ORG_ID, "--ids", str(ids), "--concurrency", str(concurrency),
+    ]  # fmt: skip
 
 
 def _urls(base_url: str, org_id: str, ids: Sequence[str]) -> list[str]:

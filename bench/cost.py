@@ -13,12 +13,12 @@ Each client's CPU includes its interpreter start-up (both Python clients pay it)
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from bench.baselines import baseline_argv
 from bench.harness import (
     ORG_ID,
     TOKEN,
@@ -96,20 +96,7 @@ def _worker(ids: Path, base_url: str) -> list[str]:
 
 def _baseline(kind: str) -> Command:
     def command(ids: Path, base_url: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "bench.baselines",
-            kind,
-            "--base-url",
-            base_url,
-            "--org-id",
-            ORG_ID,
-            "--ids",
-            str(ids),
-            "--concurrency",
-            str(CONCURRENCY),
-        ]
+        return baseline_argv(kind, ids, base_url, CONCURRENCY)
 
     return command
 

@@ -10,16 +10,16 @@ simulator let any client reach, so that a miss can be told from the machine's ow
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from bench.baselines import baseline_argv
 from bench.harness import (
-    ORG_ID,
     Figure,
     Scenario,
     Simulator,
     add_rate_figures,
     median,
+    paired_order,
     read_json_lines,
     run_measured,
     served_rate,
@@ -41,13 +41,17 @@ def run(sc: Scenario) -> None:
     rates: list[float] = []
     bare: list[float] = []
     elapsed: list[float] = []
-    with Simulator(sc.work, sessions=sessions_for(per_rep * reps), args=args) as sim:
+    with Simulator(sc.work, sessions=sessions_for(2 * per_rep * reps), args=args) as sim:
         ids = sim.ids()
         for rep in range(reps):
             inputs = write_ids(sc.work / f"ids-{rep}.csv", ids[rep * per_rep : (rep + 1) * per_rep])
-            for first in (rep % 2 == 0, rep % 2 == 1):  # the order swapped every run
+            # the bare loop's own ids: a DELETE of a session already terminated is a 409,
+            # which the worker reconciles with a GET (twice the requests a session)
+            others = ids[(reps + rep) * per_rep : (reps + rep + 1) * per_rep]
+            bare_ids = write_ids(sc.work / f"bare-ids-{rep}.csv", others)
+            for kind in paired_order(rep):  # the order swapped every run
                 sim.reset_stats()
-                if first:
+                if kind == "worker":
                     usage = run_measured(
                         worker_run_argv(
                             [inputs],
@@ -62,7 +66,7 @@ def run(sc: Scenario) -> None:
                     rates.append(served_rate(sim.stats()) or 0.0)
                 else:
                     run_measured(
-                        _bare_argv(inputs, sim.base_url),
+                        baseline_argv("aiohttp", bare_ids, sim.base_url, CONCURRENCY),
                         env=worker_env(),
                         stdout=sc.work / f"bare-{rep}.json",
                     )
@@ -109,13 +113,6 @@ def run(sc: Scenario) -> None:
         f"simulator latency {LATENCY_MS:g} ms, no limit; worker --rate 0 --concurrency "
         f"{CONCURRENCY}; bound = {CONCURRENCY} / {LATENCY_MS / 1000:g} s = {BOUND:g}/s"
     )
-
-
-def _bare_argv(ids: Path, base_url: str) -> list[str]:
-    return [
-        sys.executable, "-m", "bench.baselines", "aiohttp", "--base-url", base_url,
-        "--org-id", ORG_ID, "--ids", str(ids), "--concurrency", str(CONCURRENCY),
-    ]  # fmt: skip
 
 
 def _median_elapsed_ms(results: Path) -> float:

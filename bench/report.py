@@ -96,6 +96,8 @@ def write_outputs(
     )
     if partial:  # the other scenarios keep the figures of the runs that made them
         run["only"] = [sc.name for sc in done]
+        earlier = previous.get("run", {})
+        run["others_from"] = earlier.get("others_from", earlier) if "only" in earlier else earlier
     data: dict[str, Any] = {k: v for k, v in previous.items() if partial and k not in _META_KEYS}
     data.update({"date": meta["date"], "machine": meta["machine"], "run": run})
     notes: dict[str, list[str]] = dict(previous.get("notes", {})) if partial else {}
