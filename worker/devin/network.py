@@ -7,7 +7,7 @@ It is resolved here once and handed to every request, rather than aiohttp's
 ``trust_env``, which looks the host up in ``~/.netrc`` on every request and fails on a
 match next to our ``Authorization`` header. HTTPS goes through the proxy as a ``CONNECT``
 tunnel, so the token reaches only the API. Plain ``http://`` is only ever sent to a
-loopback host (`worker.settings.check_base_url`) and never through a proxy, where the
+loopback host (`worker._base_url.check_base_url`) and never through a proxy, where the
 token would travel in clear.
 
 Trust: ``--ca-bundle PATH``, else ``SSL_CERT_FILE``, else the system's CAs; a file that
@@ -88,7 +88,7 @@ def tls_context(
 ) -> ssl.SSLContext | bool:
     """The TLS context of every request: verified always, against ``ca_bundle``, else
     ``SSL_CERT_FILE``, else the system's CAs (``True``: aiohttp's default). Plain http (a
-    loopback host only, `worker.settings.check_base_url`) has no TLS: no bundle is read
+    loopback host only, `worker._base_url.check_base_url`) has no TLS: no bundle is read
     (loading one costs some 20 ms of every start)."""
     environ = os.environ if environ is None else environ
     if urlsplit(base_url).scheme != "https":

@@ -11,9 +11,11 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-__all__ = ["SESSION_ID_PATTERN", "InvalidId", "parse_session_id", "trim"]
+__all__ = ["SESSION_ID_BODY", "SESSION_ID_PATTERN", "InvalidId", "parse_session_id", "trim"]
 
-SESSION_ID_PATTERN = re.compile(r"^devin-[A-Za-z0-9_-]{1,128}\Z", re.ASCII)
+# what an id is: the one rule, for a value (the pattern) and for plain lines (`lines`)
+SESSION_ID_BODY = "devin-[A-Za-z0-9_-]{1,128}"
+SESSION_ID_PATTERN = re.compile(rf"^{SESSION_ID_BODY}\Z", re.ASCII)
 
 _PREFIX = "devin-"
 _MAX_LENGTH = len(_PREFIX) + 128

@@ -9,9 +9,9 @@ held at a time, so memory stays flat however long the input or the line is.
 The fast path (`LineStream.take_run`): a reader that knows every line holding exactly a
 valid id reads as that id (text, or CSV whose ids are in the first column) may take, at a
 block boundary, the next block whole as an `IdRun` when each of its lines is exactly
-``devin-`` and the allowed characters, ended by LF: checked by one regular expression and
-split by ``bytes.split``, in C. Anything else in the block (a space, a quote, a CR, a BOM,
-a blank line, a comment) leaves the whole block to the line reader, which reads it as it
+``devin-`` and the allowed characters, ended by LF: checked by one regular expression,
+decoded and split by ``str.split``, in C. Anything else in the block (a space, a quote, a CR,
+a BOM, a blank line, a comment) leaves the whole block to the line reader, which reads it as it
 always did; so a run holds the same ids, at the same line numbers, as the lines would.
 """
 
@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
 from worker.input.decoding import read_block, text_blocks
+from worker.input.ids import SESSION_ID_BODY
 
 __all__ = ["MAX_RECORD_BYTES", "IdRun", "Line", "LineStream", "physical_lines", "read_block"]
 
@@ -30,8 +31,8 @@ __all__ = ["MAX_RECORD_BYTES", "IdRun", "Line", "LineStream", "physical_lines", 
 MAX_RECORD_BYTES = 64 * 1024
 _BLOCK = 64 * 1024
 _HEAD = 201  # bytes kept of an overlong line: enough for the 200 printable characters
-# lines each exactly a valid id (`worker.input.ids.SESSION_ID_PATTERN`), each ended by LF
-_PLAIN = re.compile(rb"(?:devin-[A-Za-z0-9_-]{1,128}\n)+")
+# lines each exactly a valid id, each ended by LF
+_PLAIN = re.compile(b"(?:%s\n)+" % SESSION_ID_BODY.encode())
 
 Line = tuple[int, bytes, bool, int]
 
