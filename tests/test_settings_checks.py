@@ -256,3 +256,12 @@ def test_every_fault_is_named_in_the_order_of_the_settings() -> None:
         "be greater than or equal to 1; unknown setting 'zzz' (from an argument); see "
         "config/example.toml"
     )
+
+
+def test_replace_keeps_what_was_given_and_gives_the_changes() -> None:
+    from worker.settings import Settings
+
+    changed = Settings(rate=5.0).replace(progress="on")
+    assert (changed.rate, changed.progress) == (5.0, "on")
+    assert changed.given("rate") and changed.given("progress")
+    assert not changed.given("concurrency")  # left to its default, as before

@@ -164,9 +164,12 @@ class Settings:
         return f"Settings({shown})"
 
     def replace(self, **changes: Any) -> Settings:
-        """These settings with ``changes`` (checked), as ``dataclasses.replace``."""
-        values = {name: getattr(self, name) for name in _CHECKS}
-        return Settings(**(values | changes))
+        """These settings with ``changes`` (checked), as ``dataclasses.replace``; what was
+        given and where it came from stay as they were, the changes given."""
+        new = Settings(**({name: getattr(self, name) for name in _CHECKS} | changes))
+        object.__setattr__(new, "_given", self._given | frozenset(changes))
+        object.__setattr__(new, "_origins", self._origins)
+        return new
 
     def given(self, name: str) -> bool:
         """Whether ``name`` was set (by any layer or argument), not left to its default."""
