@@ -145,3 +145,17 @@ async def test_a_batch_costs_a_fixed_number_of_commands_whatever_its_size(reader
     assert len(records) == 200  # one record per id, in one entry
     # reads (2 XREADGROUP, XAUTOCLAIM), BEGIN, DISCARD, SETTLE: about 30, not 3 per id
     assert await _commands(redis) <= 36
+
+
+async def test_a_keep_alive_renews_this_workers_claims_and_no_one_elses(readers: Make) -> None:
+    worker = readers("w")
+    await worker.open()
+    await worker.redis.xadd("q", {"id": "devin-aaa", "src": "x"})
+    assert await _take(worker) == ["devin-aaa"]
+    claims = worker.redis
+    held = (await claims.hget("q:sending", "devin-aaa")).split(" ", 1)[1]
+    await claims.hset("q:sending", mapping={"devin-aaa": f"1 {held}", "devin-bbb": "1 0-1 other"})
+    await worker.lease.renew({"devin-aaa": [], "devin-bbb": []})
+    mine, theirs = await claims.hmget("q:sending", ["devin-aaa", "devin-bbb"])
+    assert int(mine.split()[0]) > 1 and mine.endswith(" w")  # renewed, still ours
+    assert theirs == "1 0-1 other"  # another worker's claim is its own business

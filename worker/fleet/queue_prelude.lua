@@ -1,5 +1,5 @@
 -- What every queue script begins with (worker.fleet.scripts): the clock, the marker's
--- check, one command for many arguments, the name's lease.
+-- check, one command for many arguments, the name's lease, a worker's claims renewed.
 local now = 0
 local function clock()
   local t = redis.call('TIME')
@@ -38,4 +38,19 @@ local function hold_name(names, name, token, lease)
   end
   redis.call('HSET', names, name, ms(now + lease) .. ' ' .. token)
   return 0
+end
+-- the claims of ``ids`` this worker (``name``) holds, their expiry set to ``expiry``
+local function reclaim(claims_key, ids, name, expiry)
+  local claims = many('HMGET', claims_key, {}, ids)
+  local set = {}
+  for k, id in ipairs(ids) do
+    if claims[k] then
+      local till, held, owner = string.match(claims[k], '^(%d+) (%S+) (.*)$')
+      if owner == name then
+        set[#set + 1] = id
+        set[#set + 1] = expiry .. ' ' .. held .. ' ' .. owner
+      end
+    end
+  end
+  if #set > 0 then many('HSET', claims_key, {}, set) end
 end

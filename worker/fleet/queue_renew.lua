@@ -9,18 +9,7 @@ local n = tonumber(ARGV[7])
 if n > 0 then
   local ids = {}
   for i = 8, 7 + n do ids[#ids + 1] = ARGV[i] end
-  local claims = many('HMGET', KEYS[1], {}, ids)
-  local set = {}
-  for k = 1, n do
-    if claims[k] then
-      local till, held, owner = string.match(claims[k], '^(%d+) (%S+) (.*)$')
-      if owner == ARGV[2] then
-        set[#set + 1] = ids[k]
-        set[#set + 1] = expiry .. ' ' .. held .. ' ' .. owner
-      end
-    end
-  end
-  if #set > 0 then many('HSET', KEYS[1], {}, set) end
+  reclaim(KEYS[1], ids, ARGV[2], expiry)
 end
 if #ARGV > 7 + n then
   local entries = {}

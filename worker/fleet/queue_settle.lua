@@ -33,18 +33,7 @@ if #finals > 0 then  -- first writer wins, within this batch too
   many('HDEL', KEYS[2], {}, ids)
 end
 if #others > 0 then  -- not final: its claim lapses at once (enqueued again, it starts uncertain)
-  local claims = many('HMGET', KEYS[2], {}, others)
-  local set = {}
-  for k, id in ipairs(others) do
-    if claims[k] then
-      local till, held, owner = string.match(claims[k], '^(%d+) (%S+) (.*)$')
-      if owner == ARGV[2] then
-        set[#set + 1] = id
-        set[#set + 1] = '0 ' .. held .. ' ' .. owner
-      end
-    end
-  end
-  if #set > 0 then many('HSET', KEYS[2], {}, set) end
+  reclaim(KEYS[2], others, ARGV[2], '0')
 end
 local records = {}
 for _, r in ipairs(lines) do
