@@ -166,55 +166,52 @@ class DevinClient:
         *,
         mutating: bool,
     ) -> Answer:
-        tally = self._tally
-        if tally is None:
-            return await self._request(method, url, params, mutating=mutating)
-        status: int | None = None
-        tally.in_flight += 1
-        try:
-            answer = await self._request(method, url, params, mutating=mutating)
-            status = answer.status
-            return answer
-        finally:  # cancelled at shutdown: counted as sent, with no answer
-            tally.in_flight -= 1
-            tally.answered(method, status)
-
-    async def _request(
-        self,
-        method: str,
-        url: str | URL,
-        params: Sequence[tuple[str, str]] | Mapping[str, str] | None,
-        *,
-        mutating: bool,
-    ) -> Answer:
+        """One request, counted in the tally: in flight until it ends, then by what came back
+        (cancelled at shutdown: counted as sent, with no answer)."""
         assert self._session is not None, "use DevinClient as an async context manager"
+        tally = self._tally
+        if tally is not None:
+            tally.in_flight += 1
+        status: int | None = None
         try:
             async with self._session.request(method, url, params=params, **self._fixed) as resp:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 body = await _read_capped(resp, self._options.max_body)
+                status = resp.status
                 if body is None:
                     resp.close()  # drop the connection: the rest of the body is never read
                     too_large = f"answer too large (> {_mib(self._options.max_body)})"
-                    return Answer(resp.status, b"", retry_after, failure=too_large)
-                return Answer(resp.status, body, retry_after)
-        except (
-            aiohttp.ClientProxyConnectionError,
-            aiohttp.ClientHttpProxyError,
-            aiohttp.ClientConnectorCertificateError,
-        ) as exc:
-            return Answer(None, failure=_unsent(exc, self._options.proxy), maybe_sent=False)
-        except aiohttp.ClientConnectorError as exc:
-            return Answer(None, failure=f"cannot connect: {_safe(exc)}")
-        except aiohttp.ConnectionTimeoutError:
-            return Answer(None, failure="connect timeout")
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            return Answer(None, failure=f"connection lost: {_safe(exc)}", maybe_sent=mutating)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
-            return Answer(None, failure=f"broken answer: {_safe(exc)}", maybe_sent=mutating)
-        except TimeoutError:
-            return Answer(None, failure="timeout", maybe_sent=mutating)
-        except aiohttp.ClientError as exc:
-            return Answer(None, failure=f"{type(exc).__name__}: {_safe(exc)}", maybe_sent=mutating)
+                    return Answer(status, b"", retry_after, failure=too_large)
+                return Answer(status, body, retry_after)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _failed(exc, self._options.proxy, mutating)
+        finally:
+            if tally is not None:
+                tally.in_flight -= 1
+                tally.answered(method, status)
+
+
+def _failed(exc: aiohttp.ClientError | TimeoutError, proxy: str | None, mutating: bool) -> Answer:
+    """The answer of a request that failed in transport; ``maybe_sent`` when a ``mutating``
+    one may have reached the server."""
+    if isinstance(
+        exc,
+        aiohttp.ClientProxyConnectionError
+        | aiohttp.ClientHttpProxyError
+        | aiohttp.ClientConnectorCertificateError,
+    ):
+        return Answer(None, failure=_unsent(exc, proxy), maybe_sent=False)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Answer(None, failure=f"cannot connect: {_safe(exc)}")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Answer(None, failure="connect timeout")
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return Answer(None, failure=f"connection lost: {_safe(exc)}", maybe_sent=mutating)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return Answer(None, failure=f"broken answer: {_safe(exc)}", maybe_sent=mutating)
+    if isinstance(exc, TimeoutError):
+        return Answer(None, failure="timeout", maybe_sent=mutating)
+    return Answer(None, failure=f"{type(exc).__name__}: {_safe(exc)}", maybe_sent=mutating)
 
 
 def _unsent(exc: aiohttp.ClientError, proxy: str | None) -> str:
