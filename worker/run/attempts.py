@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -28,34 +28,14 @@ from worker.devin.answer import Answer
 from worker.devin.state import SessionState
 from worker.outcomes import TERMINAL_STATUSES, Outcome, SessionResult
 from worker.run.answers import read_session, refusal, retryable, session_result
-from worker.run.exchange import Exchange
+from worker.run.exchange import Exchange, Shared
 from worker.run.retry import Tries
 
-if TYPE_CHECKING:
-    from worker.devin.client import DevinClient
-    from worker.outcomes import Tally
-    from worker.run.authority import Authority
-    from worker.run.gate import RateGate
-    from worker.run.halt import Halt
-    from worker.run.retry import RetryPolicy
-    from worker.run.slots import Slots
-
-
-class Shared(Protocol):
-    """What the attempts of every session of a run share (`worker.run.terminate.Terminator`)."""
-
-    client: DevinClient
-    gate: RateGate
-    archive: bool
-    policy: RetryPolicy
-    halt: Halt
-    tally: Tally
-    before_send: Callable[[str], None] | None
-    slots: Slots | None
-    authority: Authority
-
-
 log = structlog.get_logger("worker.run.terminate")
+
+# what an answer settles: the result, None (retry it), or a coroutine (a GET or an archive
+# call must say first): the common answers are decided without a coroutine of their own
+Settled = SessionResult | None | Awaitable[SessionResult | None]
 
 
 @dataclass(slots=True)
@@ -87,8 +67,17 @@ class Attempts:
             return self._result("failed", answer, error=stop)
         return self._stopped(stop or "no answer")
 
-    async def _settled(self, answer: Answer) -> bool:
-        self.final = await self._settle(answer)
+    def _settled(self, answer: Answer) -> bool | Awaitable[bool]:
+        """Whether ``answer`` settles the session (then ``final`` holds the result); a
+        coroutine to await when a GET or an archive call must say first."""
+        final = self._settle(answer)
+        if final is None or isinstance(final, SessionResult):
+            self.final = final
+            return final is not None
+        return self._settled_later(final)
+
+    async def _settled_later(self, pending: Awaitable[SessionResult | None]) -> bool:
+        self.final = await pending
         return self.final is not None
 
     def _odd(self, answer: Answer) -> str | None:
@@ -111,22 +100,24 @@ class Attempts:
             return None
         return result
 
-    async def _send(self) -> Answer:
+    def _send(self) -> Awaitable[Answer]:
+        """The request of this attempt (a coroutine of the client's: no layer of its own)."""
         self.odd = None
         if self.tries.attempts == 1 and not self.dry_run and self.t.before_send is not None:
             self.t.before_send(self.session_id)
         if self.dry_run:
-            return await self.t.client.get_session(self.session_id)
-        return await self.t.client.terminate(self.session_id, archive=self.t.archive)
+            return self.t.client.get_session(self.session_id)
+        return self.t.client.terminate(self.session_id, archive=self.t.archive)
 
-    async def _settle(self, answer: Answer) -> SessionResult | None:
-        """The result when this answer settles the session; None when it should be retried."""
+    def _settle(self, answer: Answer) -> Settled:
+        """The result when this answer settles the session; None when it should be retried;
+        a coroutine when a GET or an archive call must say first."""
         status = answer.status
         if answer.ok:
             self.t.authority.succeeded()
-            return await self._succeeded(answer)
+            return self._succeeded(answer)
         if status in (404, 409):
-            return await self._reconcile(answer)
+            return self._reconcile(answer)
         if status in (401, 403):
             return self._refused(answer)
         if retryable(answer):
@@ -140,7 +131,7 @@ class Attempts:
         self.odd = why or self.odd
         return session
 
-    async def _succeeded(self, answer: Answer) -> SessionResult | None:
+    def _succeeded(self, answer: Answer) -> Settled:
         session = self._state(answer)
         if self.dry_run:
             if session is None:
@@ -149,24 +140,32 @@ class Attempts:
             return self._result(outcome, answer, session=session)
         if session is None:  # the DELETE may well have worked: one GET settles it
             self.uncertain = True
-            return await self._reconcile(answer)
-        return await self._finish(answer, session)
+            return self._reconcile(answer)
+        return self._finish(answer, session)
 
-    async def _finish(self, answer: Answer, session: SessionState) -> SessionResult:
-        """Our DELETE terminated it; archive it too when asked and the answer says it is not."""
+    def _finish(
+        self, answer: Answer, session: SessionState
+    ) -> SessionResult | Awaitable[SessionResult]:
+        """Our DELETE terminated it; archive it too (a coroutine) when asked and the answer
+        says it is not."""
         if self.t.archive and not session.is_archived:
-            return await self._archive(answer, session)
+            return self._archive(answer, session)
         outcome: Outcome = "archived" if self.t.archive else "terminated"
         return self._result(outcome, answer, session=session)
 
-    async def _reconcile(self, answer: Answer) -> SessionResult | None:
-        """404/409, or an unusable 2xx: ask the API what the session's state really is."""
+    def _reconcile(self, answer: Answer) -> Settled:
+        """404/409, or an unusable 2xx: ask the API what the session's state really is (a
+        coroutine), unless the answer says it all."""
         if answer.status == 404 and not self.uncertain:
             return self._result("not_found", answer, error=answer.error)
         if self.dry_run:  # a GET answered 404 or 409: nothing more to ask
             return self._result(
                 "not_found" if answer.status == 404 else "failed", answer, error=answer.error
             )
+        return self._check(answer)
+
+    async def _check(self, answer: Answer) -> SessionResult | None:
+        """The GET that says what became of the session ``answer`` left in doubt."""
         said = self.odd if answer.ok else answer.error
         check, stop = await self._ask(
             partial(self.t.client.get_session, self.session_id), self._checked
@@ -182,7 +181,8 @@ class Attempts:
                 return None
             return self._result("failed", answer, session=session, error=said)
         if answer.ok:
-            return await self._finish(answer, session)
+            done = self._finish(answer, session)
+            return done if isinstance(done, SessionResult) else await done
         # Terminated already: by an uncertain earlier attempt of ours, or before the run.
         # With --archive the promise is an archived session, whoever terminated it.
         if self.t.archive and not session.is_archived:

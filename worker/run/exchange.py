@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from worker.devin.answer import Answer
 from worker.outcomes import Tally
@@ -14,7 +15,26 @@ from worker.run.halt import Halt
 from worker.run.retry import RetryPolicy, Tries
 from worker.run.slots import Slots
 
+if TYPE_CHECKING:
+    from worker.devin.client import DevinClient
+    from worker.run.authority import Authority
+
 Heard = Callable[[Answer], None]
+
+
+class Shared(Protocol):
+    """What the attempts of every session of a run share (`worker.run.terminate.Terminator`):
+    what an `Exchange` needs, the client, and what the run knows of the token."""
+
+    client: DevinClient
+    gate: RateGate
+    archive: bool
+    policy: RetryPolicy
+    halt: Halt
+    tally: Tally
+    before_send: Callable[[str], None] | None
+    slots: Slots | None
+    authority: Authority
 
 
 def _unexplained(answer: Answer) -> str | None:
@@ -35,10 +55,8 @@ class Exchange:
     sent: float = 0.0
 
     async def turn(self, tries: Tries) -> str | None:
-        """Wait for the rate gate; None when the attempt may go, else why it may not."""
-        if not self.halt and (now := self.gate.at_once()) is not None:
-            self.sent = now  # no limit: no wait to race against a halt (two tasks saved)
-            return None
+        """Wait for the rate gate; None when the attempt may go, else why it may not.
+        (`ask` takes the gate's answer at once, when there is no limit, without this wait.)"""
         if await self.halt.race(self._acquire(), tries.remaining()):
             return None
         if self.halt:
@@ -93,17 +111,6 @@ class Exchange:
         else:
             self.gate.accepted(sent)
 
-    async def _out(self, send: Callable[[], Awaitable[Answer]]) -> Answer:
-        """One attempt out: the slots know it is out until it ends, answered or not."""
-        slots, sent = self.slots, self.sent
-        if slots is None:
-            return await send()
-        slots.sending(sent)
-        try:
-            return await send()
-        finally:
-            slots.answered(sent, self.gate.now())
-
     async def ask(
         self,
         tries: Tries,
@@ -124,10 +131,24 @@ class Exchange:
         waits go through the policy's clock. ``explain`` says what is wrong with an answer
         whose own text would not; ``retrying`` hears each retry scheduled."""
         answer: Answer | None = None
-        while (stop := await self.turn(tries)) is None:
+        gate, slots, halt = self.gate, self.slots, self.halt
+        while True:
+            # no limit: no wait to race against a halt (two tasks and a coroutine saved)
+            if halt.reason is None and (now := gate.at_once()) is not None:
+                self.sent = now
+            elif (stop := await self.turn(tries)) is not None:
+                break
             tries.attempts += 1
             self.tally.requests += 1
-            answer = await self._out(send)
+            if slots is None:
+                answer = await send()
+            else:  # the slots know the attempt is out until it ends, answered or not
+                sent = self.sent
+                slots.sending(sent)
+                try:
+                    answer = await send()
+                finally:
+                    slots.answered(sent)  # on the gate's clock (`Pipeline`)
             (heard or self.heard)(answer)
             done = settled(answer)
             if done if isinstance(done, bool) else await done:

@@ -126,11 +126,12 @@ class Slots:
             if self._waiters:
                 self._arm()
 
-    def answered(self, sent: float, now: float) -> None:
-        """The request sent at ``sent`` was answered (or failed, or was given up) at ``now``."""
+    def answered(self, sent: float, now: float | None = None) -> None:
+        """The request sent at ``sent`` was answered (or failed, or was given up) at ``now``
+        (default: the slots' clock now; a fixed size never reads it)."""
         if self._rate is None:
             return
-        seconds = max(0.0, now - sent)
+        seconds = max(0.0, (self._clock() if now is None else now) - sent)
         if self._guessing:  # the first answer replaces the guess: it is no measurement
             self._guessing, self._mean = False, seconds
             if self._timer is not None:

@@ -8,7 +8,7 @@ unseen is looked up first (`_look`), so that a terminal one is not sent another.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -39,22 +39,32 @@ class Terminator:
     slots: Slots | None = None  # handed on while a session waits to retry
     authority: Authority = field(default_factory=Authority)  # may this token terminate?
 
-    async def terminate(
+    def terminate(
         self,
         session_id: str,
         source: str | None = None,
         *,
         sent_before: bool = False,
         terminated: str | None = None,
-    ) -> SessionResult:
-        """``sent_before``: an earlier run or delivery may have sent a DELETE whose answer
+    ) -> Awaitable[SessionResult]:
+        """The session's attempts, to await (most are its DELETEs alone: no layer of this).
+        ``sent_before``: an earlier run or delivery may have sent a DELETE whose answer
         was never recorded: a GET goes first (a terminal session is not sent another), and
         a 404 or 409 is reconciled with a GET as for a lost answer.
         ``terminated``: an earlier run terminated it (this status) and owes the archive:
         with ``archive``, the archive call alone, no DELETE (unless the session's answer
         says it is not terminated after all)."""
         attempts = Attempts(self, session_id, source, uncertain=sent_before)
+        if sent_before or (terminated is not None and self.archive):
+            return self._owed(attempts, sent_before, terminated)
+        return attempts.run()
+
+    async def _owed(
+        self, attempts: Attempts, sent_before: bool, terminated: str | None
+    ) -> SessionResult:
+        """A session an earlier run may have sent, or terminated without archiving."""
         if terminated is not None and self.archive:
+            session_id = attempts.session_id
             known = SessionState(session_id=session_id, status=terminated, is_archived=False)
             owed = await attempts.archive_owed(known)
             if owed is not None:
@@ -78,4 +88,5 @@ async def _look(attempts: Attempts) -> SessionResult | None:
     session = attempts._state(check) if check is not None and check.ok else None
     if check is None or session is None or not session.is_terminal:
         return None  # no answer to go by, or still running: the DELETE decides
-    return await attempts._finish(check, session)  # ours, as an uncertain 409 is
+    done = attempts._finish(check, session)  # ours, as an uncertain 409 is
+    return done if isinstance(done, SessionResult) else await done
