@@ -10,10 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hostile import FakeClock, pause_gate
+from hypothesis import given
+from hypothesis import strategies as st
 
 from worker.devin.answer import Answer
 from worker.outcomes import Tally
 from worker.run.backoff import Backoff, RetryBudget
+from worker.run.breaker import Breaker
 from worker.run.exchange import Exchange
 from worker.run.gate import RateGate
 from worker.run.halt import Halt
@@ -206,3 +209,20 @@ def test_a_plain_halt_is_not_fatal_and_the_first_reason_stays() -> None:
         False,
         ["SIGTERM received"],
     )
+
+
+@given(
+    st.lists(st.booleans(), max_size=60),
+    st.integers(min_value=1, max_value=8),
+    st.sampled_from([0.1, 0.5, 0.75, 1.0]),
+)
+def test_the_failure_breaker_counts_the_last_window(
+    failures: list[bool], window: int, threshold: float
+) -> None:
+    """The running count of failures is the count of the last ``window`` sessions: the
+    breaker trips exactly when the window is full and at least ``threshold`` of it failed."""
+    breaker = Breaker(window, threshold)
+    for n, failed in enumerate(failures, start=1):
+        last = failures[max(0, n - window) : n]
+        expected = len(last) == window and sum(last) >= threshold * window
+        assert breaker.record(failed) is expected

@@ -11,9 +11,14 @@ class Breaker:
     def __init__(self, window: int, threshold: float) -> None:
         self._recent: deque[bool] = deque(maxlen=window)
         self._threshold = threshold
+        self._failed = 0  # how many of ``_recent`` failed (kept, not summed each time)
 
     def record(self, failed: bool) -> bool:
         """Count one settled session; True while the window is full and failed enough."""
-        self._recent.append(failed)
-        full = len(self._recent) == self._recent.maxlen
-        return full and sum(self._recent) >= self._threshold * len(self._recent)
+        recent = self._recent
+        if len(recent) == recent.maxlen and recent[0]:
+            self._failed -= 1  # the oldest leaves the window
+        recent.append(failed)
+        self._failed += failed
+        full = len(recent) == recent.maxlen
+        return full and self._failed >= self._threshold * len(recent)
