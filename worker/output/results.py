@@ -53,6 +53,8 @@ Writer = Callable[[int, bytes], int]  # os.write's shape: the tests inject a fai
 
 
 _second: list[Any] = [-1, ""]  # the last whole second formatted: most records share it
+# the fraction's text, made once (x 1000 may round up to 1000 just before a whole second)
+_MILLIS = [f".{min(ms, 999):03d}Z" for ms in range(1001)]
 
 
 def _now() -> str:
@@ -61,7 +63,8 @@ def _now() -> str:
     whole = int(now)
     if whole != _second[0]:
         _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
+    stamp: str = _second[1]
+    return stamp + _MILLIS[int((now - whole) * 1000)]
 
 
 class ResultLog:
