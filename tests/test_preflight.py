@@ -204,6 +204,18 @@ def test_the_count_waits_for_the_first_request_and_not_past_the_run(tmp_path: Pa
         assert not unsent.is_alive()
 
 
+def test_no_count_meanwhile_without_progress_to_show_it(tmp_path: Path) -> None:
+    tally = Tally(requests=2)  # the first DELETE went out
+    with open_sources([_file(tmp_path)]) as sources:
+        before = _open_fds()
+        assert count_meanwhile(_settings(progress="off"), sources, tally) is None
+        assert _open_fds() == before  # no second reader opened
+        shown = count_meanwhile(_settings(progress="auto"), sources, Tally())
+        assert shown is not None
+        shown.join(10)
+    assert tally.expected is None
+
+
 def test_no_count_meanwhile_of_an_input_read_once(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     os.close(write_end)

@@ -19,6 +19,7 @@ from worker.input.intake import threaded
 from worker.input.sources import (
     MAX_LINE_BYTES,
     InputItem,
+    _Hashes,
     check_inputs,
     count_distinct_ids,
     read_inputs,
@@ -347,3 +348,13 @@ def test_reader_thread_stops_when_the_consumer_leaves() -> None:
     for thread in set(threading.enumerate()) - before:
         thread.join(10)
         assert not thread.is_alive()
+
+
+def test_the_count_keeps_distinct_hashes_across_its_compactions() -> None:
+    """One array's share, deduplicated each time it doubles, still counts each hash once."""
+    hashes = _Hashes()
+    one_array = [n << 8 for n in range(3000)]  # all with the same low byte
+    hashes.add_all(one_array)
+    hashes.add_all(reversed(one_array))  # each met twice: compacted at 1024, 2048, ...
+    hashes.add_all([-1, 255, -1])  # a negative hash, another array
+    assert hashes.distinct() == 3000 + 2

@@ -169,36 +169,48 @@ def count_sources(
     """
     if not all(source.rereadable for source in sources):
         raise ValueError("count_sources needs inputs that can be read twice (spool them)")
-    buckets = [_HashBucket() for _ in range(256)]
-    invalid = 0
-    for seen, item in enumerate(read_sources(sources, column=column, outcomes=outcomes), 1):
-        if pause is not None and seen % pause[0] == 0:
-            time.sleep(pause[1])
-        if item.session_id is None:
-            invalid += 1
+    hashes = _Hashes()
+    invalid = seen = 0
+    for entry in read_entries(sources, column=column, outcomes=outcomes):
+        if isinstance(entry, IdRun):  # plain ids, a block at a time: no item made for each
+            hashes.add_all(map(hash, entry.ids))
+            read = len(entry.ids)
         else:
-            digest = hash(item.session_id)
-            buckets[digest & 0xFF].add(digest)
+            if entry.session_id is None:
+                invalid += 1
+            else:
+                hashes.add_all((hash(entry.session_id),))
+            read = 1
+        if pause is not None:
+            every, seconds = pause
+            for _ in range((seen + read) // every - seen // every):
+                time.sleep(seconds)
+        seen += read
     for source in sources:
         rewind(source)
-    return sum(bucket.distinct() for bucket in buckets), invalid
+    return hashes.distinct(), invalid
 
 
-class _HashBucket:
-    """Hashes appended to a packed array, deduplicated whenever it has doubled."""
+class _Hashes:
+    """Distinct 64-bit hashes in 256 packed arrays (by the low byte), each deduplicated
+    whenever it has doubled: a set is only ever made of one array's share."""
 
     def __init__(self) -> None:
-        self._hashes = array("q")
-        self._compact_at = 1024
+        self._arrays = [array("q") for _ in range(256)]
+        self._compact_at = [1024] * 256
 
-    def add(self, digest: int) -> None:
-        self._hashes.append(digest)
-        if len(self._hashes) >= self._compact_at:
-            self._hashes = array("q", set(self._hashes))
-            self._compact_at = max(1024, 2 * len(self._hashes))
+    def add_all(self, digests: Iterable[int]) -> None:
+        arrays, compact_at = self._arrays, self._compact_at
+        for digest in digests:
+            low = digest & 0xFF
+            hashes = arrays[low]
+            hashes.append(digest)
+            if len(hashes) >= compact_at[low]:
+                arrays[low] = hashes = array("q", set(hashes))
+                compact_at[low] = max(1024, 2 * len(hashes))
 
     def distinct(self) -> int:
-        return len(set(self._hashes))
+        return sum(len(set(hashes)) for hashes in self._arrays)
 
 
 def _read_stream(
