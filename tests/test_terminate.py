@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 import pytest
 from hostile import (
@@ -507,3 +508,28 @@ async def test_a_session_waiting_to_retry_hands_its_concurrency_slot_on() -> Non
         result = await asyncio.wait_for(task, 5)
     assert result.outcome == "terminated" and result.attempts == 2
     assert slots.locked()  # taken back before the retry, for the pipeline to release
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "http://127.0.0.1:8080",
+        "http://127.0.0.1:8080/",
+        "https://api.devin.ai/prefix/",
+        "http://[::1]:9",
+    ],
+)
+@pytest.mark.parametrize(
+    "session_id", ["devin-abc_1", "devin-a/../b", "dévin?x=1#f", "devin-a%2Fb", "devin-.."]
+)
+def test_a_session_url_is_the_prefix_and_the_quoted_id(base: str, session_id: str) -> None:
+    """Built from the prefix's parts parsed once: the same URL as the quoted id appended to
+    the prefix, and no id leaves ``.../sessions/`` (its ``/ ? # %`` are encoded)."""
+    client = DevinClient(ClientOptions(base_url=base, org_id="org x/y", token="t"))
+    prefix = f"{base.rstrip('/')}/v3/organizations/org%20x%2Fy/sessions/"
+    quoted = quote(session_id, safe="")
+    assert str(client.session_url(session_id)) == prefix + quoted
+    assert str(client.session_url(session_id, "/archive")) == f"{prefix}{quoted}/archive"
+    built = client.session_url(session_id, query="archive=false")
+    assert str(built) == f"{prefix}{quoted}?archive=false"
+    assert built.raw_parts[-1] == quoted and built.query == {"archive": "false"}

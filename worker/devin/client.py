@@ -11,6 +11,7 @@ server cannot fill the memory.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 _Model = TypeVar("_Model", bound="BaseModel")
 MAX_BODY = 4 * 1024 * 1024  # bytes of one answer read at most; a larger one is a failure
 _CHUNK = 64 * 1024
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+", re.ASCII)  # what quote() leaves as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,10 @@ class DevinClient:
         self._prefix = (
             f"{options.base_url.rstrip('/')}/v3/organizations/{quote(options.org_id, safe='')}"
         )
+        # the prefix parsed once: a session's URL is built from its parts (`session_url`)
+        prefix = URL(self._prefix, encoded=True)
+        self._scheme, self._authority = prefix.scheme, prefix.raw_authority
+        self._sessions_path = f"{prefix.raw_path}/sessions/"
         self._session: aiohttp.ClientSession | None = None
         # Through a proxy the token goes with each request: aiohttp sends a session's default
         # headers to the proxy too (Authorization as Proxy-Authorization, 3.14). Direct, it is
@@ -120,19 +126,28 @@ class DevinClient:
             await self._session.close()
             await asyncio.sleep(0)
 
-    def session_url(self, session_id: str) -> str:
-        return f"{self._prefix}/sessions/{quote(session_id, safe='')}"
+    def session_url(self, session_id: str, tail: str = "", query: str = "") -> URL:
+        """``.../sessions/{id}{tail}?{query}``, the id percent-encoded (a valid one, letters,
+        digits, ``-`` and ``_``, is its own encoding), built from the parts of the prefix
+        parsed once and marked encoded: aiohttp would otherwise parse the whole URL and
+        re-encode it and its query on every request."""
+        quoted = session_id if _UNRESERVED.fullmatch(session_id) else quote(session_id, safe="")
+        return URL.build(
+            scheme=self._scheme,
+            authority=self._authority,
+            path=f"{self._sessions_path}{quoted}{tail}",
+            query_string=query,
+            encoded=True,
+        )
 
     async def terminate(self, session_id: str, *, archive: bool) -> Answer:
-        # Built once and marked encoded: the id is validated and quoted already, and aiohttp
-        # would otherwise parse and re-encode the URL and its query on every request.
-        flag = "true" if archive else "false"
-        url = URL(f"{self.session_url(session_id)}?archive={flag}", encoded=True)
+        query = "archive=true" if archive else "archive=false"
+        url = self.session_url(session_id, query=query)
         return await self._send("DELETE", url, None, mutating=True)
 
     async def archive(self, session_id: str) -> Answer:
         """``POST .../sessions/{id}/archive``: archive a session (a running one is put to sleep)."""
-        url = URL(f"{self.session_url(session_id)}/archive", encoded=True)
+        url = self.session_url(session_id, "/archive")
         return await self._send("POST", url, None, mutating=True)
 
     async def get_session(self, session_id: str) -> Answer:

@@ -46,7 +46,9 @@ def parse_state(body: bytes) -> SessionState | None:
     session_id, status = data.get("session_id"), data.get("status")
     if type(session_id) is not str or type(status) is not str:
         return None
-    archived = _bool(data.get("is_archived", False))
+    archived = data.get("is_archived", False)
+    if archived is not True and archived is not False:  # (most are): else the lax words
+        archived = _bool(archived)
     if archived is None:
         return None
     return SessionState(session_id, status, archived)
