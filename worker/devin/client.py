@@ -1,4 +1,5 @@
-"""The HTTP seam: the only module that knows aiohttp's exceptions.
+"""The HTTP seam: with `worker.devin.failures`, the only module that knows aiohttp's
+exceptions.
 
 Every call returns an ``Answer``: an HTTP status with a parsed body, or the kind of transport
 failure that happened. Nothing here retries or decides outcomes; ``terminate`` does that.
@@ -23,7 +24,8 @@ from yarl import URL
 
 from worker._version import __version__
 from worker.devin.answer import Answer
-from worker.devin.network import QueryValue, proxy_failure, query_pairs, resolve_proxy, tls_context
+from worker.devin.failures import failed
+from worker.devin.network import QueryValue, query_pairs, resolve_proxy, tls_context
 from worker.devin.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
@@ -199,43 +201,11 @@ class DevinClient:
                     return Answer(status, b"", retry_after, failure=too_large)
                 return Answer(status, body, retry_after)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return _failed(exc, self._options.proxy, mutating)
+            return failed(exc, self._options.proxy, mutating)
         finally:
             if tally is not None:
                 tally.in_flight -= 1
                 tally.answered(method, status)
-
-
-def _failed(exc: aiohttp.ClientError | TimeoutError, proxy: str | None, mutating: bool) -> Answer:
-    """The answer of a request that failed in transport; ``maybe_sent`` when a ``mutating``
-    one may have reached the server."""
-    if isinstance(
-        exc,
-        aiohttp.ClientProxyConnectionError
-        | aiohttp.ClientHttpProxyError
-        | aiohttp.ClientConnectorCertificateError,
-    ):
-        return Answer(None, failure=_unsent(exc, proxy), maybe_sent=False)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Answer(None, failure=f"cannot connect: {_safe(exc)}")
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return Answer(None, failure="connect timeout")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        return Answer(None, failure=f"connection lost: {_safe(exc)}", maybe_sent=mutating)
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return Answer(None, failure=f"broken answer: {_safe(exc)}", maybe_sent=mutating)
-    if isinstance(exc, TimeoutError):
-        return Answer(None, failure="timeout", maybe_sent=mutating)
-    return Answer(None, failure=f"{type(exc).__name__}: {_safe(exc)}", maybe_sent=mutating)
-
-
-def _unsent(exc: aiohttp.ClientError, proxy: str | None) -> str:
-    """The failure of a request that cannot have left: no tunnel, or an untrusted API."""
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"TLS certificate not trusted: {exc.certificate_error}"
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return proxy_failure(proxy, exc.status, _safe(Exception(exc.message)))
-    return proxy_failure(proxy, None, _safe(exc))
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
@@ -254,12 +224,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None
 
 def _mib(size: int) -> str:
     return f"{size / 1048576:g} MiB" if size >= 1048576 else f"{size} bytes"
-
-
-def _safe(exc: BaseException) -> str:
-    """A one-line text of an aiohttp error; never its repr, which may carry request headers."""
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())[:200]
 
 
 def _parsed(answer: Answer, model: type[_Model]) -> _Model | None:
