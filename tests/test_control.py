@@ -8,7 +8,8 @@ import math
 import pytest
 
 from worker.run.control import RateController
-from worker.run.sample import OK, THROTTLED, Recent, Sample
+from worker.run.recent import OK, THROTTLED, Recent
+from worker.run.sample import Sample
 
 
 class FakeClock:

@@ -8,15 +8,8 @@ import math
 
 import pytest
 
-from worker.run.sample import (
-    OK,
-    REORDER,
-    THROTTLED,
-    Recent,
-    Sample,
-    accepted_rate,
-    straggling,
-)
+from worker.run.recent import OK, THROTTLED, Recent, straggling
+from worker.run.sample import REORDER, Sample, accepted_rate
 
 SINCE = 10.0  # the 429's own grant time in every sample here
 

@@ -22,12 +22,12 @@ tells the whole story; in short:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.run.sample import OK, OVERLOADED, THROTTLED, Recent, Sample, accepted_rate, straggling
+from worker.run.recent import OK, OVERLOADED, THROTTLED, Recent, sending_rate, straggling
+from worker.run.sample import Sample, accepted_rate, sample_size
 from worker.run.slowstart import SlowStart
 
 Clock = Callable[[], float]
@@ -121,7 +121,9 @@ class RateController:
         share = recent.share(OVERLOADED)
         if share <= self.overload_share:
             return None
-        sending = self._sending_rate(now)  # before the pause, which it would count from
+        first = self._grants[0] if self._grants else now  # the last second of sending, from
+        since = max(now - 1.0, first, min(self.pause_until, now))  # the run's start or a pause
+        sending = sending_rate(self._grants, since, now, self.rate * self.share()) / self.share()
         self._end_hold()  # the cut below ends the sample a hold waited for
         self._pause(now, retry_after)
         return self._cut(now, sending * max(0.5, 1.0 - share), "overloaded")
@@ -153,7 +155,9 @@ class RateController:
         if kind == THROTTLED:
             since = (at for at in self._grants if at > sent)
             own = self.rate * self.share()  # a fleet worker measures on its own grants
-            self._sample = sample = Sample(sent, self._sample_size(), since, own)
+            limit = None if self.limit is None else self.limit * self.share()  # its own part
+            size = sample_size(limit, self.min_sample, self.max_sample)
+            self._sample = sample = Sample(sent, size, since, own)
             for early, what in self._recent.sent_after(sent):  # answered before this 429
                 sample.answered(early, what == THROTTLED)
             if self.limit is None and sample.grants >= 2 * self.min_sample:
@@ -179,13 +183,6 @@ class RateController:
         """Whether grants wait for a sample's answers (``_hold``): a pause that ends with it."""
         return self._held_from is not None
 
-    def _sample_size(self) -> int:
-        """Answers measured after a 429: 16 before any limit is known (react fast); then a
-        fifth of a second of the limit found, 8 to 64 (a small sample's noise misleads)."""
-        if self.limit is None:
-            return 2 * self.min_sample
-        return min(self.max_sample, max(self.min_sample, int(self.limit * self.share() / 5)))
-
     def _decide(self, now: float, sample: Sample) -> Change | None:
         """The grants after a 429 have been answered: cut, pause, or not."""
         self._sample = None
@@ -204,18 +201,6 @@ class RateController:
         if sample.share > self.pause_share and self.rate > self.far_over * accepted:
             self._pause(now, self._retry_after)  # far over the limit: every worker waits
         return self._cut(now, accepted, "throttled")
-
-    def _sending_rate(self, now: float) -> float:
-        """Grants per second over the last second of sending (since the run's first grant
-        and the last pause, if later), at most the granted rate; the granted rate when that
-        is under a tenth of a second."""
-        first = self._grants[0] if self._grants else now
-        since = max(now - 1.0, first, min(self.pause_until, now))
-        span = now - since
-        if span < 0.1:
-            return self.rate
-        sent = len(self._grants) - bisect_left(self._grants, since)
-        return min(self.rate, sent / span / self.share())  # (a fleet worker's, scaled)
 
     # -- actions -----------------------------------------------------------------------
 

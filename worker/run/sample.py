@@ -1,5 +1,5 @@
-"""The measurements behind every cut of the rate: the answers of the last second, and
-what the server accepted right after a 429.
+"""The measurements behind every cut of the rate: what the server accepted right after a
+429 (the answers of the last second are ``worker.run.recent``'s).
 
 A 429 says the server's limit was reached when its request arrived. The requests granted
 *after* that one measure what the server accepts from then on: a ``Sample`` takes the next
@@ -16,10 +16,11 @@ that latency and jitter smear.
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 
-OK, THROTTLED, OVERLOADED = 0, 1, 2  # kinds of answer
+from worker.run.recent import OK, Recent
+
 MIN_SPAN = 0.02  # seconds of grants a sample spans at least
 OVERWHELMED = 8  # 429s (seven answers in eight) that hold the gate for a sample's answers
 REORDER = 0.005  # seconds within which requests sent together may arrive in any order
@@ -188,46 +189,13 @@ class Sample:
         return min(granted, BURSTY * self.rate) * (1.0 - self.share)
 
 
-class Recent:
-    """The answers of the last ``span`` seconds, counted by kind, with their grant times."""
-
-    __slots__ = ("_entries", "counts", "span")
-
-    def __init__(self, span: float) -> None:
-        self.span = span
-        self._entries: deque[tuple[float, int, float]] = deque()
-        self.counts = [0, 0, 0]
-
-    def add(self, now: float, kind: int, sent: float) -> None:
-        self._entries.append((now, kind, sent))
-        self.counts[kind] += 1
-        entries, horizon = self._entries, now - self.span
-        while entries[0][0] < horizon:
-            self.counts[entries.popleft()[1]] -= 1
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def share(self, kind: int) -> float:
-        return self.counts[kind] / max(1, len(self._entries))
-
-    def latency(self, share: float, kind: int | None = None) -> float | None:
-        """The answer time (answered minus granted) that ``share`` of the answers (of
-        ``kind``, or all) of the last ``span`` seconds came within; None without any."""
-        waits = sorted(now - sent for now, k, sent in self._entries if kind in (None, k))
-        return waits[min(len(waits) - 1, int(share * len(waits)))] if waits else None
-
-    def sent_after(self, since: float) -> list[tuple[float, int]]:
-        """(grant time, kind) of the answers to requests granted after ``since``."""
-        return [(sent, kind) for _, kind, sent in self._entries if sent > since]
-
-
-def straggling(recent: Recent, patience: float) -> float:
-    """When an answer still missing from a sample is a straggler: thrice the time that
-    nine in ten accepted answers of the last second took, at most ``patience`` (and that
-    before any came back). 429s are left out: they often come back at once."""
-    latency = recent.latency(0.9, OK)
-    return patience if latency is None else min(patience, 3.0 * latency)
+def sample_size(limit: float | None, least: int, most: int) -> int:
+    """Answers measured after a 429: twice ``least`` before any limit is known (react fast);
+    then a fifth of a second of ``limit`` (the requests/s found), ``least`` to ``most`` (a
+    small sample's noise misleads)."""
+    if limit is None:
+        return 2 * least
+    return min(most, max(least, int(limit / 5)))
 
 
 def accepted_rate(sample: Sample, recent: Recent, limit: float | None, rate: float) -> float:
