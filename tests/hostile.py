@@ -107,12 +107,16 @@ async def serving(hostile: Hostile) -> AsyncIterator[str]:
 
 def pause_gate(gate: Any, seconds: float) -> None:
     """Pause every worker at ``gate`` for ``seconds``: a wave of 429s, as the gate sees one
-    (an isolated 429 only paces its own retry)."""
+    (an isolated 429 only paces its own retry), one in ten accepted (a wave of nothing but
+    429s is probed one request at a time instead: ``worker.run.spent``)."""
     loop, control = asyncio.get_running_loop(), gate._control
-    for _ in range(100):
+    for i in range(100):
         sent = gate.now()
-        control.granted(sent)  # as the pump grants a request: then its 429
-        gate.throttled(seconds, sent)
+        control.granted(sent)  # as the pump grants a request: then its answer
+        if i % 10 == 1:
+            gate.accepted(sent)
+        else:
+            gate.throttled(seconds, sent)
         if gate.paused_until > loop.time():
             return
     raise AssertionError("the gate did not pause after a wave of 429s")

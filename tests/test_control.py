@@ -78,11 +78,11 @@ def test_a_fleet_worker_measures_its_share_and_cuts_the_fleet_s_rate() -> None:
 
 def test_most_answers_429_pauses_every_worker_until_retry_after() -> None:
     control, clock = _controller(3000.0)
-    # the first 429, then eight more in a row: decided at once, far over the limit
-    reasons = _answers(control, clock, "." * 10 + "T" * 9, 3000.0)
+    # the first 429, one accepted, then eight 429s in a row: decided at once, far over
+    reasons = _answers(control, clock, "." * 10 + "T." + "T" * 8, 3000.0)
     assert reasons == ["throttled"]
     assert control.pause_until == pytest.approx(clock.now + 1.0)
-    assert control.rate == 300.0  # at most a tenth of the rate in one cut
+    assert control.rate < 3000.0 / 8  # cut to about what was accepted (one in nine)
     assert (control.pauses, control.holds) == (1, 1)  # eight in a row held first (metrics)
 
 
@@ -98,10 +98,13 @@ def test_retry_after_over_the_cap_pauses_nobody() -> None:
 
 def test_a_429_without_retry_after_pauses_for_the_fallback() -> None:
     control, clock = _controller(100.0, fallback_pause=0.5)
-    for _ in range(40):
+    for i in range(40):
         clock.now += 0.01
         control.granted(clock.now)
-        control.on_throttled(None, clock.now)
+        if i == 1:  # one accepted among them: most (not all) 429s, far over
+            control.on_accepted(clock.now)
+        else:
+            control.on_throttled(None, clock.now)
         if control.pause_until > clock.now:
             break
     assert control.pause_until == pytest.approx(clock.now + 0.5)
@@ -182,11 +185,34 @@ def test_a_window_that_is_spent_is_measured_over_the_last_second() -> None:
     assert control.limit == pytest.approx(300.0, rel=0.05)
 
 
+def test_a_wave_of_nothing_but_429s_is_probed_one_request_at_a_time() -> None:
+    """A fixed window (300 a window, opening at 100.35 and 101.35) spent at 600/s: the
+    last second holds two windows' tails (210 + 300), so the first cut keeps too much; no
+    pause, but until the next window opens one probe at a time goes, a sixteenth of the
+    Retry-After apart; the first one accepted cuts to what the second before took."""
+    control, clock = _controller(600.0)
+    _answers(control, clock, "." * 210 + "." * 300, 600.0)  # 100.0-100.85
+    assert _answers(control, clock, "T" * 17, 600.0) == ["throttled"]
+    assert control.rate == pytest.approx(0.97 * 510) and control.pause_until < clock.now
+    probes = []
+    while not probes or probes[-1] < 101.35:  # every millisecond, a request waits to go
+        clock.now += 0.001
+        if control.room(clock.now):
+            control.granted(clock.now)
+            probes.append(clock.now)
+            if clock.now < 101.35:
+                assert control.on_throttled(1.0, clock.now) is None
+    assert 6 <= len(probes) <= 9  # about 0.47 s / (1 s / 16), instead of 0.47 s x 495/s
+    assert all(b - a >= 1 / 16 for a, b in itertools.pairwise(probes))
+    change = control.on_accepted(probes[-1])  # open again: the second before took 300
+    assert change is not None and control.rate == pytest.approx(0.97 * 300, rel=0.03)
+    assert control.room(clock.now) and control.pause_until < clock.now
+
+
 def test_a_probe_over_the_limit_is_cut_without_pausing_anyone() -> None:
     control, clock = _controller(600.0)
-    _answers(control, clock, "." * 300 + "T" * 9, 600.0)  # the first wave pauses
-    assert control.pause_until > clock.now
-    clock.now = control.pause_until
+    _answers(control, clock, "." * 300 + "T" * 9, 600.0)  # the first wave: none accepted
+    clock.now += 0.5  # (its probes meanwhile: see test_a_server_that_took_none_...)
     for _ in range(12):  # 3 s at the granted rate: hold, then probe above
         _answers(control, clock, "." * int(control.rate / 4), control.rate)
     probe = control.rate
@@ -199,7 +225,7 @@ def test_a_probe_over_the_limit_is_cut_without_pausing_anyone() -> None:
 def test_no_probing_while_a_429_is_measured() -> None:
     control, clock = _controller(600.0)
     _answers(control, clock, "." * 300 + "T" * 9, 600.0)
-    clock.now = control.pause_until
+    clock.now += 0.5
     _answers(control, clock, "." * 800, control.rate)
     assert control.limit is not None and control.rate > control.limit  # probing
     _answers(control, clock, "T", control.rate)  # arms a sample
@@ -265,7 +291,7 @@ def test_a_spent_window_is_cut_once_not_again_for_its_last_429s() -> None:
     the new rate, find the last second accepted at least that much, and cut nothing."""
     control, clock = _controller(600.0)
     _answers(control, clock, "." * 300 + "T" * 9, 600.0)
-    clock.now = control.pause_until
+    clock.now += 0.5
     for _ in range(12):  # hold, then probe above the limit found
         _answers(control, clock, "." * int(control.rate / 4), control.rate)
     probe = control.rate
@@ -562,14 +588,15 @@ def test_later_cuts_halve_at_most_and_never_go_under_the_floor() -> None:
     control, clock = _controller(100.0)  # floor 1/s
     assert _answers(control, clock, "T" * 9, 100.0) == ["throttled"]  # nothing accepted
     assert control.rate == 10.0  # the first cut: a tenth at most
-    rates = []
-    for _ in range(8):  # wave after wave, nothing accepted: halving, then the floor
-        clock.now = max(clock.now, control.pause_until) + 2.0
-        _answers(control, clock, "T" * 9, control.rate)
-        rates.append(control.rate)
-    assert rates[:4] == [5.0, 2.5, 1.25, 1.0] and min(rates) == control.floor == 1.0
+    rates = [control.rate]
+    for _ in range(4):  # one accepted after 2 s, then a wave of 429s: halving, then the floor
+        clock.now += 2.0
+        for answers in (".", "T" * 9):  # each a cut: the last second took 1/s
+            _answers(control, clock, answers, control.rate)
+            rates.append(control.rate)
+    assert rates[:5] == [10.0, 5.0, 2.5, 1.25, 1.0] and min(rates) == control.floor == 1.0
     clock.now += 2.0
-    assert _answers(control, clock, "T" * 9, 1.0) == []  # at the floor: no change to tell
+    assert _answers(control, clock, "." + "T" * 9, 1.0) == []  # at the floor: no change to tell
 
 
 def test_a_probe_tells_its_old_and_new_rate_and_stops_at_the_ceiling() -> None:

@@ -10,8 +10,10 @@ tells the whole story; in short:
   x what the server accepted (at most to ``min_cut`` of itself the first time, half
   later). Eight 429s in a row, or eight to requests sent after the sample's, first
   *hold* all grants until the sample is in; in the slow start a ``touched`` one cuts nothing.
-- The fleet pauses until ``Retry-After`` only when most of the sample were 429s and the
-  rate is ``far_over`` what is accepted; a probe's or an isolated 429 pauses nobody.
+- The fleet pauses until ``Retry-After`` only when most (not all) of the sample were 429s
+  and the rate is ``far_over`` what is accepted; a probe's or an isolated 429 pauses nobody.
+  None accepted: one request at a time until one is (``worker.run.spent``), then a cut to
+  what the second before took.
 - **5xx with Retry-After**: only that session waits, unless such answers are over
   ``overload_share`` of the last second's, 32 answers at least: then pause and cut.
 - An answer to a request granted before the last cut is not measured: no cascade.
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from worker.run.recent import OK, OVERLOADED, THROTTLED, Recent, sending_rate, straggling
 from worker.run.sample import Sample, accepted_rate, sample_size
 from worker.run.slowstart import SlowStart
+from worker.run.spent import NEAR, Spent
 
 Clock = Callable[[], float]
 
@@ -74,6 +77,7 @@ class RateController:
     _recent: Recent = field(default_factory=lambda: Recent(1.0))
     _grants: deque[float] = field(default_factory=deque)
     _held_from: float | None = None  # pause_until before a hold (see _hold)
+    _spent: Spent | None = None  # probing a server that took none of a sample
     holds: int = 0  # holds begun, and pauses begun or extended (a worker's metrics)
     pauses: int = 0
 
@@ -88,8 +92,9 @@ class RateController:
         """A request was let through at ``now`` (the gate calls this once per grant, with
         the time it hands that request: the ``sent`` its answer is reported with)."""
         self._grants.append(now)
-        if self.start is not None:
-            self.start.granted(now)
+        for window in (self.start, self._spent):
+            if window is not None:
+                window.granted(now)
         while self._grants[0] < now - 1.0:
             self._grants.popleft()
         if self._sample is not None:
@@ -131,15 +136,21 @@ class RateController:
     # -- measurement -------------------------------------------------------------------
 
     def room(self, now: float) -> bool:
-        """Whether one more request may go now (the slow start's window; see
-        ``worker.run.slowstart``)."""
-        return self.start is None or self.start.room(now)
+        """Whether one more request may go now (the slow start's window, a spent limit's
+        probes: ``worker.run.slowstart``, ``worker.run.spent``)."""
+        return all(window is None or window.room(now) for window in (self.start, self._spent))
 
     def _answer(self, now: float, sent: float, kind: int) -> Change | None:
+        spent, taken = self._spent, math.inf
+        if spent is not None and spent.answered(now, sent, kind == OK):
+            self._spent = None  # open again: what it took over the second before is its rate
+            taken = self._recent.rate_before(OK, spent.opened(sent)) / self.share()
         self._recent.add(now, kind, sent)
         start = self.start
         if start is not None:
             start.answered(sent, kind == OK, grow=self._sample is None)
+        if spent is not None:  # (nothing is measured while it is probed)
+            return self._cut(now, taken, "throttled") if taken < NEAR * self.rate else None
         if sent <= self._cut_at:
             return None  # sent at the old rate, before the last cut: says nothing of the new
         sample = self._sample
@@ -196,9 +207,13 @@ class RateController:
         share = self.share()  # what the fleet accepted: this worker's part ÷ its share
         limit = None if self.limit is None else self.limit * share
         accepted = accepted_rate(sample, self._recent, limit, self.rate * share) / share
+        if sample.share >= 1.0:  # none taken: probe it one request at a time, no pause
+            wait = self._retry_after or self.fallback_pause  # (one over the cap: as if none)
+            wait = wait if wait <= self.max_pause else self.fallback_pause
+            self._spent = Spent(now, sample.since, self._recent.latency(0.9, OK), wait)
         if accepted >= self.rate:
             return None  # a window spent at the rate it accepts: the next one opens soon
-        if sample.share > self.pause_share and self.rate > self.far_over * accepted:
+        if self.pause_share < sample.share < 1.0 and self.rate > self.far_over * accepted:
             self._pause(now, self._retry_after)  # far over the limit: every worker waits
         return self._cut(now, accepted, "throttled")
 
@@ -231,8 +246,8 @@ class RateController:
         """Hold under the found limit, then probe beyond it, doubling the step each second."""
         if self.limit is None or self.rate >= self.ceiling or now - self._updated_at < 0.25:
             return None
-        if self._sample is not None:
-            return None  # a 429 is being measured: no higher until it is decided
+        if self._sample is not None or self._spent is not None:
+            return None  # a 429 is being measured, or a spent limit probed: no higher yet
         self._updated_at = now
         begin = max(self._cut_at, self.pause_until) + self.hold
         if now < begin:

@@ -13,7 +13,8 @@ of a second's worth by default, so that a server's bucket of a tenth of a second
 room). One task, the pump, grants; workers wait in a FIFO of futures that it resolves in
 arrival order, and it sleeps until the exact moment the next grants are due (in batches of
 at most two milliseconds' worth), so waiting costs no polling, except every 2 ms while a
-hold or the slow start's full window waits for answers (a report does not wake the pump).
+hold, the slow start's full window or a spent limit's probe waits for answers (a report does
+not wake the pump).
 
 Time is the running loop's (``loop.time()``) unless a clock and a sleep are injected, so
 tests run the gate on a fast-forwarded loop. asyncio-throttle, which the design first

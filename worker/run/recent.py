@@ -32,6 +32,12 @@ class Recent:
     def share(self, kind: int) -> float:
         return self.counts[kind] / max(1, len(self._entries))
 
+    def rate_before(self, kind: int, end: float) -> float:
+        """Answers of ``kind`` per second to the grants of the ``span`` seconds up to ``end``
+        (of those answered since the latest answer's ``span``)."""
+        start = end - self.span
+        return sum(1 for _, k, at in self._entries if k == kind and start < at <= end) / self.span
+
     def latency(self, share: float, kind: int | None = None) -> float | None:
         """The answer time (answered minus granted) that ``share`` of the answers (of
         ``kind``, or all) of the last ``span`` seconds came within; None without any."""
