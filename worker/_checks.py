@@ -21,8 +21,12 @@ from typing import Any
 Check = Callable[[Any], Any]
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
-_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
-_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+# the words of a switch, in any case (pydantic's lax booleans): the settings' and the
+# API's (`worker.devin.state` reads an ``is_archived`` given as text by them)
+BOOL_WORDS = {
+    **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True),
+    **dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
+}
 
 
 class Invalid(ValueError):
@@ -105,8 +109,8 @@ def boolean(value: Any) -> bool:
         return bool(value)
     if isinstance(value, bytes | bytearray):
         value = value.decode("utf-8", "replace")
-    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-        return value.lower() in _TRUE
+    if isinstance(value, str) and (word := BOOL_WORDS.get(value.lower())) is not None:
+        return word
     if isinstance(value, int | str) or (isinstance(value, float) and value.is_integer()):
         raise Invalid("Input should be a valid boolean, unable to interpret input")
     raise Invalid("Input should be a valid boolean")

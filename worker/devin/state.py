@@ -15,13 +15,8 @@ from typing import Any
 
 import orjson
 
+from worker._checks import BOOL_WORDS
 from worker.outcomes import TERMINAL_STATUSES
-
-# pydantic's lax reading of a bool (what the model did before): these words, any case
-_BOOL_WORDS = {
-    **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True),
-    **dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,5 +55,5 @@ def _bool(value: Any) -> bool | None:
     if type(value) in (int, float) and value in (0, 1):
         return bool(value)
     if type(value) is str:
-        return _BOOL_WORDS.get(value.lower())
+        return BOOL_WORDS.get(value.lower())
     return None
