@@ -187,6 +187,14 @@ def test_timestamp_is_the_second_and_its_milliseconds(
     monkeypatch.setattr(results, "_second", [-1, ""])
     monkeypatch.setattr(results.time, "time", lambda: 1_800_000_000.9995)
     assert results._now() == "2027-01-15T08:00:00.999Z"  # truncated, never rounded up
+    for now, stamp in [
+        (1_800_000_000.6004, "2027-01-15T08:00:00.600Z"),
+        (1_800_000_001.0004, "2027-01-15T08:00:01.000Z"),  # the next second, formatted anew
+        (1_800_000_001.25, "2027-01-15T08:00:01.250Z"),
+        (1_800_000_000.0 - 2**-22, "2027-01-15T07:59:59.999Z"),  # the last fraction there is
+    ]:
+        monkeypatch.setattr(results.time, "time", lambda now=now: now)
+        assert results._now() == stamp
 
 
 def test_a_log_of_several_blocks_reads_as_its_lines(tmp_path: Path) -> None:

@@ -163,3 +163,18 @@ async def test_before_the_first_answer_the_requests_out_size_the_slots() -> None
     )
     assert 1200 / (run.finished - 2.0) >= 0.90 * 40
     assert run.slots is not None and run.slots.limit == needed(40.0, run.slots.answer_time)
+
+
+def test_auto_measures_from_the_send_time_on_its_own_clock() -> None:
+    """An answer without a time is on the slots' clock; the first one replaces the guess,
+    each later one weighs 1/32 of the moving mean."""
+    now = [100.2]
+    slots = Slots.auto(lambda: 400.0, clock=lambda: now[0])
+    slots.sending(100.0)
+    slots.answered(100.0)  # taken 0.2 s
+    assert slots.answer_time == pytest.approx(0.2)
+    now[0] = 101.0
+    slots.answered(100.6)  # taken 0.4 s
+    assert slots.answer_time == pytest.approx(0.2 + (0.4 - 0.2) / 32)
+    slots.answered(100.0, 100.2)  # a time given wins over the clock
+    assert slots.answer_time == pytest.approx(0.20625 + (0.2 - 0.20625) / 32)
