@@ -185,14 +185,17 @@ def test_a_window_that_is_spent_is_measured_over_the_last_second() -> None:
     assert control.limit == pytest.approx(300.0, rel=0.05)
 
 
-def test_a_wave_of_nothing_but_429s_is_probed_one_request_at_a_time() -> None:
+@pytest.mark.parametrize("share", [1.0, 1 / 3])
+def test_a_wave_of_nothing_but_429s_is_probed_one_request_at_a_time(share: float) -> None:
     """A fixed window (300 a window, opening at 100.35 and 101.35) spent at 600/s: the
     last second holds two windows' tails (210 + 300), so the first cut keeps too much; no
     pause, but until the next window opens one probe at a time goes, a sixteenth of the
-    Retry-After apart; the first one accepted cuts to what the second before took."""
-    control, clock = _controller(600.0)
-    _answers(control, clock, "." * 210 + "." * 300, 600.0)  # 100.0-100.85
-    assert _answers(control, clock, "T" * 17, 600.0) == ["throttled"]
+    Retry-After apart; the first one accepted cuts to what the second before took. The
+    same seen by one worker of a fleet that sends ``share`` of the requests."""
+    clock = FakeClock()
+    control = RateController(600.0, clock=clock, share=lambda: share)
+    _answers(control, clock, "." * round(510 * share), 600.0 * share)  # 100.0-100.85
+    assert _answers(control, clock, "T" * 17, 600.0 * share) == ["throttled"]
     assert control.rate == pytest.approx(0.97 * 510) and control.pause_until < clock.now
     probes = []
     while not probes or probes[-1] < 101.35:  # every millisecond, a request waits to go
@@ -202,11 +205,38 @@ def test_a_wave_of_nothing_but_429s_is_probed_one_request_at_a_time() -> None:
             probes.append(clock.now)
             if clock.now < 101.35:
                 assert control.on_throttled(1.0, clock.now) is None
-    assert 6 <= len(probes) <= 9  # about 0.47 s / (1 s / 16), instead of 0.47 s x 495/s
+    assert 4 <= len(probes) <= 9  # about 0.47 s / (1 s / 16), instead of 0.47 s x 495/s
     assert all(b - a >= 1 / 16 for a, b in itertools.pairwise(probes))
     change = control.on_accepted(probes[-1])  # open again: the second before took 300
-    assert change is not None and control.rate == pytest.approx(0.97 * 300, rel=0.03)
+    assert change is not None and change.reason == "throttled"
+    assert control.rate == pytest.approx(0.97 * 300, rel=0.03)
     assert control.room(clock.now) and control.pause_until < clock.now
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "latency", "gap"),
+    [(2.0, 0.0, 2.0 / 16), (60.0, 0.0, 60.0 / 16), (60.5, 0.0, 1.0 / 16), (1.0, 0.2, 0.2)],
+)
+def test_a_spent_limit_is_probed_a_sixteenth_of_retry_after_apart(
+    retry_after: float, latency: float, gap: float
+) -> None:
+    """Far over the limit (3000/s granted, 300 taken), a wave of nothing but 429s pauses
+    nobody; the probes go a sixteenth of its Retry-After apart (of the fallback second when
+    that is over the one-minute cap), or the time accepted answers take if longer."""
+    control, clock = _controller(3000.0)
+    _answers(control, clock, "." * 300, 3000.0, latency=latency)
+    while control.rate == 3000.0:  # 429s until the wave is decided
+        clock.now += 1 / 3000
+        control.granted(clock.now)
+        control.on_throttled(retry_after, clock.now)
+    assert control.rate == 300.0 and control.pause_until < clock.now  # a tenth: no pause
+    assert control.room(clock.now)  # the first probe at once
+    control.granted(clock.now)
+    control.on_throttled(retry_after, clock.now)
+    turned_away = clock.now
+    while not control.room(clock.now):
+        clock.now += 0.001
+    assert clock.now - turned_away == pytest.approx(gap, abs=0.0011)
 
 
 def test_a_probe_over_the_limit_is_cut_without_pausing_anyone() -> None:
