@@ -114,6 +114,19 @@ async def test_missing_or_wrong_token_is_401_problem() -> None:
         assert sim.run.sessions[sid]["status"] != "exit"
 
 
+async def test_token_scheme_case_and_spaces_do_not_matter() -> None:
+    async with open_sim() as sim:
+        token = SimulatorConfig().token
+        for header in (f"bearer {token}", f"BEARER  {token} ", f"Bearer {token}"):
+            status, _, _ = await sim.call("GET", "/v3/self", headers={"Authorization": header})
+            assert status == 200, header
+        status, _, _ = await sim.call(
+            "GET", "/v3/self", headers={"Authorization": f"Basic {token}"}
+        )
+        assert status == 401
+        assert sim.run.stats.auth_failures == 1
+
+
 async def test_self_names_the_org() -> None:
     async with open_sim() as sim:
         status, body, _ = await sim.call("GET", "/v3/self")
@@ -152,9 +165,11 @@ async def test_terminate_without_archive_never_unarchives() -> None:
 @pytest.mark.parametrize("value", ["true", "1", "yes", "on", "TRUE", "false", "0", "no", "off"])
 async def test_archive_accepts_fastapi_booleans(value: str) -> None:
     async with open_sim() as sim:
-        status, body, _ = await sim.delete(sim.live_ids()[0], archive=value)
+        sid = next(i for i in sim.live_ids() if not sim.run.sessions[i]["is_archived"])
+        status, body, _ = await sim.delete(sid, archive=value)
         assert status == 200
         assert body["status"] == "exit"
+        assert body["is_archived"] is (value.lower() in ("true", "1", "yes", "on"))
 
 
 async def test_bad_archive_value_is_422() -> None:

@@ -56,6 +56,10 @@ class Simulator:
         self.faults = FaultInjector(shared, self._retry_after)
         self.handlers = SessionHandlers(shared, self.sessions)
         self._token = config.token.encode()
+        # The header as clients send it, checked first (none if the token would not survive
+        # the general check's strip).
+        token = config.token
+        self._bearer = f"Bearer {token}".encode() if token == token.strip() else None
 
     async def serve(
         self, request: web.Request, operation: Operation, devin_id: str | None
@@ -94,7 +98,13 @@ class Simulator:
         return await operation(request, devin_id)
 
     def _authorized(self, request: web.Request) -> bool:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        header = request.headers.get("Authorization", "")
+        bearer = self._bearer
+        if bearer is not None and hmac.compare_digest(
+            header.encode(errors="surrogateescape"), bearer
+        ):
+            return True  # as every client sends it; else the scheme's case and spaces vary
+        scheme, _, token = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
             token.strip().encode(), self._token
         )

@@ -104,6 +104,8 @@ class SimulatorConfig:
     def picked(self, share: float, session_id: str, salt: str) -> bool:
         """Whether ``session_id`` is among the ``share`` of sessions a knob ``salt`` picks:
         the same ids on every run of one seed, apart for each knob."""
+        if share <= 0.0:
+            return False  # (no hash can be below 0: a knob that is off costs nothing)
         digest = zlib.crc32(f"{self.seed}:{salt}:{session_id}".encode())
         return digest < share * 2**32
 

@@ -31,6 +31,7 @@ _GET_ONLY_FIELDS = {
     "category": None,
     "subcategory": None,
 }
+_ARCHIVE_QUERIES = {"": False, "archive=false": False, "archive=true": True}
 _NO_MANAGE = (
     "Service user lacks required permission: ManageOrgSessions is needed to terminate "
     "or archive sessions; grant it to the service user in Settings → Service Users"
@@ -52,10 +53,13 @@ class SessionHandlers:
     async def terminate(self, request: web.Request, devin_id: str | None) -> web.Response:
         if (refused := self._refused(request, devin_id)) is not None:
             return refused
-        try:
-            archive = parse_bool("archive", request.query.get("archive", "false"))
-        except QueryError as error:
-            return self._invalid(error, request)
+        # The queries every client sends are looked up as they are; others are parsed.
+        archive = _ARCHIVE_QUERIES.get(request.rel_url.raw_query_string)
+        if archive is None:
+            try:
+                archive = parse_bool("archive", request.query.get("archive", "false"))
+            except QueryError as error:
+                return self._invalid(error, request)
         session = self._find(request, devin_id)
         if session is None:
             return self._not_found(request)
