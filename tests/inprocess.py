@@ -37,7 +37,7 @@ import structlog
 
 from worker.simulator.command import config_from_args, configure_parser
 from worker.simulator.population import terminable_ids, write_ids_csv
-from worker.simulator.server import RunningSimulator, running_simulator
+from worker.simulator.server import RunningSimulator, run_served, running_simulator
 
 _THREAD_PREFIX = "simulator-"
 _SERIAL = itertools.count()
@@ -97,7 +97,7 @@ class ServedSimulator:
 
     def _main(self) -> None:
         try:
-            asyncio.run(self._serve())
+            run_served(self._serve())  # on the loop the command serves it on
         except BaseException as error:  # reported by start(); the thread must not die loudly
             self._failure = error
         finally:

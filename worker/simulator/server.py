@@ -9,9 +9,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -75,9 +76,21 @@ def serve(
     config: SimulatorConfig, host: str, port: int, write_ids: str | None, *, quiet: bool = False
 ) -> None:
     """Serve until SIGINT/SIGTERM, after one line on stderr saying where and how (none if
-    ``quiet``)."""
+    ``quiet``).
+
+    The process's loop is uvloop's: the simulator's own CPU per answer is what a client
+    beside it on the same cores does not get, and most of it is the loop's and aiohttp's,
+    not the simulator's code; uvloop's loop takes about a fifth to a quarter less of it.
+    """
     check_loopback(host)
-    asyncio.run(_serve(config, host, port, write_ids, quiet))
+    run_served(_serve(config, host, port, write_ids, quiet))
+
+
+def run_served(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to its end on a new loop of the kind `serve` uses (uvloop's)."""
+    import uvloop  # (here: only a served simulator pays for its import)
+
+    uvloop.run(main)
 
 
 async def _serve(
@@ -107,7 +120,8 @@ async def _serve(
 
 @contextmanager
 def simulator_in_thread(config: SimulatorConfig) -> Iterator[RunningSimulator]:
-    """Serve the simulator from a thread of its own until the block ends."""
+    """Serve the simulator from a thread of its own (on the loop `serve` uses) until the block
+    ends."""
     ready: list[RunningSimulator] = []
     started, stop = threading.Event(), threading.Event()
 
@@ -118,7 +132,7 @@ def simulator_in_thread(config: SimulatorConfig) -> Iterator[RunningSimulator]:
             while not stop.is_set():
                 await asyncio.sleep(0.05)
 
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread = threading.Thread(target=run_served, args=(serve(),), daemon=True)
     thread.start()
     if not started.wait(10):
         raise RuntimeError("the simulator did not start")
