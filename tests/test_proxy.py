@@ -86,22 +86,45 @@ class Proxy:
     url: str = ""
     heads: list[bytes] = field(default_factory=list)
     through: bytearray = field(default_factory=bytearray)
+    open: set[asyncio.StreamWriter] = field(default_factory=set)  # connections not yet ended
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open.add(writer)
         with contextlib.closing(writer):
-            head = await reader.readuntil(b"\r\n\r\n")
-            self.heads.append(head)
-            method, target, _ = head.split(b" ", 2)
-            if self.answer is not None or method != b"CONNECT":
-                writer.write((self.answer or b"405 Method Not Allowed") + b"\r\n")
-                writer.write(b"Proxy-Authenticate: Basic realm=x\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-                return
-            host, port = target.decode().rsplit(":", 1)
-            up_reader, up_writer = await asyncio.open_connection(host, int(port))
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            with contextlib.closing(up_writer):
+            try:
+                await self._serve(reader, writer)
+            finally:
+                self.open.discard(writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        method, target, _ = head.split(b" ", 2)
+        if self.answer is not None or method != b"CONNECT":
+            writer.write((self.answer or b"405 Method Not Allowed") + b"\r\n")
+            writer.write(b"Proxy-Authenticate: Basic realm=x\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            return
+        host, port = target.decode().rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.open.add(up_writer)
+        with contextlib.closing(up_writer):
+            try:
                 await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            finally:
+                self.open.discard(up_writer)
+
+    async def aclose(self) -> None:
+        """End every connection a client left open (a kept-alive tunnel), and wait for their
+        handlers: none is left pending when the loop closes, to be collected during another
+        test (an unraisable exception there, which ``filterwarnings = error`` fails)."""
+        for writer in list(self.open):
+            writer.close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if handlers:
+            await asyncio.wait(handlers, timeout=5)
+        await asyncio.sleep(0)  # the transports closed last are let go (connection_lost)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):
@@ -123,6 +146,7 @@ def running(proxy: Proxy) -> Iterator[Proxy]:
         yield proxy
     finally:
         loop.call_soon_threadsafe(server.close)
+        asyncio.run_coroutine_threadsafe(proxy.aclose(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.run_until_complete(server.wait_closed())

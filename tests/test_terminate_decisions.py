@@ -424,3 +424,47 @@ async def test_an_unreadable_dry_run_answer_is_retried_with_its_reason() -> None
     assert case.result.error == "gave up after 2 attempts: HTTP 500: error: nope"
     errors = [e["error"] for e in logs if e["event"] == "session.retry"]
     assert errors == [UNREADABLE]
+
+
+async def _owed(script: dict[str, Sequence[Reply]]) -> Case:
+    """A session an earlier run terminated (``exit``) and owes the archive of."""
+    clock, halt = FakeClock(), Halt()
+    server = Recording(script, halt)
+    async with serving(server) as url, DevinClient(ClientOptions(url, ORG, TOKEN)) as client:
+        term = Terminator(client, RateGate(None), True, policy=fake_policy(clock), halt=halt)
+        result = await term.terminate(SID, SOURCE, terminated="exit")
+    return Case(result, server, clock, halt)
+
+
+async def test_an_owed_archive_is_the_archive_call_alone() -> None:
+    case = await _owed({"POST": [ok(SID, archived=True)]})
+    r = case.result
+    assert (r.outcome, r.status, r.archived, case.sent) == ("archived", "exit", True, (0, 0, 1))
+
+
+async def test_an_owed_archive_that_fails_keeps_the_known_state_and_sends_no_delete() -> None:
+    case = await _owed({"POST": [problem(503)]})
+    r = case.result
+    assert (r.outcome, r.status, r.archived, case.sent) == ("failed", "exit", False, (0, 0, 4))
+    assert r.error == f"{NOT_ARCHIVED}gave up after 4 attempts: HTTP 503: error: nope"
+
+
+async def test_an_owed_archive_of_a_session_not_terminated_sends_the_delete_after_all() -> None:
+    script = {"POST": [ok(SID, "running", archived=True)], "DELETE": [ok(SID, archived=True)]}
+    case = await _owed(script)
+    assert (case.result.outcome, case.result.status, case.sent) == ("archived", "exit", (1, 0, 1))
+
+
+async def test_a_409_found_terminated_unarchived_keeps_its_state_when_the_archive_fails() -> None:
+    script = {"DELETE": [problem(409)], "GET": [ok(SID)], "POST": [problem(503)]}
+    r = (await decide(script, archive=True)).result
+    assert (r.outcome, r.http_status, r.status, r.archived) == ("failed", 503, "exit", False)
+
+
+async def test_a_halt_before_the_archive_of_a_409_keeps_the_409() -> None:
+    script = {"DELETE": [problem(409)], "GET": [ok(SID)]}
+    case = await decide(script, archive=True, halt_on=2)  # halted while the GET is answered
+    r = case.result
+    # failed, its terminated state kept: the next run owes the archive call alone
+    assert (r.outcome, r.http_status, r.status, case.sent) == ("failed", 409, "exit", (1, 1, 0))
+    assert r.error == f"{NOT_ARCHIVED}not sent: operator stop"
