@@ -153,6 +153,11 @@ class Attempts:
         outcome: Outcome = "archived" if self.t.archive else "terminated"
         return self._result(outcome, answer, session=session)
 
+    async def finished(self, answer: Answer, session: SessionState) -> SessionResult:
+        """`_finish`, awaited whichever it returned (for callers that wait anyway)."""
+        done = self._finish(answer, session)
+        return done if isinstance(done, SessionResult) else await done
+
     def _reconcile(self, answer: Answer) -> Settled:
         """404/409, or an unusable 2xx: ask the API what the session's state really is (a
         coroutine), unless the answer says it all."""
@@ -181,8 +186,7 @@ class Attempts:
                 return None
             return self._result("failed", answer, session=session, error=said)
         if answer.ok:
-            done = self._finish(answer, session)
-            return done if isinstance(done, SessionResult) else await done
+            return await self.finished(answer, session)
         # Terminated already: by an uncertain earlier attempt of ours, or before the run.
         # With --archive the promise is an archived session, whoever terminated it.
         if self.t.archive and not session.is_archived:

@@ -88,5 +88,4 @@ async def _look(attempts: Attempts) -> SessionResult | None:
     session = attempts._state(check) if check is not None and check.ok else None
     if check is None or session is None or not session.is_terminal:
         return None  # no answer to go by, or still running: the DELETE decides
-    done = attempts._finish(check, session)  # ours, as an uncertain 409 is
-    return done if isinstance(done, SessionResult) else await done
+    return await attempts.finished(check, session)  # ours, as an uncertain 409 is
