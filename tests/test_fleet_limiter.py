@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -88,10 +89,20 @@ async def test_a_flushed_script_cache_is_reloaded(limiters: Make) -> None:
     assert limiter.grants == 2
 
 
-async def test_the_fleet_runs_one_controller_with_its_state_in_redis(limiters: Make) -> None:
-    key = limiter_key("org-test", "http://127.0.0.1:4")
+@contextlib.asynccontextmanager
+async def _two_workers(limiters: Make, port: int) -> AsyncIterator[tuple[FleetGate, FleetGate]]:
+    """The gates of two workers under one fleet limit (on a key of their own)."""
+    key = limiter_key("org-test", f"http://127.0.0.1:{port}")
     one, other = FleetGate(limiters(key), RATE), FleetGate(limiters(key), RATE)
     try:
+        yield one, other
+    finally:
+        await one.aclose()
+        await other.aclose()
+
+
+async def test_the_fleet_runs_one_controller_with_its_state_in_redis(limiters: Make) -> None:
+    async with _two_workers(limiters, 4) as (one, other):
         # one worker's cut opens the next generation; the other adopts it from any reply
         assert await one.shared.decide("cut", 0, 30.0, 32.0)
         await other.shared.acquire()
@@ -107,15 +118,10 @@ async def test_the_fleet_runs_one_controller_with_its_state_in_redis(limiters: M
         assert not await other.shared.decide("probe", 0, 58.0, 42.0)
         await one.shared.acquire()
         assert one.shared.state.rate == 40.0 and one.rate == 40.0  # one adopted the mean
-    finally:
-        await one.aclose()
-        await other.aclose()
 
 
 async def test_a_probe_the_fleet_refuses_is_taken_back_here(limiters: Make) -> None:
-    key = limiter_key("org-test", "http://127.0.0.1:5")
-    one, other = FleetGate(limiters(key), RATE), FleetGate(limiters(key), RATE)
-    try:
+    async with _two_workers(limiters, 5) as (one, other):
         assert await one.shared.decide("cut", 0, 30.0, 32.0)
         await other.shared.acquire()
         assert other.rate == 30.0
@@ -125,6 +131,3 @@ async def test_a_probe_the_fleet_refuses_is_taken_back_here(limiters: Make) -> N
         other._deciding += 1  # (as _apply counts a decision on its way)
         await other._send("probe", 1, 33.0, 32.0)  # ...and the fleet refused it
         assert other.rate == 30.0 and other._deciding == 0
-    finally:
-        await one.aclose()
-        await other.aclose()
