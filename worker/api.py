@@ -13,7 +13,7 @@ from worker.devin.network import check_network
 from worker.errors import ConfigError
 from worker.input.intake import from_ids
 from worker.outcomes import SessionResult
-from worker.output.results import check_results_path
+from worker.output.logpath import check_results_path
 from worker.run.preflight import require_credentials
 from worker.run.recorded import RecordedRun
 from worker.settings import library_settings

@@ -168,7 +168,7 @@ class Settings:
         given and where it came from stay as they were, the changes given."""
         new = Settings(**({name: getattr(self, name) for name in _CHECKS} | changes))
         object.__setattr__(new, "_given", self._given | frozenset(changes))
-        object.__setattr__(new, "_origins", self._origins)
+        object.__setattr__(new, "_origins", dict(self._origins))
         return new
 
     def given(self, name: str) -> bool:

@@ -56,8 +56,9 @@ class _Reader:
         self._put(final)
 
     def _batch(self) -> list[object]:
-        """The next entries, up to `_BATCH` ids (a run of plain ids counts its ids), so
-        that what waits in the queue stays bounded in ids, not in entries."""
+        """The next entries, until they hold `_BATCH` ids or more (a run of plain ids counts
+        its ids: one block's at most past it), so that what waits in the queue stays
+        bounded in ids, not in entries."""
         batch: list[object] = []
         size = 0
         for item in self._items:

@@ -165,7 +165,8 @@ def count_sources(
     Ids are held as 64-bit hashes in packed arrays, about 8 bytes a distinct id instead
     of a string in a set; the chance of two distinct ids colliding among a million is
     about 3e-8. A source that cannot be read twice raises `ValueError`. ``pause`` = (n, s):
-    sleep ``s`` seconds after every ``n`` records, to leave the GIL to other threads.
+    sleep ``s`` seconds for every ``n`` records read (after each entry: a run of plain ids
+    counts its ids), to leave the GIL to other threads.
     """
     if not all(source.rereadable for source in sources):
         raise ValueError("count_sources needs inputs that can be read twice (spool them)")

@@ -18,7 +18,7 @@ import orjson
 from worker.input.idset import IdSet
 from worker.outcomes import FINAL_OUTCOMES, TERMINAL_STATUSES, refused_unsent
 
-_BLOCK = 1 << 20  # bytes read at once to count the lines
+_BLOCK = 1 << 20  # bytes read at once, to count the lines and to scan them
 
 
 @dataclass(slots=True)
@@ -48,11 +48,11 @@ def scan_results(path: str | os.PathLike[str], *, archive: bool = False) -> Prio
 
     The file is read twice: once to count its lines (at C speed, in blocks), so that the
     table of settled ids is made at its final size and never copied while it fills; then
-    record by record. ``archive``: the run archives, so a session is settled only once
-    archived (or gone); one the log says is terminated but not archived is in
-    ``unarchived``, for the archive call alone."""
+    a block of lines at a time (`_scan`). ``archive``: the run archives, so a session is
+    settled only once archived (or gone); one the log says is terminated but not archived
+    is in ``unarchived``, for the archive call alone."""
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, iterated line by line
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, read in blocks
     except FileNotFoundError:
         return PriorRuns()
     with fh:

@@ -38,13 +38,12 @@ import orjson
 from worker.errors import ResultLogError
 from worker.outcomes import SessionResult
 from worker.output.history import PriorRuns, read_records, scan_results
-from worker.output.logpath import check_results_path, open_error
+from worker.output.logpath import open_error
 from worker.output.redact import scrub, scrub_bytes
 
 __all__ = [
     "PriorRuns",
     "ResultLog",
-    "check_results_path",
     "read_records",
     "scan_results",
 ]

@@ -20,7 +20,7 @@ from worker.input.intake import threaded, until_input_error
 from worker.input.opening import Source, open_sources
 from worker.input.sources import read_entries
 from worker.outcomes import RunReport, Tally
-from worker.output.results import check_results_path
+from worker.output.logpath import check_results_path
 from worker.run.preflight import (
     Confirm,
     count_meanwhile,

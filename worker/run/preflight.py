@@ -21,7 +21,7 @@ from worker.input.sources import check_sources, count_sources, count_up_to
 from worker.outcomes import Tally
 from worker.settings import TOKEN_ENV, Settings
 
-_PAUSE = (256, 0.002)  # the count sleeps 2 ms every 256 ids
+_PAUSE = (256, 0.002)  # the count sleeps 2 ms for every 256 ids it reads
 _WAIT_S = 0.05  # how often the count looks whether the run has sent its first request
 Total = Callable[[], int | None]  # the count of distinct ids, made when first asked for
 Confirm = Callable[[Total, Settings], bool]
@@ -85,8 +85,9 @@ def count_meanwhile(
     input can be read only once, or when no progress is shown (``--progress off``): the
     figure would have no reader, and the count costs a run CPU in every id it reads (about
     4% of a run's CPU at 16 in flight). A read error is left to the run, which meets it in its
-    own reading. The count sleeps 2 ms every 256 ids: the run's event loop needs the same
-    interpreter lock, and gets it within a few milliseconds.
+    own reading. The count sleeps 2 ms for every 256 ids (a block of plain ids, some
+    1,700, at once, then its sleeps): the run's event loop needs the same interpreter lock,
+    and gets it within a few milliseconds.
 
     With ``ended``, the count waits for the run's first request after this call
     (``tally.requests`` rises), and gives up when ``ended`` is set first."""
