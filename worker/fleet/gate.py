@@ -77,7 +77,11 @@ class FleetGate(RateGate):
         self._deciding = 0  # decisions sent and not answered: the state they change waits
         self._reports: asyncio.Queue[tuple[str, float, float, float]] = asyncio.Queue()
         self._reporter: asyncio.Task[None] | None = None
-        if shared_control and adaptive and self._control is not None:
+        # this worker's controller is the fleet's: its decisions go to Redis, and it adopts
+        # the others' (else its controller, or its fixed rate, stays its own)
+        self._shares = shared_control and adaptive and self._control is not None
+        if self._shares:
+            assert self._control is not None
             self._control.share = shared.share
             shared.on_state = self._adopt
 
@@ -105,7 +109,7 @@ class FleetGate(RateGate):
         before, measuring = self.paused_until, control is not None and control.measuring
         super().throttled(retry_after, sent)
         self._share_pause(before)
-        if control is not None and control.measuring and not measuring and self.shared.on_state:
+        if control is not None and control.measuring and not measuring and self._shares:
             self._deciding += 1  # the other workers probe no higher while this one measures
             self._reports.put_nowait(("measure", self.generation, 0.0, 0.0))
 
@@ -117,9 +121,7 @@ class FleetGate(RateGate):
     def _apply(self, change: Change | None) -> None:
         super()._apply(change)
         control = self._ctl()
-        if change is None or control is None or not self._adaptive:
-            return
-        if self.shared.on_state is not None:  # the fleet's controller: tell the others
+        if change is not None and control is not None and self._shares:  # tell the others
             kind = "probe" if change.reason == "probing" else "cut"
             self._deciding += 1
             self._reports.put_nowait((kind, self.generation, change.new, control.limit or 0.0))

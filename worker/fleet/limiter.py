@@ -61,7 +61,7 @@ class FleetState:
     generation: int  # cuts so far
     rate: float | None  # requests/s; None: none decided yet (the ceiling)
     limit: float | None  # found at the last cut
-    cut_age: float  # seconds since the last cut
+    cut_age: float  # seconds since the last cut (negative: it takes effect later, gcra.lua)
     version: int  # writes so far
 
 
@@ -126,8 +126,9 @@ class SharedLimiter:
         return min(1.0, max(0.01, (own1 - own0) / max(1, fleet1 - fleet0)))
 
     async def decide(self, change: str, generation: int, rate: float, limit: float) -> bool:
-        """Write a decision of this worker's controller ("cut" or "probe") made in
-        ``generation``; False when it was refused (another cut came first)."""
+        """Write a decision of this worker's controller ("cut", "probe", or "measure": it
+        measures a 429) made in ``generation``; False when it was refused (a generation gone
+        by, or a probe while a worker measures)."""
         args = [*self._args("decide"), change, generation, rate, limit]
         reply = await self._lifeline.call("limiter", lambda: self._eval(args))
         return reply[0] == 1

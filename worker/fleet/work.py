@@ -150,8 +150,9 @@ def _watched(
 def _gate(
     settings: Settings, options: FleetOptions, redis: object, lifeline: Lifeline
 ) -> FleetGate:
-    """The shared limit at ``--org-rate`` over this worker's own controller, whose ceiling
-    is ``--rate`` when given, else the org's rate (the default --rate of one process,
+    """The shared limit at ``--org-rate`` over this worker's controller (the fleet's, kept
+    in Redis; its own when ``--rate`` is under ``--org-rate``), whose ceiling is ``--rate``
+    when given, else the org's rate (the default --rate of one process,
     20/s, would hold a worker far below the org's budget)."""
     assert settings.org_id is not None
     org_rate = options.org_rate or settings.rate or 1000.0
